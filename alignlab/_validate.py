@@ -1,0 +1,81 @@
+"""Argument checks shared by every public function.
+
+One message form everywhere: "`name` must be <condition>, got <value>." Checks run once,
+at the top of public functions, never inside hot loops. Each returns the validated value
+(converted where that is lossless) so a call site reads ``n = check_int("n_out", n_out)``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "check_choice",
+    "check_finite",
+    "check_int",
+    "check_positive",
+    "check_probability",
+]
+
+
+def _fail(name: str, condition: str, value: Any) -> ValueError:
+    return ValueError(f"`{name}` must be {condition}, got {value!r}.")
+
+
+def check_finite(name: str, value: Any) -> np.ndarray | float:
+    """Return ``value`` as float (scalar) or float array; reject NaN/inf and non-numbers."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise _fail(name, "a real number or array of real numbers", value) from None
+    if not np.all(np.isfinite(arr)):
+        raise _fail(name, "finite (no NaN or inf)", value)
+    return float(arr) if arr.ndim == 0 else arr
+
+
+def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> np.ndarray | float:
+    """Finite and > 0 (or >= 0 with ``allow_zero``), scalar or array."""
+    arr = check_finite(name, value)
+    ok = np.all(np.asarray(arr) >= 0) if allow_zero else np.all(np.asarray(arr) > 0)
+    if not ok:
+        raise _fail(name, ">= 0" if allow_zero else "> 0", value)
+    return arr
+
+
+def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
+    """An integer (bool excluded; integral floats such as 100.0 accepted) that is >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _fail(name, f"an integer >= {minimum}", value)
+    if isinstance(value, numbers.Integral):
+        ivalue = int(value)
+    else:
+        if not math.isfinite(value) or value != int(value):
+            raise _fail(name, f"an integer >= {minimum}", value)
+        ivalue = int(value)
+    if ivalue < minimum:
+        raise _fail(name, f"an integer >= {minimum}", value)
+    return ivalue
+
+
+def check_probability(name: str, value: Any, *, open_left: bool = True) -> float:
+    """A scalar in (0, 1] (or [0, 1] with ``open_left=False``)."""
+    v = check_finite(name, value)
+    if np.ndim(v) != 0:
+        raise _fail(name, "a scalar", value)
+    lo_ok = v > 0 if open_left else v >= 0
+    if not (lo_ok and v <= 1):
+        raise _fail(name, "in (0, 1]" if open_left else "in [0, 1]", value)
+    return float(v)
+
+
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
+    """One of ``choices``; the message lists them."""
+    choices = list(choices)
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {', '.join(map(repr, choices))}; got {value!r}.")
+    return value
