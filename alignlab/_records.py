@@ -63,7 +63,7 @@ class Records(Sequence[dict]):
     def format(self, digits: int = 4) -> str:
         cells = [self.columns] + [[_fmt(r[c], digits) for c in self.columns] for r in self._rows]
         widths = [max(len(row[j]) for row in cells) for j in range(len(self.columns))]
-        lines = ["  ".join(s.rjust(w) for s, w in zip(row, widths)) for row in cells]
+        lines = ["  ".join(s.rjust(w) for s, w in zip(row, widths, strict=True)) for row in cells]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
 

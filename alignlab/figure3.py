@@ -160,7 +160,7 @@ def figure3_records(
     dtype = getattr(torch, config.dtype)
     rows = []
     seeds = np.random.SeedSequence(config.seed).spawn(len(config.ratios))
-    for i, (ratio, n_mid) in enumerate(zip(config.ratios, config.n_mids())):
+    for i, (ratio, n_mid) in enumerate(zip(config.ratios, config.n_mids(), strict=True)):
         t0 = time.perf_counter()
         s = sample_converged_pfa(
             config.n_out,

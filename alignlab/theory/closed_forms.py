@@ -1,0 +1,266 @@
+r"""Other closed forms: sign-concordant feedback, FA at init, weight mirror, GAIT-prop,
+pseudo-inverse feedback.
+
+The angle between two tensors is taken over all their entries (``theory.angle_deg``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from alignlab._validate import check_choice, check_finite, check_positive, check_probability
+
+from ._checks import check_sizes
+
+__all__ = [
+    "abs_moment_ratio",
+    "fa_init_cos_mean",
+    "fa_init_cos_sd",
+    "gaitprop_mismatch",
+    "pinv_alignment_cos",
+    "sign_concordant_angle_iid",
+    "sign_concordant_cos",
+    "sign_concordant_cos_iid",
+    "sign_concordant_cos_random_magnitude",
+    "weight_mirror_feedback",
+]
+
+# E|w| / sqrt(E w^2) for one iid entry
+_ABS_RATIO = {
+    "gaussian": float(np.sqrt(2.0 / np.pi)),  # E|g| = s sqrt(2/pi)
+    "uniform": float(np.sqrt(3.0) / 2.0),  # U(-1, 1): E|u| = 1/2, E u^2 = 1/3
+    "rademacher": 1.0,
+}
+
+
+def abs_moment_ratio(ensemble: str, density: float = 1.0) -> float:
+    r"""``E|w| / sqrt(E w^2)`` for one iid entry (exact).
+
+    Gaussian :math:`\sqrt{2/\pi}`, uniform :math:`\sqrt{3}/2`, Rademacher 1, sparse
+    (Bernoulli(d) mask times Gaussian) :math:`\sqrt{2d/\pi}`.
+
+    Parameters
+    ----------
+    ensemble : {'gaussian', 'uniform', 'rademacher', 'sparse'}
+        ``'orthogonal'`` is rejected (entries not independent).
+    density : float, optional
+        ``d`` in (0, 1], only for ``'sparse'``.
+    """
+    return _abs_ratio(ensemble, density)
+
+
+def _abs_ratio(ensemble, density, name="ensemble", density_name="density"):
+    if ensemble == "orthogonal":
+        raise ValueError(
+            f"`{name}` must be an iid ensemble: 'orthogonal' (Haar) has dependent entries; "
+            "got 'orthogonal'."
+        )
+    check_choice(name, ensemble, [*_ABS_RATIO, "sparse"])
+    d = check_probability(density_name, density)
+    if ensemble == "sparse":
+        return float(np.sqrt(2.0 * d / np.pi))  # E|b| = d s sqrt(2/pi), E b^2 = d s^2
+    if d != 1.0:
+        raise ValueError(f"`{density_name}` applies only to {name}='sparse', got {density!r}.")
+    return _ABS_RATIO[ensemble]
+
+
+def sign_concordant_cos(w, axis=None) -> np.ndarray:
+    r"""Cosine between ``W`` and sign-concordant feedback ``s * sign(W)`` (exact).
+
+    For any scale ``s > 0``, over the ``N`` entries:
+
+    .. math::
+
+        \cos\angle(W, \operatorname{sign} W) = \frac{|W|_1}{\sqrt{N}\,|W|_F} .
+
+    Parameters
+    ----------
+    w : array_like
+        Forward weights (nonzero).
+    axis : int or tuple of int, optional
+        Axes to reduce over; ``None`` (default) uses every entry.
+    """
+    w = np.asarray(check_finite("w", w))
+    sq = np.sum(w * w, axis=axis)
+    if np.any(sq == 0):
+        raise ValueError("`w` must have a nonzero norm, got all zeros.")
+    n = w.size if axis is None else np.prod([w.shape[i] for i in np.atleast_1d(axis)])
+    return np.sum(np.abs(w), axis=axis) / np.sqrt(n * sq)
+
+
+def sign_concordant_cos_iid(ensemble: str, density: float = 1.0) -> float:
+    r"""Sign-concordant cosine for iid ``W`` (limit as ``N -> inf``).
+
+    By the law of large numbers :math:`|W|_1/(\sqrt N |W|_F) \to E|w|/\sqrt{E w^2}`:
+    Gaussian :math:`\sqrt{2/\pi} \approx 0.798` (37.07 deg), uniform
+    :math:`\sqrt3/2` (30.0 deg), Rademacher 1 (0 deg).
+
+    Parameters
+    ----------
+    ensemble : {'gaussian', 'uniform', 'rademacher', 'sparse'}
+        Entry distribution of ``W``.
+    density : float, optional
+        Only for ``'sparse'``.
+    """
+    return abs_moment_ratio(ensemble, density)
+
+
+def sign_concordant_angle_iid(ensemble: str, density: float = 1.0) -> float:
+    r"""Sign-concordant angle in degrees for iid ``W`` (limit as ``N -> inf``).
+
+    .. math::
+
+        \angle = \arccos\frac{E|w|}{\sqrt{E w^2}}:\quad
+        \text{Gaussian } 37.07^\circ,\ \text{uniform } 30^\circ .
+
+    Parameters
+    ----------
+    ensemble : {'gaussian', 'uniform', 'rademacher', 'sparse'}
+    density : float, optional
+        Only for ``'sparse'``.
+    """
+    return float(np.degrees(np.arccos(abs_moment_ratio(ensemble, density))))
+
+
+def sign_concordant_cos_random_magnitude(
+    w_ensemble: str, b_ensemble: str, *, w_density: float = 1.0, b_density: float = 1.0
+) -> float:
+    r"""Cosine between ``W`` and ``|B| * sign(W)``, ``B`` an independent random magnitude.
+
+    The brSF/frSF variants at initialisation; limit as ``N -> inf`` for iid entries:
+
+    .. math::
+
+        \cos \to \frac{E|w|\,E|b|}{\sqrt{E w^2\, E b^2}} .
+
+    Parameters
+    ----------
+    w_ensemble, b_ensemble : {'gaussian', 'uniform', 'rademacher', 'sparse'}
+        Entry distributions of ``W`` and of the magnitudes ``B``.
+    w_density, b_density : float, optional
+        Only for ``'sparse'``.
+    """
+    w_ratio = _abs_ratio(w_ensemble, w_density, "w_ensemble", "w_density")
+    return w_ratio * _abs_ratio(b_ensemble, b_density, "b_ensemble", "b_density")
+
+
+def fa_init_cos_mean(n_entries) -> np.ndarray:
+    r"""Mean cosine between ``W`` and fixed random feedback ``B`` (FA at init; exact): 0.
+
+    For ``B`` with a sign-symmetric distribution independent of ``W``,
+    :math:`E\cos\angle(W, B) = 0`.
+
+    Parameters
+    ----------
+    n_entries : int or array_like of int
+        ``N``, the number of entries of ``W``.
+    """
+    n = check_sizes("n_entries", n_entries)
+    return np.zeros_like(np.asarray(n), dtype=float)
+
+
+def fa_init_cos_sd(n_entries) -> np.ndarray:
+    r"""SD of the cosine between ``W`` and fixed random feedback ``B`` (FA at init).
+
+    .. math::
+
+        \operatorname{sd}\cos\angle(W, B) = \frac{1}{\sqrt N},
+
+    exact for Gaussian ``B`` (rotation invariance: :math:`\cos^2 \sim
+    \mathrm{Beta}(1/2, (N-1)/2)`, mean :math:`1/N`) and any fixed nonzero ``W``;
+    approximate (limit as ``N -> inf``) for other iid ensembles.
+
+    Parameters
+    ----------
+    n_entries : int or array_like of int
+        ``N``, the number of entries of ``W``.
+    """
+    n = check_sizes("n_entries", n_entries)
+    return 1.0 / np.sqrt(np.asarray(n, dtype=float))
+
+
+def weight_mirror_feedback(w, noise_sd) -> np.ndarray:
+    r"""Expected weight-mirror feedback ``E[xi (W xi)^T] = s^2 W^T`` (exact).
+
+    With input noise :math:`\xi \sim N(0, s^2 I)` driven through ``W`` (any zero-mean
+    noise with covariance :math:`s^2 I`),
+
+    .. math::
+
+        E[\xi (W\xi)^T] = E[\xi\xi^T]\, W^T = s^2 W^T,
+
+    so the mirrored feedback aligns with :math:`W^T` up to scale (angle 0 in expectation).
+
+    Parameters
+    ----------
+    w : array_like
+        ``W`` of shape ``(..., n_out, n_in)``.
+    noise_sd : float
+        ``s > 0``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(..., n_in, n_out)``.
+    """
+    w = np.asarray(check_finite("w", w))
+    s = check_positive("noise_sd", noise_sd)
+    if w.ndim < 2:
+        raise ValueError(f"`w` must have shape (..., n_out, n_in), got {w.shape}.")
+    return np.asarray(s) ** 2 * np.swapaxes(w, -1, -2)
+
+
+def gaitprop_mismatch(w) -> np.ndarray:
+    r"""GAIT-prop's mismatch ``W^{-1} - W^T`` via the orthogonality residual (exact).
+
+    .. math::
+
+        W^{-1} - W^T = W^T\big[(W W^T)^{-1} - I\big] = -W^{-1}\,(W W^T - I),
+
+    first order in the residual :math:`W W^T - I`; zero for orthogonal ``W``, where the
+    GAIT-prop update equals BP's as the nudge ``gamma -> 0``. The last form is what is
+    computed: it does not subtract two nearly equal matrices (near-orthogonal ``W``) and,
+    unlike the middle one, it does not square the condition number of ``W``.
+
+    Parameters
+    ----------
+    w : array_like
+        Square invertible ``W``, shape ``(..., n, n)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``W^{-1} - W^T``, shape ``(..., n, n)``.
+    """
+    w = np.asarray(check_finite("w", w))
+    if w.ndim < 2 or w.shape[-1] != w.shape[-2]:
+        raise ValueError(f"`w` must be square, shape (..., n, n), got {w.shape}.")
+    residual = w @ np.swapaxes(w, -1, -2) - np.eye(w.shape[-1])  # W W^T - I
+    try:
+        return -np.linalg.solve(w, residual)
+    except np.linalg.LinAlgError as err:
+        raise ValueError(f"`w` must be invertible: {err}.") from err
+
+
+def pinv_alignment_cos(n_rows, n_cols) -> np.ndarray:
+    r"""Cosine between a Gaussian matrix ``B`` and ``pinv(B)^T`` (limit as ``N -> inf``).
+
+    For ``B`` of shape ``(N, C)``, ``N >= C``, :math:`\operatorname{pinv}(B)^T = B S^{-1}`
+    with :math:`S = B^T B`, so :math:`\cos = C / \sqrt{\operatorname{tr} S\,
+    \operatorname{tr} S^{-1}}`; with Marchenko-Pastur's :math:`\operatorname{tr}S^{-1}/C
+    \to 1/(1 - C/N)`,
+
+    .. math::
+
+        \cos\angle(B, \operatorname{pinv}(B)^T) \to \sqrt{1 - \frac{\min(N, C)}{\max(N, C)}},
+
+    which tends to 0 for square matrices.
+
+    Parameters
+    ----------
+    n_rows, n_cols : int or array_like of int
+        ``N`` and ``C``.
+    """
+    n = np.asarray(check_sizes("n_rows", n_rows), dtype=float)
+    c = np.asarray(check_sizes("n_cols", n_cols), dtype=float)
+    return np.sqrt(1.0 - np.minimum(n, c) / np.maximum(n, c))
