@@ -1,0 +1,185 @@
+"""A small model zoo: an MLP, the CIFAR ResNet-20 and a torchvision-style ResNet.
+
+Plain ``torch.nn`` models (no alignlab layers): convert them with ``alignlab.convert``.
+The torchvision-style ResNet mirrors ``torchvision.models.resnet`` (BasicBlock, 1x1
+conv + BN downsample, 7x7 stem and max-pool) so conversion can be tested without
+torchvision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._validate import check_choice, check_int
+
+__all__ = ["MLP", "BasicBlock", "CifarResNet", "ResNet", "resnet18", "resnet20", "resnet34"]
+
+_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
+                "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
+
+
+class MLP(nn.Sequential):
+    """Flatten, then ``Linear -> activation`` per hidden layer, then a linear read-out.
+
+    ``sizes`` = (n_input, hidden..., n_output), e.g. (784, 512, 512, 10). Weights are
+    Xavier-uniform and biases zero (pfa.md's initialisation).
+    """
+
+    def __init__(self, sizes: Sequence[int] = (784, 512, 512, 10), activation: str = "relu"):
+        sizes = [check_int("sizes", s) for s in sizes]
+        if len(sizes) < 2:
+            raise ValueError(f"`sizes` must have at least 2 entries, got {sizes!r}.")
+        check_choice("activation", activation, _ACTIVATIONS)
+        layers: list[nn.Module] = [nn.Flatten()]
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            layers.append(nn.Linear(a, b))
+            if i < len(sizes) - 2:
+                layers.append(_ACTIVATIONS[activation]())
+        super().__init__(*layers)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+
+# ------------------------------------------------------------------- CIFAR ResNet-20
+
+
+class ShortcutA(nn.Module):
+    """Option-A shortcut (He et al. 2016): subsample by 2 and zero-pad the new channels."""
+
+    def __init__(self, planes: int):
+        super().__init__()
+        self.pad = planes // 4
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+
+
+class CifarBlock(nn.Module):
+    def __init__(self, in_planes: int, planes: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = ShortcutA(planes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """ResNet for 32x32 inputs: 3 stages of ``n`` blocks (16, 32, 64 channels), depth 6n+2."""
+
+    def __init__(self, n: int = 3, num_classes: int = 10):
+        super().__init__()
+        n = check_int("n", n)
+        num_classes = check_int("num_classes", num_classes)
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        blocks, in_planes = [], 16
+        for planes, stride in ((16, 1), (32, 2), (64, 2)):
+            for i in range(n):
+                blocks.append(CifarBlock(in_planes, planes, stride if i == 0 else 1))
+                in_planes = planes
+        self.layers = nn.Sequential(*blocks)
+        self.fc = nn.Linear(64, num_classes)
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layers(out)
+        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
+        return self.fc(out)
+
+
+def resnet20(num_classes: int = 10) -> CifarResNet:
+    """CIFAR ResNet-20 (option-A shortcuts, BatchNorm), 0.27 M parameters."""
+    return CifarResNet(3, num_classes)
+
+
+# --------------------------------------------------------- torchvision-style ResNet
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1,
+                 downsample: nn.Module | None = None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class ResNet(nn.Module):
+    """torchvision's ResNet layout (BasicBlock only): names match ``torchvision.models``."""
+
+    def __init__(self, block: type[BasicBlock], layers: Sequence[int], num_classes: int = 1000):
+        super().__init__()
+        num_classes = check_int("num_classes", num_classes)
+        self.inplanes = 64
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.layer1 = self._make_layer(block, 64, layers[0])
+        self.layer2 = self._make_layer(block, 128, layers[1], 2)
+        self.layer3 = self._make_layer(block, 256, layers[2], 2)
+        self.layer4 = self._make_layer(block, 512, layers[3], 2)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(512 * block.expansion, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def _make_layer(self, block, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
+                nn.BatchNorm2d(planes * block.expansion),
+            )
+        layers = [block(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes * block.expansion
+        layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def resnet18(num_classes: int = 1000) -> ResNet:
+    """torchvision-style ResNet-18."""
+    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes)
+
+
+def resnet34(num_classes: int = 1000) -> ResNet:
+    """torchvision-style ResNet-34."""
+    return ResNet(BasicBlock, (3, 4, 6, 3), num_classes)

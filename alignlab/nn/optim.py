@@ -1,0 +1,275 @@
+"""Optimiser groups for learned feedback, factored PFA's step hook, the weight-mirror phase."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+
+from .._validate import check_int, check_positive
+from .convert import _generator, converted_layers
+from .methods import WM, _check_sync, _PFABase, _record_sync
+
+__all__ = ["attach_factored_pfa", "make_optimizer", "mirror_step", "param_groups"]
+
+_OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+def _is_adam_family(optimizer) -> bool:
+    name = optimizer if isinstance(optimizer, str) else getattr(optimizer, "__name__", "")
+    return "adam" in name.lower()
+
+
+def _factored_layers(model: nn.Module) -> list:
+    return [(n, layer) for n, layer in converted_layers(model)
+            if isinstance(layer.method, _PFABase) and layer.method.factored]
+
+
+def param_groups(model: nn.Module, *, lr: float, weight_decay: float = 0.0,
+                 feedback_weight_decay: float | None = None, optimizer=None) -> list[dict]:
+    """Named optimiser groups: ``'forward'`` (everything else) and ``'feedback'``.
+
+    The ``'feedback'`` group holds the learned feedback parameters of converted layers
+    (KP's and WM's ``feedback``, PFA's ``pfa_R``), with ``feedback_weight_decay``
+    (default: ``weight_decay``, which Proposition 1 needs: ``R^T - B W`` then decays by
+    the same factor as a weight). WM's ``feedback`` gets no gradient from the backward
+    pass (optimisers skip it); it learns in :func:`mirror_step`. Shared parameters appear
+    once. Pass ``optimizer`` (a name or class) to be warned when an Adam-family optimiser
+    would train learned feedback: Proposition 1 needs a linear optimiser (SGD with or
+    without momentum, coupled weight decay). Factored PFA layers (``state='factored'``)
+    have no feedback parameters; for them a ``feedback_weight_decay`` other than
+    ``weight_decay``, or an ``optimizer`` other than SGD, raises ``ValueError`` (their
+    ``R`` is *defined* as trained by SGD with W's hyperparameters).
+
+    Returns
+    -------
+    A list of dicts for ``torch.optim``'s constructors, e.g.
+    ``torch.optim.SGD(param_groups(model, lr=0.1, weight_decay=1e-4), momentum=0.9)``.
+    """
+    lr = float(check_positive("lr", lr))
+    weight_decay = float(check_positive("weight_decay", weight_decay, allow_zero=True))
+    if feedback_weight_decay is None:
+        feedback_weight_decay = weight_decay
+    feedback_weight_decay = float(
+        check_positive("feedback_weight_decay", feedback_weight_decay, allow_zero=True))
+    feedback, learns_by_grad = [], False
+    for _, layer in converted_layers(model):
+        for p in layer.feedback_parameters():
+            if all(p is not q for q in feedback):
+                feedback.append(p)
+        if layer.method.learned and not isinstance(layer.method, WM):
+            learns_by_grad = True
+    forward = [p for p in model.parameters() if all(p is not q for q in feedback)]
+    if _factored_layers(model):
+        if feedback_weight_decay != weight_decay:
+            raise ValueError(
+                f"`feedback_weight_decay` must equal `weight_decay` ({weight_decay}) for "
+                f"factored PFA (Proposition 1 needs the same decay for W and R), got "
+                f"{feedback_weight_decay}.")
+        if optimizer is not None and _optimizer_name(optimizer) != "sgd":
+            raise ValueError(
+                f"`optimizer` must be SGD for factored PFA (Proposition 1 needs a linear "
+                f"optimiser; use state='explicit' otherwise), got {optimizer!r}.")
+    if optimizer is not None and learns_by_grad and _is_adam_family(optimizer):
+        warnings.warn(
+            "an Adam-family optimiser trains learned feedback (KP/PFA): Proposition 1 "
+            "(R^T - B W decays whatever the data) needs a linear optimiser such as SGD "
+            "with coupled weight decay; with Adam the feedback is not guaranteed to converge "
+            "to B W.", stacklevel=2)
+    groups = [{"name": "forward", "params": forward, "lr": lr, "weight_decay": weight_decay}]
+    if feedback:
+        groups.append({"name": "feedback", "params": feedback, "lr": lr,
+                       "weight_decay": feedback_weight_decay})
+    return groups
+
+
+def _optimizer_name(optimizer) -> str:
+    if isinstance(optimizer, str):
+        return optimizer.lower()
+    cls = optimizer if isinstance(optimizer, type) else type(optimizer)
+    return "sgd" if issubclass(cls, torch.optim.SGD) else cls.__name__
+
+
+def make_optimizer(model: nn.Module, name: str = "sgd", *, lr: float, weight_decay: float = 0.0,
+                   feedback_weight_decay: float | None = None, **kwargs) -> torch.optim.Optimizer:
+    """``torch.optim.<name>`` over :func:`param_groups` ('sgd', 'adam' or 'adamw').
+
+    Extra keyword arguments (``momentum=0.9``, ``betas=...``) go to the optimiser. If the
+    model has factored PFA layers, the optimiser must be SGD and gets their step hook
+    (:func:`attach_factored_pfa`).
+    """
+    from .._validate import check_choice
+
+    check_choice("name", name, _OPTIMIZERS)
+    groups = param_groups(model, lr=lr, weight_decay=weight_decay,
+                          feedback_weight_decay=feedback_weight_decay, optimizer=name)
+    opt = _OPTIMIZERS[name](groups, **kwargs)
+    if _factored_layers(model):
+        attach_factored_pfa(opt, model)
+    return opt
+
+
+def _check_sgd_group(group: dict) -> None:
+    """The settings under which factored PFA equals explicit PFA trained by SGD."""
+    name = group.get("name", "")
+    where = f" (param group {name!r})" if name else ""
+    if group.get("nesterov", False):
+        raise ValueError(f"`nesterov` must be False for factored PFA{where}: Proposition 1's "
+                         "recursion is for heavy-ball momentum, got True.")
+    if group.get("dampening", 0) != 0:
+        raise ValueError(f"`dampening` must be 0 for factored PFA{where}, got "
+                         f"{group['dampening']!r}.")
+    if group.get("maximize", False):
+        raise ValueError(f"`maximize` must be False for factored PFA{where}, got True.")
+
+
+class _FactoredPFAHook:
+    """Advances every factored PFA layer's ``(c, u)`` after each step of one SGD optimiser.
+
+    Before the step it checks each group's settings and that each ``W`` is the one the
+    factored state describes, and notes what SGD is about to do to ``W`` (skipped when
+    ``W.grad`` is None; momentum buffer present or not); after the step it applies the
+    same step to ``(c, u)`` with the group's ``lr``, ``weight_decay`` and ``momentum``.
+    """
+
+    def __init__(self):
+        self.layers: list = []
+        self.stepped: list = []  # layers whose W is in the optimiser at this step
+        self.pending: list = []  # (layer, lr, weight_decay, momentum, has_buffer)
+
+    def add(self, layers) -> None:
+        for layer in layers:
+            if all(layer is not other for other in self.layers):
+                self.layers.append(layer)
+
+    def pre(self, optimizer, args, kwargs) -> None:
+        where = {id(p): group for group in optimizer.param_groups for p in group["params"]}
+        self.stepped, self.pending = [], []
+        for layer in self.layers:
+            group = where.get(id(layer.weight))
+            if group is None:
+                continue
+            _check_sgd_group(group)
+            _check_sync(layer)
+            self.stepped.append(layer)
+            w = layer.weight
+            if w.grad is None:  # SGD leaves W (and would leave R) alone
+                continue
+            has_buffer = optimizer.state.get(w, {}).get("momentum_buffer") is not None
+            self.pending.append((layer, float(group["lr"]), float(group["weight_decay"]),
+                                 float(group["momentum"]), has_buffer))
+
+    def post(self, optimizer, args, kwargs) -> None:
+        for layer, lr, wd, mu, has_buffer in self.pending:
+            layer.method.advance(layer, lr, wd, mu, has_buffer)
+        for layer in self.stepped:
+            _record_sync(layer)
+        self.stepped, self.pending = [], []
+
+
+def attach_factored_pfa(optimizer: torch.optim.Optimizer, model: nn.Module) -> int:
+    """Let ``optimizer`` train the factored PFA layers of ``model`` (``state='factored'``).
+
+    Factored PFA keeps no ``R``: by Proposition 1, ``R_t^T = B W_t + c_t D_0`` exactly when
+    ``R`` would be trained by the same SGD step as ``W`` (same ``lr``, coupled
+    ``weight_decay`` and ``momentum``). This registers step pre/post hooks on
+    ``optimizer`` that advance each layer's ``(c, u)`` after every step with the
+    hyperparameters of the param group holding its ``W``, read at that step (so
+    schedules, e.g. the epoch-0 weight-decay burst, are followed). Calling it again adds
+    layers without installing a second hook. :func:`make_optimizer` calls it for you.
+
+    Raises
+    ------
+    ValueError
+        ``optimizer`` is not ``torch.optim.SGD``; a group holding a factored ``W`` has
+        ``nesterov``, ``dampening != 0`` or ``maximize`` (also checked at every step); a
+        factored layer's ``W`` is not in ``optimizer``; two factored layers share a ``W``.
+
+    Returns
+    -------
+    The number of factored layers this optimiser now advances.
+    """
+    if not isinstance(optimizer, torch.optim.SGD):
+        raise ValueError(
+            f"`optimizer` must be torch.optim.SGD for factored PFA (Proposition 1 needs a "
+            f"linear optimiser; use state='explicit' otherwise), got "
+            f"{type(optimizer).__name__}.")
+    layers = _factored_layers(model)
+    if not layers:
+        raise ValueError("`model` must have factored PFA layers (convert with "
+                         "state='factored'), got none.")
+    where = {id(p): group for group in optimizer.param_groups for p in group["params"]}
+    seen: dict[int, str] = {}
+    for name, layer in layers:
+        if id(layer.weight) in seen:
+            raise ValueError(
+                f"`model` must not share a weight between factored PFA layers "
+                f"({seen[id(layer.weight)]!r} and {name!r}): the summed gradient breaks "
+                "Proposition 1.")
+        seen[id(layer.weight)] = name
+        group = where.get(id(layer.weight))
+        if group is None:
+            raise ValueError(f"`optimizer` must hold the weight of factored PFA layer "
+                             f"{name!r}, got an optimiser without it.")
+        _check_sgd_group(group)
+    hook = getattr(optimizer, "_alignlab_factored_pfa", None)
+    if hook is None:
+        hook = _FactoredPFAHook()
+        optimizer.register_step_pre_hook(hook.pre)
+        optimizer.register_step_post_hook(hook.post)
+        optimizer._alignlab_factored_pfa = hook
+    hook.add(layer for _, layer in layers)
+    return len(hook.layers)
+
+
+@torch.no_grad()
+def mirror_step(model: nn.Module, *, lr: float = 0.1, weight_decay: float = 1.0,
+                noise_std: float = 1.0, n_samples: int = 64, rng=None) -> int:
+    """One weight-mirror phase step for every WM layer of ``model``.
+
+    Each layer, on its own: draw noise ``xi ~ N(0, noise_std^2)`` at its input, drive it
+    through its weights, ``y = W xi`` (no bias; convs with the layer's stride, dilation
+    and groups and no padding, on an input just larger than the receptive field), and
+
+    .. math:: F \\leftarrow (1 - \\eta \\lambda) F + \\eta \\langle y \\xi^T \\rangle
+
+    with ``F`` the feedback kernel in W's layout and the average over samples (and
+    positions). ``E[y xi^T] = noise_std^2 W``, so ``F`` converges to
+    ``noise_std^2 W / weight_decay`` (``W`` itself with the defaults).
+
+    Returns
+    -------
+    The number of WM layers updated.
+    """
+    lr = float(check_positive("lr", lr))
+    weight_decay = float(check_positive("weight_decay", weight_decay, allow_zero=True))
+    noise_std = float(check_positive("noise_std", noise_std))
+    n_samples = check_int("n_samples", n_samples)
+    generator = _generator(rng)
+    count = 0
+    for _, layer in converted_layers(model):
+        if not isinstance(layer.method, WM):
+            continue
+        w = layer.weight.detach()
+        if w.dim() == 2:
+            xi = torch.randn((n_samples, w.shape[1]), generator=generator, dtype=torch.float64)
+            xi = (xi * noise_std).to(device=w.device, dtype=w.dtype)
+            y = xi @ w.t()
+            corr = y.t() @ xi / n_samples
+        else:
+            sh, sw = layer.stride
+            dh, dw = layer.dilation
+            kh, kw = w.shape[2:]
+            size = (dh * (kh - 1) + 1 + 3 * sh, dw * (kw - 1) + 1 + 3 * sw)
+            shape = (n_samples, w.shape[1] * layer.groups) + size
+            xi = torch.randn(shape, generator=generator, dtype=torch.float64) * noise_std
+            xi = xi.to(device=w.device, dtype=w.dtype)
+            y = torch.nn.functional.conv2d(xi, w, None, layer.stride, 0, layer.dilation,
+                                           layer.groups)
+            rows = y.shape[0] * y.shape[2] * y.shape[3]
+            corr = torch.nn.grad.conv2d_weight(xi, w.shape, y, layer.stride, 0, layer.dilation,
+                                               layer.groups) / rows
+        layer.feedback.mul_(1 - lr * weight_decay).add_(corr, alpha=lr)
+        count += 1
+    return count

@@ -1,0 +1,231 @@
+"""convert(): coverage of models, state handling, errors, AMP."""
+
+from __future__ import annotations
+
+import copy
+import io
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import alignlab
+from alignlab.models import MLP, resnet18, resnet20
+from alignlab.nn import METHODS, FeedbackConv2d, FeedbackLinear, conversion_report
+
+ALL = list(METHODS)
+
+
+def _step(model, x, y):
+    model.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    return loss
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_mlp_and_resnet20_forward_backward(method):
+    torch.manual_seed(0)
+    mlp = alignlab.convert(MLP((12, 16, 8, 4)), method, rng=0)
+    _step(mlp, torch.randn(5, 12), torch.randint(0, 4, (5,)))
+    assert all(p.grad is not None for n, p in mlp.named_parameters()
+               if n.endswith(("weight", "bias", "pfa_R")) or method == "kp")
+    net = alignlab.convert(resnet20(num_classes=4), method, rng=0)
+    net.train()
+    _step(net, torch.randn(2, 3, 16, 16), torch.randint(0, 4, (2,)))
+    conv_grads = [m.weight.grad for m in net.modules() if isinstance(m, FeedbackConv2d)]
+    assert len(conv_grads) == 19 and all(g is not None and torch.isfinite(g).all()
+                                         for g in conv_grads)
+
+
+@pytest.mark.parametrize("method", ["fa", "dfa", "pfa"])
+def test_torchvision_style_resnet18(method):
+    torch.manual_seed(0)
+    options = {"expansion_ratio": 2} if method == "pfa" else {}
+    net = alignlab.convert(resnet18(num_classes=5), method, rng=0, **options)
+    report = conversion_report(net)
+    # 20 convs (3 of them 1x1 downsample) + fc; BN, ReLU, pooling stay on BP
+    assert len(report.converted) == 21
+    assert "layer2.0.downsample.0" in report.converted
+    kept = {r["type"] for r in report if r["trained_by"] == "bp"}
+    assert {"BatchNorm2d", "ReLU", "MaxPool2d", "AdaptiveAvgPool2d"} <= kept
+    loss = _step(net, torch.randn(2, 3, 32, 32), torch.randint(0, 5, (2,)))
+    assert torch.isfinite(loss)
+    assert net.layer2[0].downsample[0].weight.grad is not None
+    assert str(report).count("converted") == 21
+
+
+def test_report_and_attention_keep_bp():
+    model = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8))
+    model.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+    net = alignlab.convert(model, "fa", rng=0)
+    rep = conversion_report(net)
+    assert rep.converted == ["0"]
+    rows = {r["module"]: r for r in rep}
+    assert rows["1"]["trained_by"] == "bp"
+    assert "MultiheadAttention" in rows["attn.out_proj"]["note"]
+    assert "in_proj_weight" in rows["attn"]["note"]
+    assert type(net.attn.out_proj) is nn.modules.linear.NonDynamicallyQuantizableLinear
+
+
+def test_not_inplace_by_default_and_inplace():
+    mlp = MLP((6, 5, 3))
+    net = alignlab.convert(mlp, "fa")
+    assert type(mlp[1]) is nn.Linear and isinstance(net[1], FeedbackLinear)
+    assert net[1].weight is not mlp[1].weight
+    torch.testing.assert_close(net[1].weight, mlp[1].weight)
+    same = alignlab.convert(mlp, "fa", inplace=True)
+    assert same is mlp and isinstance(mlp[1], FeedbackLinear)
+
+
+def test_bare_layer_converts():
+    layer = alignlab.convert(nn.Conv2d(2, 3, 3), "pfa", expansion_ratio=2)
+    assert isinstance(layer, FeedbackConv2d) and layer.pfa_B.shape == (6, 3)
+
+
+def test_unknown_method_and_option_list_valid_ones():
+    with pytest.raises(ValueError, match="`method` must be one of.*'pfa-o'"):
+        alignlab.convert(MLP((4, 3)), "pfaa")
+    with pytest.raises(ValueError, match="valid options: expansion_ratio, b_init, impl"):
+        alignlab.convert(MLP((4, 3)), "pfa", ratio=3)
+    with pytest.raises(ValueError, match="valid options: \\(none\\)"):
+        alignlab.convert(MLP((4, 3)), "bp", foo=1)
+    with pytest.raises(ValueError, match="`expansion_ratio` must be > 0"):
+        alignlab.convert(MLP((4, 3)), "pfa", expansion_ratio=-1)
+    with pytest.raises(ValueError, match="`impl` must be one of"):
+        alignlab.convert(MLP((4, 3)), "pfa", impl="fast")
+    with pytest.raises(ValueError, match="`density` must be in"):
+        alignlab.convert(MLP((4, 3)), "pfa-sparse", density=0)
+
+
+def test_shared_layers_stay_shared():
+    shared = nn.Linear(4, 4)
+    model = nn.Sequential(shared, nn.Tanh(), shared, nn.Tanh(), nn.Linear(4, 2))
+    net = alignlab.convert(model, "pfa", rng=0, expansion_ratio=2)
+    assert net[0] is net[2]
+    assert len(net.alignlab_conversion.converted) == 2  # '0' (= '2') and '4'
+    _step(net, torch.randn(3, 4), torch.randint(0, 2, (3,)))
+    assert net[0].pfa_R.grad is not None
+    # tied weights across distinct layers stay tied
+    a, b = nn.Linear(3, 3), nn.Linear(3, 3)
+    b.weight = a.weight
+    tied = alignlab.convert(nn.Sequential(a, b), "fa")
+    assert tied[0].weight is tied[1].weight
+
+
+def test_converting_twice_rebuilds_from_weights():
+    net = alignlab.convert(MLP((6, 5, 3)), "fa", rng=0)
+    w = net[1].weight
+    net2 = alignlab.convert(net, "pfa", rng=1, expansion_ratio=2)
+    assert net2[1].method.name == "pfa" and "feedback" not in dict(net2[1].named_buffers())
+    torch.testing.assert_close(net2[1].weight, w)
+    assert "was fa" in conversion_report(net2)[1]["note"]
+    # back to DFA then BP: the DFA hook is installed once, then removed
+    net3 = alignlab.convert(net2, "dfa")
+    net3 = alignlab.convert(net3, "dfa")
+    assert sum(1 for h in net3._forward_hooks.values()
+               if isinstance(h, alignlab.nn.DFAContext)) == 1
+    net4 = alignlab.convert(net3, "bp")
+    assert not net4._forward_hooks
+    x, y = torch.randn(3, 6), torch.randint(0, 3, (3,))
+    _step(net4, x, y)
+    ref = MLP((6, 5, 3))
+    ref.load_state_dict({k: v for k, v in net4.state_dict().items() if "extra" not in k})
+    _step(ref, x, y)
+    torch.testing.assert_close(net4[1].weight.grad, ref[1].weight.grad)
+
+
+@pytest.mark.parametrize("method", ["fa", "frsf", "kp", "pfa", "pfa-sparse", "dfa"])
+def test_state_follows_to_double_and_state_dict(method):
+    net = alignlab.convert(MLP((6, 5, 3)), method, rng=0)
+    layer = net[1]
+    names = layer.method.state_names
+    net.double()
+    assert all(getattr(layer, n).dtype in (torch.float64, torch.bool) for n in names)
+    net.to(torch.float32)
+    assert all(getattr(layer, n).dtype in (torch.float32, torch.bool) for n in names)
+    sd = net.state_dict()
+    assert all(f"1.{n}" in sd for n in names)
+    other = alignlab.convert(MLP((6, 5, 3)), method, rng=99)
+    buf = io.BytesIO()
+    torch.save(sd, buf)
+    buf.seek(0)
+    other.load_state_dict(torch.load(buf))
+    for n in names:
+        torch.testing.assert_close(getattr(other[1], n), getattr(layer, n))
+    x, y = torch.randn(4, 6), torch.randint(0, 3, (4,))
+    torch.manual_seed(0)
+    _step(net, x, y)
+    torch.manual_seed(0)
+    _step(other, x, y)
+    torch.testing.assert_close(other[1].weight.grad, net[1].weight.grad)
+    copied = copy.deepcopy(net)
+    torch.manual_seed(0)
+    _step(copied, x, y)
+    torch.testing.assert_close(copied[1].weight.grad, net[1].weight.grad)
+
+
+def test_loading_another_methods_state_fails_clearly():
+    fa = alignlab.convert(MLP((6, 5, 3)), "kp")
+    pfa = alignlab.convert(MLP((6, 5, 3)), "pfa")
+    with pytest.raises(ValueError, match="saved from method 'kp'.*uses 'pfa'"):
+        pfa.load_state_dict(fa.state_dict())
+    fa2 = alignlab.convert(MLP((6, 5, 3)), "kp", init="gaussian")
+    with pytest.raises(ValueError, match="saved from method 'kp'"):
+        fa2.load_state_dict(fa.state_dict())
+
+
+def test_padding_modes_and_linear_nd_match_torch_forward():
+    torch.manual_seed(0)
+    for conv in (nn.Conv2d(2, 4, 3, padding="same", padding_mode="circular"),
+                 nn.Conv2d(2, 4, 3, padding=2, padding_mode="replicate", stride=2),
+                 nn.Conv2d(2, 4, 3, padding="valid")):
+        x = torch.randn(2, 2, 7, 7)
+        torch.testing.assert_close(alignlab.convert(conv, "fa")(x), conv(x))
+    lin = nn.Linear(3, 2)
+    x = torch.randn(2, 4, 5, 3)
+    torch.testing.assert_close(alignlab.convert(lin, "pfa")(x), lin(x))
+
+
+@pytest.mark.parametrize("method", ["bp", "fa", "pfa", "kp", "dfa"])
+def test_autocast_bfloat16_cpu(method):
+    torch.manual_seed(0)
+    net = alignlab.convert(resnet20(num_classes=3), method, rng=0)
+    x, y = torch.randn(2, 3, 16, 16), torch.randint(0, 3, (2,))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(x)
+        assert out.dtype == torch.bfloat16
+        loss = F.cross_entropy(out, y)
+    loss.backward()
+    for m in net.modules():
+        if isinstance(m, (FeedbackConv2d, FeedbackLinear)):
+            assert m.weight.grad.dtype == torch.float32
+            for p in m.feedback_parameters():
+                assert p.grad is None or p.grad.dtype == torch.float32
+    if method == "bp":  # the same AMP numbers as torch's own layers under autocast
+        plain = resnet20(num_classes=3)
+        plain.load_state_dict({k: v for k, v in net.state_dict().items() if "extra" not in k})
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = F.cross_entropy(plain(x), y)
+        loss.backward()
+        for a, b in ((net.conv1, plain.conv1), (net.fc, plain.fc)):
+            cos = F.cosine_similarity(a.weight.grad.flatten(), b.weight.grad.flatten(), dim=0)
+            assert cos > 0.999
+
+
+def test_unbatched_inputs_and_dfa_instances():
+    torch.manual_seed(0)
+    conv, lin = nn.Conv2d(2, 3, 3, padding=1), nn.Linear(4, 3)
+    x, v = torch.randn(2, 5, 5, requires_grad=True), torch.randn(4, requires_grad=True)
+    for plain, inp in ((conv, x), (lin, v)):
+        layer = alignlab.convert(plain, "pfa", rng=0)
+        torch.testing.assert_close(layer(inp), plain(inp))
+        layer(inp).sum().backward()
+        assert inp.grad.shape == inp.shape
+    from alignlab.nn.methods import DFA
+
+    net = alignlab.convert(MLP((4, 3, 2)), DFA())  # output_size inferred for instances too
+    assert net[1].method.output_size == 2
+    with pytest.raises(ValueError, match="`output_size` must be given"):
+        FeedbackLinear(3, 2, method="dfa")

@@ -1,0 +1,163 @@
+"""alignment(), update_angles(), mirror_step() and param_groups()."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import alignlab
+from alignlab.models import MLP, resnet20
+from alignlab.nn import (
+    alignment,
+    angle_deg,
+    converted_layers,
+    make_optimizer,
+    mirror_step,
+    param_groups,
+    update_angles,
+)
+
+
+def _backward(net, x, y):
+    net.zero_grad()
+    F.cross_entropy(net(x), y).backward()
+
+
+def test_angle_and_norm_ratio_helpers():
+    x = torch.tensor([1.0, 0.0])
+    assert angle_deg(x, torch.tensor([1.0, 1.0])) == pytest.approx(45.0, abs=1e-12)
+    assert angle_deg(x, -x) == pytest.approx(180.0)
+    assert math.isnan(angle_deg(x, torch.zeros(2)))
+    assert alignlab.nn.norm_ratio(x, 3 * x) == pytest.approx(3.0)
+
+
+def test_alignment_table_marks_unused_feedback(tmp_path):
+    net = alignlab.convert(MLP((20, 16, 12, 5)), "fa", rng=0)
+    rec = alignment(net)
+    assert rec.column("feedback_used") == [None, None, None]  # before any forward pass
+    _backward(net, torch.randn(4, 20), torch.randint(0, 5, (4,)))
+    rec = alignment(net)
+    assert rec.column("layer") == ["1", "3", "5"]
+    assert rec.column("feedback_used") == [False, True, True]
+    assert math.isnan(rec[0]["angle_deg"]) and "never used" in rec[0]["note"]
+    assert 40 < rec[1]["angle_deg"] < 140  # random feedback: around 90 degrees
+    text = str(rec)
+    assert "angle_deg" in text and "never used" in text
+    path = rec.to_csv(tmp_path / "align.csv")
+    assert path.read_text().splitlines()[0].startswith("layer,type,method,measure")
+
+
+def test_alignment_bp_is_zero_and_pfa_o_at_fixed_point_is_zero():
+    x, y = torch.randn(4, 20), torch.randint(0, 5, (4,))
+    bp = alignlab.convert(MLP((20, 16, 12, 5)), "bp")
+    _backward(bp, x, y)
+    np.testing.assert_allclose(alignment(bp).column("angle_deg")[1:], 0.0, atol=1e-12)
+    pfa_o = alignlab.convert(MLP((20, 16, 12, 5)).double(), "pfa-o", rng=0)
+    for _, layer in converted_layers(pfa_o):
+        with torch.no_grad():
+            layer.pfa_R.copy_(layer.pfa_B @ layer.weight)
+    _backward(pfa_o, x.double(), y)
+    rec = alignment(pfa_o)
+    assert rec.column("measure") == ["path"] * 3
+    np.testing.assert_allclose(rec.column("angle_deg")[1:], 0.0, atol=1e-10)
+    np.testing.assert_allclose(rec.column("norm_ratio")[1:], 1.0, rtol=1e-12)
+
+
+def test_pfa_path_alignment_at_fixed_point_matches_theory_order():
+    # R^T = B W with r = 10 on a wide layer: angle near arctan(1/sqrt(10)) = 17.55 deg
+    torch.manual_seed(0)
+    net = alignlab.convert(nn.Sequential(nn.Linear(300, 200), nn.Linear(200, 100)).double(),
+                           "pfa", rng=0, expansion_ratio=10)
+    layer = net[1]
+    with torch.no_grad():
+        layer.pfa_R.copy_(layer.pfa_B @ layer.weight)
+    net(torch.randn(2, 300, dtype=torch.float64, requires_grad=True)).sum().backward()
+    angle = alignment(net)[1]["angle_deg"]
+    assert abs(angle - math.degrees(math.atan(1 / math.sqrt(10)))) < 1.5
+
+
+def test_dfa_alignment_not_reported_as_weight_alignment():
+    net = alignlab.convert(MLP((8, 6, 3)), "dfa", rng=0)
+    _backward(net, torch.randn(4, 8), torch.randint(0, 3, (4,)))
+    rec = alignment(net)
+    assert all(math.isnan(a) for a in rec.column("angle_deg"))
+    assert "update_angles" in rec[1]["note"]
+
+
+@pytest.mark.parametrize("model", ["mlp", "resnet20"])
+def test_update_angles_against_bp_twin(model):
+    torch.manual_seed(0)
+    base = MLP((10, 8, 6, 3)) if model == "mlp" else resnet20(num_classes=3)
+    x = torch.randn(4, 10) if model == "mlp" else torch.randn(4, 3, 8, 8)
+    y = torch.randint(0, 3, (4,))
+    bp = alignlab.convert(base, "bp")
+    rec = update_angles(bp, F.cross_entropy, x, y)
+    np.testing.assert_allclose(rec.column("angle_deg"), 0.0, atol=1e-4)
+    np.testing.assert_allclose(rec.column("norm_ratio"), 1.0, rtol=1e-6)
+    # FA: the top layer's update is BP's; the ones below are not
+    fa = alignlab.convert(base, "fa", rng=0)
+    fa.train()
+    stats = {k: v.clone() for k, v in fa.state_dict().items() if "running" in k}
+    grads_before = [p.grad for p in fa.parameters()]
+    rec = update_angles(fa, F.cross_entropy, x, y)
+    assert rec[-2]["angle_deg"] < 1e-4  # top layer (last before '(all)')
+    assert rec[0]["angle_deg"] > 1.0
+    assert rec[-1]["layer"] == "(all)"
+    # buffers (BN running stats) and .grad are restored
+    for k, v in stats.items():
+        torch.testing.assert_close(fa.state_dict()[k], v)
+    assert all(g is None for g in grads_before) and all(p.grad is None for p in fa.parameters())
+    assert all(m.method.name == "fa" for _, m in converted_layers(fa))
+    dfa = alignlab.convert(base, "dfa", rng=0)
+    rec = update_angles(dfa, F.cross_entropy, x, y)
+    assert rec[-2]["angle_deg"] < 1e-4
+
+
+@pytest.mark.parametrize("kind", ["linear", "conv"])
+def test_mirror_step_aligns_wm_feedback(kind):
+    torch.manual_seed(0)
+    if kind == "linear":
+        net = nn.Sequential(nn.Linear(30, 20), nn.ReLU(), nn.Linear(20, 10))
+    else:
+        net = nn.Sequential(nn.Conv2d(4, 8, 3, stride=2, groups=2), nn.ReLU(),
+                            nn.Conv2d(8, 6, 3, dilation=2))
+    net = alignlab.convert(net, "wm", rng=0)
+    before = [angle_deg(m.weight, m.feedback) for _, m in converted_layers(net)]
+    assert min(before) > 60
+    for _ in range(60):
+        assert mirror_step(net, lr=0.1, n_samples=128, rng=None) == 2
+    for _, m in converted_layers(net):
+        assert angle_deg(m.weight, m.feedback) < 12
+        ratio = float(m.feedback.detach().norm() / m.weight.detach().norm())
+        assert 0.8 < ratio < 1.2  # F -> noise_std^2 W / weight_decay = W
+
+
+def test_param_groups_and_adam_warning():
+    net = alignlab.convert(MLP((6, 5, 3)), "pfa", rng=0, expansion_ratio=2)
+    groups = param_groups(net, lr=0.1, weight_decay=1e-4)
+    assert [g["name"] for g in groups] == ["forward", "feedback"]
+    assert groups[1]["weight_decay"] == 1e-4
+    assert {id(p) for p in groups[1]["params"]} == {id(net[1].pfa_R), id(net[3].pfa_R)}
+    n_all = sum(len(g["params"]) for g in groups)
+    assert n_all == len(list(net.parameters()))
+    groups = param_groups(net, lr=0.1, weight_decay=1e-4, feedback_weight_decay=0.0)
+    assert groups[1]["weight_decay"] == 0.0
+    with pytest.warns(UserWarning, match="linear optimiser"):
+        make_optimizer(net, "adam", lr=1e-3)
+    with pytest.warns(UserWarning, match="linear optimiser"):
+        param_groups(net, lr=1e-3, optimizer=torch.optim.AdamW)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt = make_optimizer(net, "sgd", lr=0.1, momentum=0.9, weight_decay=1e-4)
+        make_optimizer(alignlab.convert(MLP((6, 5, 3)), "fa"), "adam", lr=1e-3)
+    assert [g["name"] for g in opt.param_groups] == ["forward", "feedback"]
+    with pytest.raises(ValueError, match="`lr` must be > 0"):
+        param_groups(net, lr=0)
+    bp = alignlab.convert(MLP((6, 5, 3)), "bp")
+    assert [g["name"] for g in param_groups(bp, lr=0.1)] == ["forward"]
