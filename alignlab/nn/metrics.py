@@ -54,7 +54,9 @@ def alignment(model: nn.Module) -> Records:
     a note: DFA (its feedback maps the output error to the layer, not ``delta``; use
     :func:`update_angles`), and layers whose feedback was never used because nothing below
     them needs a gradient (the first layer: ``feedback_used`` False, as seen in the last
-    forward pass with gradients enabled; None before any such pass). brSF redraws its
+    forward pass with gradients enabled; None before any such pass) *and* that never learn
+    (FA, SF). Learned feedback (KP, PFA's ``R``) keeps learning from ``grad_W`` even where
+    it is not used, so its angle is reported, with ``feedback_used`` False and a note. brSF redraws its
     feedback every step: the row is one fresh draw.
 
     Returns
@@ -75,15 +77,23 @@ def alignment(model: nn.Module) -> Records:
         fb = layer.effective_feedback()
         if fb is None:
             row["note"] = "not comparable with W (DFA sends the output error); see update_angles"
-        elif layer.feedback_used is False:
+        elif layer.feedback_used is False and not _feedback_learns(layer):
             row["note"] = "feedback never used (nothing below needs a gradient)"
         else:
+            if layer.feedback_used is False:  # KP/PFA: the state still learns from grad_W
+                row["note"] = "unused below this layer; its learned state is still measured"
             row["angle_deg"] = angle_deg(w, fb)
             row["norm_ratio"] = norm_ratio(w, fb)
             if meth.name == "brsf":
                 row["note"] = "one draw of a per-step random feedback"
         rows.append(row)
     return Records(rows, columns=ALIGNMENT_COLUMNS)
+
+
+def _feedback_learns(layer) -> bool:
+    """KP and PFA (explicit or factored) learn their feedback from grad_W at every step."""
+    meth = layer.method
+    return meth.measure == "path" or meth.name == "kp"
 
 
 @contextlib.contextmanager

@@ -53,6 +53,16 @@ def test_alignment_table_marks_unused_feedback(tmp_path):
     assert path.read_text().splitlines()[0].startswith("layer,type,method,measure")
 
 
+@pytest.mark.parametrize("method", ["kp", "pfa"])
+def test_alignment_reports_learned_feedback_even_where_unused(method):
+    # KP's B and PFA's R learn from grad_W in the first layer too: the angle means something
+    net = alignlab.convert(MLP((20, 16, 12, 5)), method, rng=0)
+    _backward(net, torch.randn(4, 20), torch.randint(0, 5, (4,)))
+    rec = alignment(net)
+    assert rec[0]["feedback_used"] is False
+    assert 0.0 < rec[0]["angle_deg"] < 180.0 and "still measured" in rec[0]["note"]
+
+
 def test_alignment_bp_is_zero_and_pfa_o_at_fixed_point_is_zero():
     x, y = torch.randn(4, 20), torch.randint(0, 5, (4,))
     bp = alignlab.convert(MLP((20, 16, 12, 5)), "bp")
