@@ -56,8 +56,8 @@ def alignment(model: nn.Module) -> Records:
     them needs a gradient (the first layer: ``feedback_used`` False, as seen in the last
     forward pass with gradients enabled; None before any such pass) *and* that never learn
     (FA, SF). Learned feedback (KP, PFA's ``R``) keeps learning from ``grad_W`` even where
-    it is not used, so its angle is reported, with ``feedback_used`` False and a note. brSF redraws its
-    feedback every step: the row is one fresh draw.
+    it is not used, so its angle is reported, with ``feedback_used`` False and a note.
+    brSF redraws its feedback every step: the row is one fresh draw.
 
     Returns
     -------
