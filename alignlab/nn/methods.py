@@ -278,17 +278,16 @@ def _init_learned_kernel(layer, generator, init):
 
 
 @dataclass(frozen=True)
-class KP(Method):
-    """Kolen-Pollack: a learned kernel ``feedback`` that receives ``grad_W`` as its gradient.
+class _LearnedKernel(Method):
+    """A learned kernel ``feedback`` in W's layout (Parameter, ``'feedback'`` group).
 
-    With the same optimiser and weight decay as ``W`` (use ``param_groups``),
-    ``W - feedback`` decays whatever the data (Proposition 1 with ``B = I``).
     ``init``: 'uniform', 'gaussian' (Xavier SD) or 'weight' (a copy of W: BP from step 0).
+    Subclasses say whether the backward pass trains it (``grad_from_backward``).
     """
 
-    name: ClassVar[str] = "kp"
     learned: ClassVar[tuple[str, ...]] = ("feedback",)
     state_names: ClassVar[tuple[str, ...]] = ("feedback",)
+    grad_from_backward: ClassVar[bool] = False
     init: str = "uniform"
 
     def __post_init__(self):
@@ -298,14 +297,26 @@ class KP(Method):
         _init_learned_kernel(layer, generator, self.init)
 
     def rule_and_state(self, layer):
-        return MatrixFeedback(learns=True), (layer.feedback,)
+        return MatrixFeedback(learns=self.grad_from_backward), (layer.feedback,)
 
     def effective_feedback(self, layer):
         return layer.feedback.detach()
 
 
 @dataclass(frozen=True)
-class WM(Method):
+class KP(_LearnedKernel):
+    """Kolen-Pollack: a learned kernel ``feedback`` that receives ``grad_W`` as its gradient.
+
+    With the same optimiser and weight decay as ``W`` (use ``param_groups``),
+    ``W - feedback`` decays whatever the data (Proposition 1 with ``B = I``).
+    """
+
+    name: ClassVar[str] = "kp"
+    grad_from_backward: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class WM(_LearnedKernel):
     """Weight mirror: a kernel ``feedback`` learned only in the mirror phase.
 
     The backward pass gives it no gradient; :func:`alignlab.nn.mirror_step` injects noise
@@ -313,21 +324,6 @@ class WM(Method):
     """
 
     name: ClassVar[str] = "wm"
-    learned: ClassVar[tuple[str, ...]] = ("feedback",)
-    state_names: ClassVar[tuple[str, ...]] = ("feedback",)
-    init: str = "uniform"
-
-    def __post_init__(self):
-        check_choice("init", self.init, ("uniform", "gaussian", "weight"))
-
-    def init_state(self, layer, generator):
-        _init_learned_kernel(layer, generator, self.init)
-
-    def rule_and_state(self, layer):
-        return MatrixFeedback(learns=False), (layer.feedback,)
-
-    def effective_feedback(self, layer):
-        return layer.feedback.detach()
 
 
 # ----------------------------------------------------------------------------------- PFA
