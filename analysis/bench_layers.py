@@ -6,7 +6,9 @@ each converted with ``alignlab.convert``. PFA runs at expansion ratio 10 in its 
 ``pfa.md`` and the factored state of Proposition 1 (no ``R``; ``state='factored'``), all
 in the same run. Steps are interleaved across methods (round robin) so
 machine noise hits all of them alike; the table reports the median and the minimum
-step time and their ratios to BP's (on a shared machine the minimum is the steadier
+step time and their ratios to BP's (BP = the converted model with method 'bp', the
+same autograd machinery as every method; the last column compares with the plain torch
+model, whose built-in layers skip the custom Function) (on a shared machine the minimum is the steadier
 estimate of a step's intrinsic cost; the median includes interference).
 
     python analysis/bench_layers.py                    # full run, CPU (and CUDA if present)
@@ -34,9 +36,10 @@ from alignlab._records import Records
 from alignlab.models import MLP, resnet20
 from alignlab.nn import make_optimizer
 
-# (label, method, options)
+# (label, method, options); method None: the plain torch model, not converted
 METHODS = [
     ("bp", "bp", {}),
+    ("torch.nn (plain BP)", None, {}),
     ("fa", "fa", {}),
     ("dfa", "dfa", {}),
     ("usf", "usf", {}),
@@ -92,9 +95,15 @@ def bench(cfg: Config, device: torch.device) -> list[dict]:
         x, y = x.to(device), y.to(device)
         runs = []
         for label, method, options in METHODS:
-            model = alignlab.convert(copy.deepcopy(base), method, rng=cfg.seed, **options)
+            model = copy.deepcopy(base)
+            if method is not None:
+                model = alignlab.convert(model, method, rng=cfg.seed, **options)
             model.to(device).train()
-            opt = make_optimizer(model, "sgd", lr=0.01, weight_decay=1e-4, momentum=0.9)
+            if method is None:
+                opt = torch.optim.SGD(model.parameters(), lr=0.01, weight_decay=1e-4,
+                                      momentum=0.9)
+            else:
+                opt = make_optimizer(model, "sgd", lr=0.01, weight_decay=1e-4, momentum=0.9)
 
             def step(model=model, opt=opt, x=x, y=y):
                 opt.zero_grad(set_to_none=True)
@@ -113,13 +122,15 @@ def bench(cfg: Config, device: torch.device) -> list[dict]:
                 _sync(device)
                 times.append(time.perf_counter() - t0)
         bp_median, bp_min = statistics.median(runs[0][2]), min(runs[0][2])
+        torch_median = statistics.median(runs[1][2])
         for label, _, times in runs:
             med = statistics.median(times)
             q = statistics.quantiles(times, n=4)
             rows.append({"device": device.type, "model": model_name, "method": label,
                          "median_ms": 1e3 * med, "iqr_ms": 1e3 * (q[2] - q[0]),
                          "min_ms": 1e3 * min(times), "ratio_median": med / bp_median,
-                         "ratio_min": min(times) / bp_min})
+                         "ratio_min": min(times) / bp_min,
+                         "ratio_median_vs_torch": med / torch_median})
     return rows
 
 
