@@ -39,6 +39,8 @@ def _add_figure3(sub) -> None:
     p.add_argument("--ensemble", default="uniform",
                    help="law of B's entries: uniform (paper), gaussian, rademacher, "
                         "orthogonal, sparse (default uniform)")
+    p.add_argument("--density", type=float, default=0.1,
+                   help="fraction of nonzero entries of B, ensemble sparse only (default 0.1)")
     p.add_argument("--method", default="direct", choices=("direct", "wishart"),
                    help="'wishart' samples B^T B directly (gaussian only; cost independent "
                         "of n_mid)")
@@ -68,6 +70,7 @@ def _cmd_figure3(args: argparse.Namespace) -> int:
         seed=args.seed,
         coupled=args.coupled,
         ensemble=args.ensemble,
+        density=args.density,
         method=args.method,
         device=args.device,
         dtype=args.dtype,
@@ -97,14 +100,15 @@ def _add_theory(sub) -> None:
     p.add_argument("--ensemble", default="uniform",
                    help="law of B's entries, sets the kurtosis: uniform (9/5), gaussian (3), "
                         "rademacher (1), sparse (3/density) (default uniform)")
-    p.add_argument("--density", type=float, default=1.0,
-                   help="density of the sparse ensemble (default 1)")
+    p.add_argument("--density", type=float, default=0.1,
+                   help="fraction of nonzero entries, ensemble sparse only (default 0.1, "
+                        "as in alignlab.sim)")
     p.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
     p.set_defaults(func=_cmd_theory)
 
 
 def theory_table(ratios: Sequence[float], n_out: int = 100, ensemble: str = "uniform",
-                 density: float = 1.0):
+                 density: float = 0.1):
     """The ``alignlab theory`` table as Records (one row per ratio)."""
     import numpy as np
 
@@ -114,7 +118,7 @@ def theory_table(ratios: Sequence[float], n_out: int = 100, ensemble: str = "uni
 
     r = np.atleast_1d(check_positive("ratio", list(ratios)))
     n_out = check_int("n_out", n_out)
-    k4 = theory.entry_kurtosis(ensemble, density=density)
+    k4 = theory.entry_kurtosis(ensemble, **({"density": density} if ensemble == "sparse" else {}))
     n_mid = np.array([check_int("n_mid", int(n_out * x)) for x in r])
     cols = {
         "ratio": r,

@@ -75,6 +75,7 @@ class Figure3Config:
     seed: int = 0  # every ratio gets its own stream derived from (seed, ratio index)
     coupled: bool = False  # True: common random numbers across ratios (nested B; faster)
     ensemble: str = "uniform"  # law of B's entries; the paper's is Xavier-uniform
+    density: float = 0.1  # fraction of nonzero entries of B (ensemble 'sparse' only)
     w_ensemble: str = "uniform"  # law of W's entries (Xavier-uniform)
     method: str = "direct"  # 'wishart' samples B^T B directly (gaussian ensemble only)
     device: str = "cpu"
@@ -95,6 +96,7 @@ class Figure3Config:
         from alignlab.sim import ENSEMBLES
 
         check_choice("ensemble", self.ensemble, ENSEMBLES)
+        self.b_ensemble()  # validates density
         check_choice("w_ensemble", self.w_ensemble, ENSEMBLES)
         check_choice("method", self.method, ("direct", "wishart"))
         if self.method == "wishart" and self.ensemble != "gaussian":
@@ -106,6 +108,14 @@ class Figure3Config:
         check_positive("z", self.z)
         if self.extra:
             raise ValueError(f"unknown Figure 3 settings: {sorted(self.extra)}.")
+
+    def b_ensemble(self):
+        """The ensemble object of ``B`` (carries its kurtosis, the theory's input)."""
+        from alignlab.sim import get_ensemble
+
+        if self.ensemble == "sparse":
+            return get_ensemble("sparse", density=self.density)
+        return get_ensemble(self.ensemble)
 
     def n_mids(self) -> list[int]:
         return [int(self.n_out * r) for r in self.ratios]
@@ -122,7 +132,7 @@ def _theory_row(cfg: Figure3Config, ratio: float, n_mid: int) -> dict:
             theory_norm_ratio=1.0,
             theory_norm_ratio_finite=1.0,
         )
-    k4 = theory.entry_kurtosis(cfg.ensemble)
+    k4 = cfg.b_ensemble().kurtosis
     return dict(
         theory_angle_deg=float(theory.path_alignment_angle(ratio)),
         theory_angle_finite_deg=float(theory.path_alignment_angle_finite(cfg.n_out, n_mid, k4)),
@@ -164,7 +174,7 @@ def figure3_records(
         config.ratios,
         n_in=config.n_in,
         n_samples=config.n_samples,
-        ensemble=config.ensemble,
+        ensemble=config.b_ensemble(),
         w_ensemble=config.w_ensemble,
         rng=config.seed,
         coupled=config.coupled,
@@ -335,7 +345,9 @@ def plot_figure3(records: Records, config: Figure3Config = Figure3Config()):
 
     fig.suptitle(
         f"PFA Figure 3: n_out = {config.n_out}, n_in = {config.n_in}, "
-        f"{config.n_samples} samples per ratio, B {config.ensemble}, seed {config.seed}",
+        f"{config.n_samples} samples per ratio, B {config.ensemble}"
+        + (f" (density {config.density})" if config.ensemble == "sparse" else "")
+        + f", seed {config.seed}",
         fontsize=10,
     )
     return fig

@@ -6,10 +6,11 @@ each converted with ``alignlab.convert``. PFA runs at expansion ratio 10 in its 
 ``pfa.md`` and the factored state of Proposition 1 (no ``R``; ``state='factored'``), all
 in the same run. Steps are interleaved across methods (round robin) so
 machine noise hits all of them alike; the table reports the median and the minimum
-step time and their ratios to BP's (BP = the converted model with method 'bp', the
-same autograd machinery as every method; the last column compares with the plain torch
-model, whose built-in layers skip the custom Function) (on a shared machine the minimum is the steadier
-estimate of a step's intrinsic cost; the median includes interference).
+step time and their ratios to BP's (BP = the model converted with method 'bp', the
+same autograd machinery as every method; the last column compares with the plain
+torch model, whose built-in layers skip the custom Function). On a shared machine the
+minimum is the steadier estimate of a step's intrinsic cost; the median includes
+interference.
 
     python analysis/bench_layers.py                    # full run, CPU (and CUDA if present)
     python analysis/bench_layers.py --smoke            # tiny sizes, a few seconds (CI)

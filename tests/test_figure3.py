@@ -80,3 +80,13 @@ def test_orthogonal_ensemble_is_pfa_o(tmp_path):
     np.testing.assert_allclose(records.column("angle_mean_deg"), 0.0, atol=1e-5)
     np.testing.assert_allclose(records.column("eig_sd"), 0.0, atol=1e-10)
     assert check.ok, check.summary()
+
+
+def test_sparse_theory_uses_the_simulated_density(tmp_path):
+    # the finite-size theory must use the kurtosis 3/density of the B actually drawn
+    cfg = Figure3Config(ensemble="sparse", density=0.1, n_samples=30, ratios=(1.0, 10.0))
+    records, check, _ = run_figure3(cfg, tmp_path)
+    assert check.ok, check.summary()
+    k4 = 3 / 0.1
+    np.testing.assert_allclose(records[1]["theory_eig_sd_finite"],
+                               np.sqrt((100 + k4 - 2) / 1000), rtol=1e-12)
