@@ -402,13 +402,27 @@ def _check_sync(layer) -> None:
 
 @dataclass(frozen=True)
 class _PFABase(Method):
-    """Shared by PFA, PFA-o, PFA-id (fields ``state``, ``store_D0``, ``impl`` on each)."""
+    """Shared by PFA, PFA-o, PFA-id: the options ``impl``, ``state``, ``store_D0``.
+
+    ``impl``: 'auto' (cheaper form per layer and call), 'path' or 'literal'.
+    ``state``: 'explicit' (``R^T`` a Parameter trained by any optimiser) or 'factored'
+    (Proposition 1's exact closed form: ``R`` is not stored; SGD only, see
+    :func:`alignlab.nn.attach_factored_pfa`). ``store_D0`` (factored only) keeps
+    ``D_0 = R_0^T - B W_0`` so that ``feedback_weights`` can rebuild ``R^T``.
+    """
 
     measure: ClassVar[str] = "path"
+    impl: str = "auto"
+    state: str = "explicit"
+    store_D0: bool = False
+
+    def __post_init__(self):
+        check_choice("impl", self.impl, _IMPLS)
+        _check_pfa_state(self)
 
     @property
     def factored(self) -> bool:
-        return getattr(self, "state", "explicit") == "factored"
+        return self.state == "factored"
 
     @property
     def learned(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -530,25 +544,17 @@ class PFA(_PFABase):
     ``expansion_ratio`` r: ``n_mid = round(r * n_out)`` (conv: rounded up to a multiple
     of ``groups``). ``b_init``: 'uniform' (the reference's Xavier-uniform with gain
     ``sqrt((1 + 1/r)/2)``, i.e. variance ``1/n_mid``) or 'gaussian' N(0, 1/n_mid).
-    ``impl``: 'auto' (cheaper form per layer and call), 'path' or 'literal'.
-    ``state``: 'explicit' (``R^T`` a Parameter trained by any optimiser) or 'factored'
-    (Proposition 1's exact closed form: ``R`` is not stored; SGD only, see
-    :func:`alignlab.nn.attach_factored_pfa`). ``store_D0`` (factored only) keeps
-    ``D_0 = R_0^T - B W_0`` so that ``feedback_weights`` can rebuild ``R^T``.
+    ``impl``, ``state``, ``store_D0``: see ``_PFABase``.
     """
 
     name: ClassVar[str] = "pfa"
     expansion_ratio: float = 10.0
     b_init: str = "uniform"
-    impl: str = "auto"
-    state: str = "explicit"
-    store_D0: bool = False
 
     def __post_init__(self):
         check_positive("expansion_ratio", self.expansion_ratio)
         check_choice("b_init", self.b_init, ("uniform", "gaussian"))
-        check_choice("impl", self.impl, _IMPLS)
-        _check_pfa_state(self)
+        super().__post_init__()
 
     def _n_mid(self, n_out, groups):
         n_mid = max(1, round(self.expansion_ratio * n_out))
@@ -563,13 +569,6 @@ class PFAOrthogonal(_PFABase):
     """PFA-o: ``n_mid = n_out`` and ``B`` a fixed Haar-random orthogonal matrix (per group)."""
 
     name: ClassVar[str] = "pfa-o"
-    impl: str = "auto"
-    state: str = "explicit"  # or 'factored' (see PFA)
-    store_D0: bool = False
-
-    def __post_init__(self):
-        check_choice("impl", self.impl, _IMPLS)
-        _check_pfa_state(self)
 
     def _B(self, n_mid, n_out, groups, generator, like):
         k = n_out // groups
@@ -586,13 +585,6 @@ class PFAIdentity(_PFABase):
     """PFA-id: ``B = I`` (``n_mid = n_out``); this is Kolen-Pollack with ``R^T`` as ``B_KP``."""
 
     name: ClassVar[str] = "pfa-id"
-    impl: str = "auto"
-    state: str = "explicit"  # or 'factored' (see PFA)
-    store_D0: bool = False
-
-    def __post_init__(self):
-        check_choice("impl", self.impl, _IMPLS)
-        _check_pfa_state(self)
 
     def _B(self, n_mid, n_out, groups, generator, like):
         k = n_out // groups
@@ -660,7 +652,7 @@ def get_method(method: str | Method, **options) -> Method:
         return method
     check_choice("method", method, METHODS)
     cls = METHODS[method]
-    valid = [f.name for f in fields(cls)]
+    valid = sorted(f.name for f in fields(cls))
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise ValueError(

@@ -87,7 +87,8 @@ def test_bare_layer_converts():
 def test_unknown_method_and_option_list_valid_ones():
     with pytest.raises(ValueError, match="`method` must be one of.*'pfa-o'"):
         alignlab.convert(MLP((4, 3)), "pfaa")
-    with pytest.raises(ValueError, match="valid options: expansion_ratio, b_init, impl"):
+    valid = "valid options: b_init, expansion_ratio, impl, state, store_D0"
+    with pytest.raises(ValueError, match=valid):
         alignlab.convert(MLP((4, 3)), "pfa", ratio=3)
     with pytest.raises(ValueError, match="valid options: \\(none\\)"):
         alignlab.convert(MLP((4, 3)), "bp", foo=1)
