@@ -376,7 +376,8 @@ def _solve_Z0(layer) -> None:
     z0 = None
     if bool((evals[:, 0] > 0).all()) and float((evals[:, -1] / evals[:, 0]).max()) <= _Z0_MAX_COND:
         z = torch.linalg.solve(mg, q0.double().reshape(groups, k, -1))
-        z0 = z.reshape(q0.shape).to(q0.dtype)
+        # contiguous: LAPACK returns column-major, and W + c Z_0 is on the hot path
+        z0 = z.reshape(q0.shape).to(q0.dtype).contiguous()
     layer.register_buffer("pfa_Z0", z0, persistent=False)
 
 
