@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +81,6 @@ class Figure3Config:
     device: str = "cpu"
     dtype: str = "float32"  # statistical error >> float32 rounding at these sizes
     z: float = Z_CHECK  # claim-check width in standard errors
-    extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         check_int("n_out", self.n_out)
@@ -91,8 +90,7 @@ class Figure3Config:
         if len(self.ratios) == 0:
             raise ValueError("`ratios` must be a non-empty list of ratios > 0, got ().")
         check_positive("ratios", list(self.ratios))
-        for r in self.ratios:
-            check_int("n_mid", int(self.n_out * r))
+        self.n_mids()  # each n_mid = int(n_out * r) must be >= 1
         from alignlab.sim import ENSEMBLES
 
         check_choice("ensemble", self.ensemble, ENSEMBLES)
@@ -106,8 +104,6 @@ class Figure3Config:
             )
         check_choice("dtype", self.dtype, ("float32", "float64"))
         check_positive("z", self.z)
-        if self.extra:
-            raise ValueError(f"unknown Figure 3 settings: {sorted(self.extra)}.")
 
     def b_ensemble(self):
         """The ensemble object of ``B`` (carries its kurtosis, the theory's input)."""
@@ -118,7 +114,10 @@ class Figure3Config:
         return get_ensemble(self.ensemble)
 
     def n_mids(self) -> list[int]:
-        return [int(self.n_out * r) for r in self.ratios]
+        """``int(n_out * r)`` per ratio, the authors' rounding (as the simulator does it)."""
+        from alignlab.sim import n_mid_from_ratio
+
+        return [n_mid_from_ratio(self.n_out, r) for r in self.ratios]
 
 
 def _theory_row(cfg: Figure3Config, ratio: float, n_mid: int) -> dict:
@@ -377,7 +376,6 @@ def run_figure3(
     fig.savefig(paths["pdf"], metadata={"CreationDate": None})
     plt.close(fig)
     cfg = asdict(config)
-    cfg.pop("extra")
     paths["json"].write_text(json.dumps(cfg, indent=2) + "\n")
     return records, check_figure3(records, config.z, config.dtype), paths
 
