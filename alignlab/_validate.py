@@ -15,9 +15,12 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "check_at_least",
     "check_choice",
     "check_finite",
     "check_int",
+    "check_int_array",
+    "check_momentum",
     "check_positive",
     "check_probability",
 ]
@@ -60,6 +63,33 @@ def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
     if ivalue < minimum:
         raise _fail(name, f"an integer >= {minimum}", value)
     return ivalue
+
+
+def check_int_array(name: str, value: Any, *, minimum: int = 1) -> np.ndarray | int:
+    """Integers >= minimum, scalar or integer-valued array (integral floats accepted, bool
+    not): for functions vectorised over sizes or step counts. Returns int or int64 array."""
+    if isinstance(value, bool) or np.asarray(value).dtype == bool:
+        raise _fail(name, f"an integer >= {minimum} (or an array of them)", value)
+    a = np.asarray(check_finite(name, value))
+    if not (np.all(a == np.round(a)) and np.all(a >= minimum)):
+        raise _fail(name, f"an integer >= {minimum} (or an array of them)", value)
+    return int(a) if a.ndim == 0 else a.astype(np.int64)
+
+
+def check_at_least(name: str, value: Any, minimum: float) -> np.ndarray | float:
+    """Finite and >= ``minimum``, scalar or array."""
+    arr = check_finite(name, value)
+    if not np.all(np.asarray(arr) >= minimum):
+        raise _fail(name, f">= {minimum:g}", value)
+    return arr
+
+
+def check_momentum(value: Any) -> np.ndarray | float:
+    """SGD momentum ``mu`` in [0, 1), scalar or array."""
+    arr = check_positive("momentum", value, allow_zero=True)
+    if not np.all(np.asarray(arr) < 1):
+        raise _fail("momentum", "in [0, 1)", value)
+    return arr
 
 
 def check_probability(name: str, value: Any, *, open_left: bool = True) -> float:

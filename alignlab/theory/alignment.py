@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from alignlab._validate import check_finite, check_positive
+from alignlab._validate import check_at_least, check_finite, check_int_array, check_positive
 
-from ._checks import check_at_least, check_sizes
 from .marchenko_pastur import _m2_excess
 
 __all__ = [
@@ -101,8 +100,8 @@ def path_norm_ratio(expansion_ratio) -> np.ndarray:
 
 def _finite_excess(n_out, n_mid, kurtosis):
     """``m2 - 1`` at finite size, validated."""
-    n_out = check_sizes("n_out", n_out)
-    n_mid = check_sizes("n_mid", n_mid)
+    n_out = check_int_array("n_out", n_out)
+    n_mid = check_int_array("n_mid", n_mid)
     k4 = check_at_least("kurtosis", kurtosis, 1.0)
     return _m2_excess(n_out, n_mid, k4)
 

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from alignlab._validate import check_choice, check_finite, check_positive, check_probability
-
-from ._checks import check_sizes
+from alignlab._validate import (
+    check_choice,
+    check_finite,
+    check_int_array,
+    check_positive,
+    check_probability,
+)
 
 __all__ = [
     "abs_moment_ratio",
@@ -155,7 +159,7 @@ def fa_init_cos_mean(n_entries) -> np.ndarray:
     n_entries : int or array_like of int
         ``N``, the number of entries of ``W``.
     """
-    n = check_sizes("n_entries", n_entries)
+    n = check_int_array("n_entries", n_entries)
     return np.zeros_like(np.asarray(n), dtype=float)
 
 
@@ -175,7 +179,7 @@ def fa_init_cos_sd(n_entries) -> np.ndarray:
     n_entries : int or array_like of int
         ``N``, the number of entries of ``W``.
     """
-    n = check_sizes("n_entries", n_entries)
+    n = check_int_array("n_entries", n_entries)
     return 1.0 / np.sqrt(np.asarray(n, dtype=float))
 
 
@@ -261,6 +265,6 @@ def pinv_alignment_cos(n_rows, n_cols) -> np.ndarray:
     n_rows, n_cols : int or array_like of int
         ``N`` and ``C``.
     """
-    n = np.asarray(check_sizes("n_rows", n_rows), dtype=float)
-    c = np.asarray(check_sizes("n_cols", n_cols), dtype=float)
+    n = np.asarray(check_int_array("n_rows", n_rows), dtype=float)
+    c = np.asarray(check_int_array("n_cols", n_cols), dtype=float)
     return np.sqrt(1.0 - np.minimum(n, c) / np.maximum(n, c))

@@ -17,9 +17,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from alignlab._validate import check_positive
-
-from ._checks import check_momentum, check_steps
+from alignlab._validate import check_int_array, check_momentum, check_positive
 
 __all__ = [
     "decay_factor",
@@ -97,7 +95,7 @@ def decay_factor(steps, lr, weight_decay, momentum=0.0) -> np.ndarray:
     >>> round(float(decay_factor(100, lr=0.1, weight_decay=0.01)), 6)  # 0.999 ** 100
     0.904792
     """
-    t = check_steps("steps", steps)
+    t = check_int_array("steps", steps, minimum=0)
     eta = check_positive("lr", lr, allow_zero=True)
     kappa = check_positive("weight_decay", weight_decay, allow_zero=True)
     mu = check_momentum(momentum)
@@ -269,7 +267,7 @@ def decay_factor_piecewise(
                 f"`segments` must hold (n_steps, lr, weight_decay) triples, got {seg!r} at {i}."
             )
         n, eta, kappa = seg
-        counts.append(check_steps(f"segments[{i}].n_steps", n))
+        counts.append(check_int_array(f"segments[{i}].n_steps", n, minimum=0))
         etas.append(check_positive(f"segments[{i}].lr", eta, allow_zero=True))
         kappas.append(check_positive(f"segments[{i}].weight_decay", kappa, allow_zero=True))
     check_momentum(momentum)

@@ -13,9 +13,13 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import elementwise
 
-from alignlab._validate import check_choice, check_positive, check_probability
-
-from ._checks import check_at_least, check_sizes, check_steps
+from alignlab._validate import (
+    check_at_least,
+    check_choice,
+    check_int_array,
+    check_positive,
+    check_probability,
+)
 
 __all__ = [
     "MarchenkoPasturGen",
@@ -84,7 +88,7 @@ def narayana_moment(k, lam) -> np.ndarray:
     -------
     numpy.ndarray
     """
-    k = check_steps("k", k)
+    k = check_int_array("k", k, minimum=0)
     if np.ndim(k) != 0:
         raise ValueError(f"`k` must be a scalar integer >= 0, got {k!r}.")
     lam = np.asarray(check_positive("lam", lam))
@@ -306,8 +310,8 @@ def mp_second_moment_finite(n_out, n_mid, kurtosis=3.0) -> np.ndarray | float:
     -------
     numpy.ndarray or float
     """
-    n_out = check_sizes("n_out", n_out)
-    n_mid = check_sizes("n_mid", n_mid)
+    n_out = check_int_array("n_out", n_out)
+    n_mid = check_int_array("n_mid", n_mid)
     k4 = check_at_least("kurtosis", kurtosis, 1.0)
     return 1.0 + _m2_excess(n_out, n_mid, k4)
 
@@ -350,7 +354,7 @@ def eigenvalue_sd_finite(n_out, n_mid, kurtosis=3.0) -> np.ndarray | float:
     kurtosis : float or array_like, optional
         ``k4 >= 1``; 3 for Gaussian entries.
     """
-    n_out = check_sizes("n_out", n_out)
-    n_mid = check_sizes("n_mid", n_mid)
+    n_out = check_int_array("n_out", n_out)
+    n_mid = check_int_array("n_mid", n_mid)
     k4 = check_at_least("kurtosis", kurtosis, 1.0)
     return np.sqrt(_m2_excess(n_out, n_mid, k4))
