@@ -2,12 +2,17 @@
 
 Subpackages
 -----------
-``alignlab.theory``  closed forms (numpy/scipy/sympy only; no torch import)
-``alignlab.sim``     Monte Carlo random-matrix simulators (torch backend, CPU or GPU)
-``alignlab.nn``      autograd Functions, methods, layers, conversion and alignment metrics
+``alignlab.theory``   closed forms (numpy/scipy/sympy only; no torch import)
+``alignlab.sim``      Monte Carlo random-matrix simulators (torch backend, CPU or GPU)
+``alignlab.nn``       autograd Functions, methods, layers, conversion and alignment metrics
+``alignlab.models``   architectures by name (MLP, ResNet-20, ResNet-18)
+``alignlab.data``     data sets as in-memory tensors (MNIST, Fashion-MNIST, CIFAR-10, synthetic)
+``alignlab.train``    the training harness (configs, run directories, sweeps)
+``alignlab.reports``  figures that check a claim (Figure 3)
 
 ``convert`` and ``alignment`` are re-exported lazily so that ``import alignlab`` and
-``alignlab.theory`` work without importing torch.
+``alignlab.theory`` work without importing torch. ``Records`` is the tidy table every
+report and metric returns.
 """
 
 from __future__ import annotations
@@ -15,11 +20,17 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from ._records import Records
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "alignment", "convert", "nn", "sim", "theory"]
+__all__ = [
+    "Records", "__version__", "alignment", "convert", "data", "models", "nn", "reports", "sim",
+    "theory", "train",
+]
 
-_LAZY = {"theory": "alignlab.theory", "sim": "alignlab.sim", "nn": "alignlab.nn"}
+_LAZY = {name: f"alignlab.{name}"
+         for name in ("theory", "sim", "nn", "models", "data", "train", "reports")}
 _LAZY_ATTRS = {"convert": "alignlab.nn", "alignment": "alignlab.nn"}
 
 

@@ -60,7 +60,7 @@ def _add_figure3(sub) -> None:
 
 
 def _cmd_figure3(args: argparse.Namespace) -> int:
-    from alignlab.figure3 import Figure3Config, ratios_from_cli, run_figure3
+    from alignlab.reports.figure3 import Figure3Config, ratios_from_cli, run_figure3
 
     config = Figure3Config(
         n_out=args.n_out,

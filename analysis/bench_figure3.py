@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from alignlab.figure3 import Figure3Config
+from alignlab.reports.figure3 import Figure3Config
 from alignlab.sim import literal_pfa_sample, sample_converged_pfa, sweep_expansion_ratio
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from alignlab.cli import main
-from alignlab.figure3 import CSV_COLUMNS, PAPER_RATIOS, Figure3Config, run_figure3
+from alignlab.reports.figure3 import CSV_COLUMNS, PAPER_RATIOS, Figure3Config, run_figure3
 
 REQUIRED = (
     "ratio, n_mid, eig_mean, eig_sd, angle_mean_deg, angle_sd_deg, norm_ratio_mean, "

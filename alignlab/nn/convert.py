@@ -10,20 +10,12 @@ import torch
 from torch import nn
 
 from .._records import Records
-from .._validate import check_int
+from .._rng import torch_generator
 from .functional import DFAContext
 from .layers import FeedbackConv2d, FeedbackLayer, FeedbackLinear
 from .methods import DFA, Method, get_method
 
 __all__ = ["ConversionReport", "conversion_report", "convert", "converted_layers"]
-
-
-def _generator(rng) -> torch.Generator | None:
-    """None (torch's default generator), an int seed, or a ``torch.Generator``."""
-    if rng is None or isinstance(rng, torch.Generator):
-        return rng
-    seed = check_int("rng", rng, minimum=0)
-    return torch.Generator().manual_seed(seed)
 
 
 class ConversionReport(Records):
@@ -108,7 +100,7 @@ def convert(model: nn.Module, method: str | Method, *, inplace: bool = False, rn
                 "to infer it from, got None."
             )
         meth = dataclasses.replace(meth, output_size=linears[-1].out_features)
-    generator = _generator(rng)
+    generator = torch_generator(rng)
     if not inplace:
         model = copy.deepcopy(model)
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._rng import torch_generator
 from .functional import Conv2dOps, FeedbackConv2dFn, FeedbackLinearFn, LinearOps
 from .methods import Method, get_method
 
@@ -36,12 +37,10 @@ class FeedbackLayer:
 
     def set_method(self, method: str | Method, *, rng=None, **options) -> None:
         """Replace the method; the old feedback state is removed and fresh state drawn."""
-        from .convert import _generator
-
         for name in self.method.state_names:
             self._parameters.pop(name, None)
             self._buffers.pop(name, None)
-        self._setup(get_method(method, **options), _generator(rng))
+        self._setup(get_method(method, **options), torch_generator(rng))
 
     def feedback_parameters(self) -> list[nn.Parameter]:
         """The feedback parameters the optimiser trains (KP/WM ``feedback``, PFA ``pfa_R``)."""
@@ -93,9 +92,7 @@ class FeedbackLinear(FeedbackLayer, nn.Linear):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  method: str | Method = "bp", rng=None, device=None, dtype=None, **options):
         nn.Linear.__init__(self, in_features, out_features, bias, device=device, dtype=dtype)
-        from .convert import _generator
-
-        self._setup(get_method(method, **options), _generator(rng))
+        self._setup(get_method(method, **options), torch_generator(rng))
 
     @classmethod
     def from_module(cls, module: nn.Linear, method: Method,
@@ -128,9 +125,7 @@ class FeedbackConv2d(FeedbackLayer, nn.Conv2d):
                  method: str | Method = "bp", rng=None, device=None, dtype=None, **options):
         nn.Conv2d.__init__(self, in_channels, out_channels, kernel_size, stride, padding,
                            dilation, groups, bias, padding_mode, device=device, dtype=dtype)
-        from .convert import _generator
-
-        self._setup(get_method(method, **options), _generator(rng))
+        self._setup(get_method(method, **options), torch_generator(rng))
 
     @classmethod
     def from_module(cls, module: nn.Conv2d, method: Method,

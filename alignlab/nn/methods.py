@@ -32,6 +32,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from ..theory.decay import sgd_decay_step
 from .._validate import check_choice, check_int, check_positive, check_probability
 from .functional import (
     DirectFeedback,
@@ -512,11 +513,9 @@ class _PFABase(Method):
         created as ``v = g`` on the first momentum step and left alone by steps with
         momentum 0; the gradient of ``D`` is ``kappa c D_0``.
         """
-        g = weight_decay * layer._pfa_c
-        if momentum != 0.0:
-            layer._pfa_u = momentum * layer._pfa_u + g if has_buffer else g
-            g = layer._pfa_u
-        layer._pfa_c = layer._pfa_c - lr * g
+        layer._pfa_c, layer._pfa_u = sgd_decay_step(
+            layer._pfa_c, layer._pfa_u, lr, weight_decay, momentum, has_buffer
+        )
 
     def scalar_state(self, layer):
         return {"c": layer._pfa_c, "u": layer._pfa_u} if self.factored else {}

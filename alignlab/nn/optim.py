@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from .._validate import check_int, check_positive
-from .convert import _generator, converted_layers
+from .._rng import torch_generator
+from .convert import converted_layers
 from .methods import WM, _check_sync, _PFABase, _record_sync
 
 __all__ = ["attach_factored_pfa", "make_optimizer", "mirror_step", "param_groups"]
@@ -246,7 +247,7 @@ def mirror_step(model: nn.Module, *, lr: float = 0.1, weight_decay: float = 1.0,
     weight_decay = float(check_positive("weight_decay", weight_decay, allow_zero=True))
     noise_std = float(check_positive("noise_std", noise_std))
     n_samples = check_int("n_samples", n_samples)
-    generator = _generator(rng)
+    generator = torch_generator(rng)
     count = 0
     for _, layer in converted_layers(model):
         if not isinstance(layer.method, WM):

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from alignlab.sim._rng import Streams
+from alignlab._rng import Streams
 
 __all__ = [
     "POOL_MIN_ELEMENTS",

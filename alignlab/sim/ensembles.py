@@ -48,7 +48,7 @@ from alignlab.sim._backend import (
     n_workers,
     run_parallel,
 )
-from alignlab.sim._rng import TAG_B, RngLike, Streams, make_streams
+from alignlab._rng import TAG_B, RngLike, Streams, make_streams
 
 __all__ = [
     "ENSEMBLES",
@@ -107,7 +107,7 @@ class Ensemble:
         std : float
             Entry standard deviation (for 'orthogonal': the RMS entry, see the module doc).
         generator : None, int, SeedSequence, numpy Generator or torch.Generator
-            Seed; the same seed gives the same tensor (see :mod:`alignlab.sim._rng`).
+            Seed; the same seed gives the same tensor (see :mod:`alignlab._rng`).
             Sample ``i`` comes from its own stream, so it does not depend on ``n_samples``.
         device, dtype
             Where and in which precision (float32 or float64) to draw.

@@ -31,7 +31,7 @@ from alignlab.sim._backend import (
     draw_for,
     n_workers,
 )
-from alignlab.sim._rng import TAG_AUX, TAG_B, TAG_W, RngLike, Streams, make_streams
+from alignlab._rng import TAG_AUX, TAG_B, TAG_W, RngLike, Streams, make_streams
 from alignlab.sim.ensembles import Ensemble, Gaussian, fill_samples, resolve_ensemble
 from alignlab.sim.estimators import (
     PathSamples,

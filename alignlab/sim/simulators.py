@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from alignlab._records import Records
-from alignlab.sim._rng import RngLike
+from alignlab._rng import RngLike
 from alignlab.sim.ensembles import Ensemble, resolve_ensemble
 from alignlab.sim.estimators import (
     Estimate,

@@ -42,6 +42,7 @@ from .decay import (
     decay_factor_continuous,
     decay_factor_piecewise,
     decay_factor_schedule,
+    sgd_decay_step,
     decay_rate_asymptotic,
 )
 from .marchenko_pastur import (
@@ -61,6 +62,7 @@ __all__ = [
     "decay_factor_continuous",
     "decay_factor_piecewise",
     "decay_factor_schedule",
+    "sgd_decay_step",
     "decay_rate_asymptotic",
     # Proposition 2
     "MarchenkoPasturGen",

@@ -24,6 +24,7 @@ __all__ = [
     "decay_factor_continuous",
     "decay_factor_piecewise",
     "decay_factor_schedule",
+    "sgd_decay_step",
     "decay_rate_asymptotic",
 ]
 
@@ -224,10 +225,48 @@ def decay_factor_schedule(lr, weight_decay, momentum=0.0) -> np.ndarray:
     u = np.zeros(batch)
     out[0] = c
     for step in range(eta.shape[0]):  # sequential by nature; each step is vectorised
-        u = mu * u + kappa[step] * c
-        c = c - eta[step] * u
+        c, u = sgd_decay_step(c, u, eta[step], kappa[step], mu, has_buffer=step > 0)
         out[step + 1] = c
     return out
+
+
+def sgd_decay_step(c, u, lr, weight_decay, momentum, has_buffer=True):
+    r"""One ``torch.optim.SGD`` step of the decay pair ``(c, u)`` of Proposition 1.
+
+    With ``D = c D_0`` and ``D``'s momentum buffer ``u D_0``, a step whose gradient of ``D``
+    is ``kappa c D_0`` (the data terms cancel) does, in torch's semantics,
+
+    .. math::
+
+        g = \kappa c,\qquad u \leftarrow \mu u + g\ (\text{or } g \text{ on the first
+        step}),\qquad c \leftarrow c - \eta\,(u \text{ if } \mu \ne 0 \text{ else } g);
+
+    a step with ``mu = 0`` leaves the buffer alone, as torch does. Exact; the one place the
+    recursion is written (``decay_factor_schedule`` and factored PFA's step hook use it).
+    Works on Python floats (returns floats) and on broadcastable numpy arrays.
+
+    Parameters
+    ----------
+    c, u : float or array_like
+        The pair before the step (``c_0 = 1``, ``u_0 = 0``).
+    lr, weight_decay, momentum : float or array_like
+        ``eta``, ``kappa`` and ``mu`` in force for this step (not validated: hot path).
+    has_buffer : bool
+        Whether the momentum buffer exists (False on the first momentum step).
+
+    Returns
+    -------
+    (c, u) after the step.
+    """
+    g = weight_decay * c
+    if np.ndim(momentum) == 0:  # scalar fast path (factored PFA calls this every step)
+        if momentum != 0.0:
+            u = momentum * u + g if has_buffer else g
+            g = u
+        return c - lr * g, u
+    moving = np.asarray(momentum) != 0
+    v = momentum * u + g if has_buffer else g
+    return c - lr * np.where(moving, v, g), np.where(moving, v, u)
 
 
 def decay_factor_piecewise(

@@ -1,4 +1,4 @@
-"""A small model zoo: an MLP, the CIFAR ResNet-20 and a torchvision-style ResNet.
+"""ResNets: the CIFAR ResNet-20 (option-A shortcuts) and a torchvision-style ResNet.
 
 Plain ``torch.nn`` models (no alignlab layers): convert them with ``alignlab.convert``.
 The torchvision-style ResNet mirrors ``torchvision.models.resnet`` (BasicBlock, 1x1
@@ -14,36 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._validate import check_choice, check_int
+from .._validate import check_int
 
-__all__ = ["MLP", "BasicBlock", "CifarResNet", "ResNet", "resnet18", "resnet20", "resnet34"]
-
-_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
-                "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
-
-
-class MLP(nn.Sequential):
-    """Flatten, then ``Linear -> activation`` per hidden layer, then a linear read-out.
-
-    ``sizes`` = (n_input, hidden..., n_output), e.g. (784, 512, 512, 10). Weights are
-    Xavier-uniform and biases zero (pfa.md's initialisation).
-    """
-
-    def __init__(self, sizes: Sequence[int] = (784, 512, 512, 10), activation: str = "relu"):
-        sizes = [check_int("sizes", s) for s in sizes]
-        if len(sizes) < 2:
-            raise ValueError(f"`sizes` must have at least 2 entries, got {sizes!r}.")
-        check_choice("activation", activation, _ACTIVATIONS)
-        layers: list[nn.Module] = [nn.Flatten()]
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            layers.append(nn.Linear(a, b))
-            if i < len(sizes) - 2:
-                layers.append(_ACTIVATIONS[activation]())
-        super().__init__(*layers)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+__all__ = ["BasicBlock", "CifarResNet", "ResNet", "resnet18", "resnet20", "resnet34"]
 
 
 # ------------------------------------------------------------------- CIFAR ResNet-20
@@ -80,11 +53,12 @@ class CifarBlock(nn.Module):
 class CifarResNet(nn.Module):
     """ResNet for 32x32 inputs: 3 stages of ``n`` blocks (16, 32, 64 channels), depth 6n+2."""
 
-    def __init__(self, n: int = 3, num_classes: int = 10):
+    def __init__(self, n: int = 3, num_classes: int = 10, in_channels: int = 3):
         super().__init__()
         n = check_int("n", n)
         num_classes = check_int("num_classes", num_classes)
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        in_channels = check_int("in_channels", in_channels)
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
         blocks, in_planes = [], 16
         for planes, stride in ((16, 1), (32, 2), (64, 2)):
@@ -104,9 +78,9 @@ class CifarResNet(nn.Module):
         return self.fc(out)
 
 
-def resnet20(num_classes: int = 10) -> CifarResNet:
+def resnet20(num_classes: int = 10, in_channels: int = 3) -> CifarResNet:
     """CIFAR ResNet-20 (option-A shortcuts, BatchNorm), 0.27 M parameters."""
-    return CifarResNet(3, num_classes)
+    return CifarResNet(3, num_classes, in_channels)
 
 
 # --------------------------------------------------------- torchvision-style ResNet
@@ -136,11 +110,13 @@ class BasicBlock(nn.Module):
 class ResNet(nn.Module):
     """torchvision's ResNet layout (BasicBlock only): names match ``torchvision.models``."""
 
-    def __init__(self, block: type[BasicBlock], layers: Sequence[int], num_classes: int = 1000):
+    def __init__(self, block: type[BasicBlock], layers: Sequence[int], num_classes: int = 1000,
+                 in_channels: int = 3):
         super().__init__()
         num_classes = check_int("num_classes", num_classes)
+        in_channels = check_int("in_channels", in_channels)
         self.inplanes = 64
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
@@ -175,11 +151,11 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-def resnet18(num_classes: int = 1000) -> ResNet:
+def resnet18(num_classes: int = 1000, in_channels: int = 3) -> ResNet:
     """torchvision-style ResNet-18."""
-    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes)
+    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes, in_channels)
 
 
-def resnet34(num_classes: int = 1000) -> ResNet:
+def resnet34(num_classes: int = 1000, in_channels: int = 3) -> ResNet:
     """torchvision-style ResNet-34."""
-    return ResNet(BasicBlock, (3, 4, 6, 3), num_classes)
+    return ResNet(BasicBlock, (3, 4, 6, 3), num_classes, in_channels)

@@ -1,4 +1,8 @@
-"""Seeding: one root seed, one independent random stream per (sample, role).
+"""Seeding, the one scheme for the whole package.
+
+Simulators: one root seed, one independent random stream per (sample, role).
+Layers and models (:func:`torch_generator`): ``None`` (torch's default generator), an int
+seed or a ``torch.Generator``.
 
 Every simulator takes ``rng``: ``None`` (fresh OS entropy), an ``int`` seed, a
 :class:`numpy.random.SeedSequence`, a :class:`numpy.random.Generator` or a
@@ -30,7 +34,9 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["TAG_AUX", "TAG_B", "TAG_W", "RngLike", "Streams", "make_streams"]
+__all__ = [
+    "TAG_AUX", "TAG_B", "TAG_W", "RngLike", "Streams", "make_streams", "torch_generator",
+]
 
 RngLike = int | np.random.SeedSequence | np.random.Generator | torch.Generator | None
 
@@ -96,3 +102,13 @@ class Streams:
 def make_streams(rng: RngLike, name: str = "rng") -> Streams:
     """Validate ``rng`` (the argument called ``name``) and return its :class:`Streams`."""
     return Streams(_root_seed_sequence(rng, name))
+
+
+def torch_generator(rng: Any, name: str = "rng") -> torch.Generator | None:
+    """A layer's or model's ``rng``: None (torch's default generator), an int seed >= 0 or a
+    ``torch.Generator`` (used as it is). Errors name the argument ``name``."""
+    if rng is None or isinstance(rng, torch.Generator):
+        return rng
+    if isinstance(rng, bool) or not isinstance(rng, numbers.Integral) or rng < 0:
+        raise ValueError(f"`{name}` must be None, an int >= 0 or a torch.Generator, got {rng!r}.")
+    return torch.Generator().manual_seed(int(rng))

@@ -1,0 +1,216 @@
+"""Where data files live, how they are checked and how they are downloaded.
+
+Nothing here knows a file format. Three guarantees:
+
+* a file is trusted only after one of its known digests matches (the digest of the file
+  as it is, or of its decompressed content: Debian re-gzipped Fashion-MNIST, so only the
+  content digest matches there);
+* a download goes to a temporary name in the destination folder, is checked, and only
+  then renamed (``os.replace``, atomic on one file system) to its real name, so a
+  corrupt, truncated or interrupted download never leaves a file a later run trusts;
+* with no usable files and no network the error is one line naming the files and the
+  folder to put them in.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import sys
+import tempfile
+import time
+import urllib.request
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "ENV_VAR",
+    "ChecksumError",
+    "DataFormatError",
+    "DatasetNotFoundError",
+    "Digest",
+    "RemoteFile",
+    "candidate_folders",
+    "download",
+    "one_line",
+    "read_verified",
+]
+
+ENV_VAR = "ALIGNLAB_DATA"  # a folder holding one sub-folder per data set
+_CHUNK = 1 << 20  # download chunk: 1 MiB
+_TIMEOUT_S = 60.0  # per socket operation, not for the whole file
+
+# Tests replace this with an opener that serves local bytes or fails mid-stream.
+urlopen = urllib.request.urlopen
+
+
+class DatasetNotFoundError(FileNotFoundError, ValueError):
+    """No usable copy of a data set, and none could be downloaded.
+
+    Its message is one line naming the files and the folder to put them in. It is a
+    ``ValueError`` too, so the CLI reports it in one line like every bad input.
+    """
+
+
+class ChecksumError(ValueError):
+    """A downloaded file does not match its published digest (the file was discarded)."""
+
+
+class DataFormatError(ValueError):
+    """A file that passed (or skipped) verification is not in the format it should be."""
+
+
+def one_line(text: object) -> str:
+    """``text`` with every run of whitespace (newlines included) made one space."""
+    return " ".join(str(text).split())
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A published hash: ``algorithm`` (any :mod:`hashlib` name) and its hex digest."""
+
+    algorithm: str
+    hexdigest: str
+
+    def of(self, data: bytes) -> str:
+        """The digest of ``data`` under this algorithm."""
+        return hashlib.new(self.algorithm, data).hexdigest()
+
+    def matches(self, data: bytes) -> bool:
+        return self.of(data) == self.hexdigest.lower()
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a data set.
+
+    Parameters
+    ----------
+    name
+        Its file name, e.g. ``"train-images-idx3-ubyte.gz"``.
+    file_digest
+        Digest of the file exactly as published (the download is checked against it).
+    content_digest
+        Digest of the decompressed content of a ``.gz`` file (``None``: not known or not
+        a ``.gz``). A local file is trusted when either digest matches.
+    """
+
+    name: str
+    file_digest: Digest | None = None
+    content_digest: Digest | None = None
+
+    @property
+    def compressed(self) -> bool:
+        return self.name.endswith(".gz")
+
+
+def read_verified(path: Path, spec: RemoteFile, *, verify: bool = True) -> bytes:
+    """Read ``path`` (the file ``spec`` or, for a ``.gz``, also its uncompressed twin) and
+    return its content, decompressed if it is gzipped.
+
+    Raises :class:`ChecksumError` when ``verify`` is true and no known digest matches (a
+    truncated or otherwise broken gzip stream counts as a mismatch).
+    """
+    raw = path.read_bytes()
+    gzipped = path.name.endswith(".gz")
+    if verify and gzipped and spec.file_digest is not None and spec.file_digest.matches(raw):
+        return gzip.decompress(raw)
+    try:
+        content = gzip.decompress(raw) if gzipped else raw
+    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+        raise ChecksumError(f"{path} is not a complete gzip file ({one_line(exc)}).") from None
+    if not verify:
+        return content
+    if not gzipped and spec.file_digest is not None and spec.file_digest.matches(raw):
+        return content
+    if spec.content_digest is not None and spec.content_digest.matches(content):
+        return content
+    known = [d for d in (spec.file_digest, spec.content_digest) if d is not None]
+    expected = " or ".join(f"{d.algorithm} {d.hexdigest}" for d in known) or "a known digest"
+    raise ChecksumError(f"{path} failed verification: expected {expected}.")
+
+
+def candidate_folders(name: str, root: str | os.PathLike | None,
+                      system: Sequence[str | os.PathLike] = ()) -> list[Path]:
+    """The folders searched for data set ``name``, in order; the first is where a
+    download goes.
+
+    ``root`` given: ``root/name``, then ``root`` itself. Otherwise ``$ALIGNLAB_DATA/name``
+    (or ``~/.cache/alignlab/data/name`` when the variable is unset), then the system
+    folders (e.g. Debian's ``/usr/share/datasets/fashion-mnist``).
+    """
+    if root is not None:
+        base = Path(root).expanduser()
+        return [base / name, base]
+    env = os.environ.get(ENV_VAR)
+    base = Path(env).expanduser() if env else Path.home() / ".cache" / "alignlab" / "data"
+    return [base / name, *(Path(s) for s in system)]
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def download(urls: Sequence[str], dest: Path, *,
+             check: Callable[[Path], None] | None = None) -> None:
+    """Fetch ``dest`` from the first of ``urls`` that answers; atomically.
+
+    The bytes go to a temporary file next to ``dest``; a short read (fewer bytes than the
+    server announced), a network error or a failed ``check`` (which raises) deletes it.
+    Only a complete, checked file is renamed to ``dest``. Mirrors are tried in order; a
+    network error moves on to the next mirror, a checksum mismatch too (and is raised if
+    no mirror gives a good file).
+
+    Raises
+    ------
+    ChecksumError
+        Every mirror answered, at least one with bytes that failed ``check``.
+    OSError
+        No mirror could be reached or a transfer broke off (``urllib.error.URLError`` is
+        an ``OSError``); the message names the last failure.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    checksum_failure: ChecksumError | None = None
+    network_failure: Exception | None = None
+    for url in urls:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                _fetch(url, out)
+            if check is not None:
+                check(tmp)
+            os.replace(tmp, dest)
+            return
+        except ChecksumError as exc:
+            checksum_failure = exc
+            _progress(f"alignlab: {url}: {one_line(exc)} (file discarded)")
+        except OSError as exc:
+            network_failure = exc
+            _progress(f"alignlab: {url}: {one_line(exc)}")
+        finally:
+            tmp.unlink(missing_ok=True)
+    if checksum_failure is not None:
+        raise checksum_failure
+    raise OSError(f"could not download {dest.name}: {one_line(network_failure)}")
+
+
+def _fetch(url: str, out) -> None:
+    """Stream ``url`` into the open binary file ``out``, with progress lines on stderr."""
+    with urlopen(url, timeout=_TIMEOUT_S) as response:
+        length = response.headers.get("Content-Length") if response.headers else None
+        total = int(length) if length and length.isdigit() else None
+        size = f" ({total / 1e6:.1f} MB)" if total else ""
+        _progress(f"alignlab: downloading {url}{size}")
+        done, next_report, last = 0, 0.1, time.monotonic()
+        while chunk := response.read(_CHUNK):
+            out.write(chunk)
+            done += len(chunk)
+            if total and done / total >= next_report and time.monotonic() - last > 1.0:
+                _progress(f"alignlab:   {100 * done / total:3.0f}% of {total / 1e6:.1f} MB")
+                next_report, last = done / total + 0.1, time.monotonic()
+    if total is not None and done != total:
+        raise OSError(f"transfer of {url} ended after {done} of {total} bytes")

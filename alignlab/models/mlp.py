@@ -1,0 +1,38 @@
+"""Multi-layer perceptron (the paper's MNIST network is ``MLP((784, 512, 512, 10))``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+from .._validate import check_choice, check_int
+
+__all__ = ["MLP"]
+
+_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
+                "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU}
+
+
+class MLP(nn.Sequential):
+    """Flatten, then ``Linear -> activation`` per hidden layer, then a linear read-out.
+
+    ``sizes`` = (n_input, hidden..., n_output), e.g. (784, 512, 512, 10). Weights are
+    Xavier-uniform and biases zero (pfa.md's initialisation).
+    """
+
+    def __init__(self, sizes: Sequence[int] = (784, 512, 512, 10), activation: str = "relu"):
+        sizes = [check_int("sizes", s) for s in sizes]
+        if len(sizes) < 2:
+            raise ValueError(f"`sizes` must have at least 2 entries, got {sizes!r}.")
+        check_choice("activation", activation, _ACTIVATIONS)
+        layers: list[nn.Module] = [nn.Flatten()]
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            layers.append(nn.Linear(a, b))
+            if i < len(sizes) - 2:
+                layers.append(_ACTIVATIONS[activation]())
+        super().__init__(*layers)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
