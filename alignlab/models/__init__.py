@@ -1,13 +1,10 @@
 """Architectures, by name: the registry a training config's ``model.name`` looks up.
 
-=============  ===============================================================  ==========
-name           what                                                              options
-=============  ===============================================================  ==========
-``mlp``        Flatten + Linear/activation stack (the paper's 784-512-512-10)   ``sizes``, ``activation``
-``resnet20``   CIFAR ResNet-20, option-A shortcuts, BatchNorm                    ``num_classes``, ``in_channels``
-``resnet18``   torchvision-style ResNet-18                                      ``num_classes``, ``in_channels``
-``resnet34``   torchvision-style ResNet-34                                      ``num_classes``, ``in_channels``
-=============  ===============================================================  ==========
+* ``mlp``: Flatten + Linear/activation stack, the paper's 784-512-512-10 (``sizes``,
+  ``activation``);
+* ``resnet20``: CIFAR ResNet-20, option-A shortcuts, BatchNorm (``num_classes``,
+  ``in_channels``);
+* ``resnet18``, ``resnet34``: torchvision-style ResNets (``num_classes``, ``in_channels``).
 
 Models are plain ``torch.nn`` modules; ``alignlab.convert`` turns them into a method's
 layers. ``build_model(name, **options)`` validates the options (an unknown one raises

@@ -6,7 +6,6 @@ import copy
 import dataclasses
 from collections.abc import Iterator
 
-import torch
 from torch import nn
 
 from .._records import Records

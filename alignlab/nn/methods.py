@@ -32,8 +32,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from ..theory.decay import sgd_decay_step
 from .._validate import check_choice, check_int, check_positive, check_probability
+from ..theory.decay import sgd_decay_step
 from .functional import (
     DirectFeedback,
     FactoredPathFeedback,

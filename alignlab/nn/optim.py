@@ -7,8 +7,8 @@ import warnings
 import torch
 from torch import nn
 
-from .._validate import check_int, check_positive
 from .._rng import torch_generator
+from .._validate import check_int, check_positive
 from .convert import converted_layers
 from .methods import WM, _check_sync, _PFABase, _record_sync
 

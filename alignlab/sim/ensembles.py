@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from alignlab._rng import TAG_B, RngLike, Streams, make_streams
 from alignlab._validate import check_choice, check_int, check_positive, check_probability
 from alignlab.sim._backend import (
     POOL_MIN_ELEMENTS,
@@ -48,7 +49,6 @@ from alignlab.sim._backend import (
     n_workers,
     run_parallel,
 )
-from alignlab._rng import TAG_B, RngLike, Streams, make_streams
 
 __all__ = [
     "ENSEMBLES",

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from alignlab._records import Records
+from alignlab._rng import TAG_AUX, TAG_B, TAG_W, RngLike, Streams, make_streams
 from alignlab._validate import check_choice, check_finite, check_int, check_positive
 from alignlab.sim._backend import (
     POOL_MIN_ELEMENTS,
@@ -31,7 +32,6 @@ from alignlab.sim._backend import (
     draw_for,
     n_workers,
 )
-from alignlab._rng import TAG_AUX, TAG_B, TAG_W, RngLike, Streams, make_streams
 from alignlab.sim.ensembles import Ensemble, Gaussian, fill_samples, resolve_ensemble
 from alignlab.sim.estimators import (
     PathSamples,

@@ -42,8 +42,8 @@ from .decay import (
     decay_factor_continuous,
     decay_factor_piecewise,
     decay_factor_schedule,
-    sgd_decay_step,
     decay_rate_asymptotic,
+    sgd_decay_step,
 )
 from .marchenko_pastur import (
     MarchenkoPasturGen,
