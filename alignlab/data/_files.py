@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import sys
 import tempfile
@@ -36,7 +37,9 @@ __all__ = [
     "candidate_folders",
     "download",
     "one_line",
+    "atomic_write",
     "read_verified",
+    "verify_bytes",
 ]
 
 ENV_VAR = "ALIGNLAB_DATA"  # a folder holding one sub-folder per data set
@@ -108,29 +111,54 @@ class RemoteFile:
 
 
 def read_verified(path: Path, spec: RemoteFile, *, verify: bool = True) -> bytes:
-    """Read ``path`` (the file ``spec`` or, for a ``.gz``, also its uncompressed twin) and
-    return its content, decompressed if it is gzipped.
+    """Read ``path`` (the file ``spec``, or the uncompressed twin of a ``.gz``) and return
+    its content, decompressed if ``path`` is gzipped; see :func:`verify_bytes`."""
+    return verify_bytes(path.read_bytes(), spec, gzipped=path.name.endswith(".gz"),
+                        verify=verify, what=str(path))
 
-    Raises :class:`ChecksumError` when ``verify`` is true and no known digest matches (a
-    truncated or otherwise broken gzip stream counts as a mismatch).
+
+def verify_bytes(raw: bytes, spec: RemoteFile, *, gzipped: bool, verify: bool = True,
+                 what: str = "") -> bytes:
+    """Check ``raw`` (the bytes of file ``spec``, gzipped or not) and return its content.
+
+    A gzipped file is accepted when its own digest matches ``spec.file_digest`` or its
+    decompressed content matches ``spec.content_digest``; an uncompressed one when it
+    matches either. ``verify=False`` skips the digests (a broken gzip stream is still an
+    error).
+
+    Raises
+    ------
+    ChecksumError
+        No known digest matches, or the gzip stream is truncated or corrupt.
     """
-    raw = path.read_bytes()
-    gzipped = path.name.endswith(".gz")
+    what = what or spec.name
     if verify and gzipped and spec.file_digest is not None and spec.file_digest.matches(raw):
         return gzip.decompress(raw)
     try:
         content = gzip.decompress(raw) if gzipped else raw
     except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
-        raise ChecksumError(f"{path} is not a complete gzip file ({one_line(exc)}).") from None
+        raise ChecksumError(f"{what} is not a complete gzip file ({one_line(exc)}).") from None
     if not verify:
         return content
-    if not gzipped and spec.file_digest is not None and spec.file_digest.matches(raw):
-        return content
-    if spec.content_digest is not None and spec.content_digest.matches(content):
-        return content
+    for digest in (spec.content_digest, None if gzipped else spec.file_digest):
+        if digest is not None and digest.matches(content):
+            return content
     known = [d for d in (spec.file_digest, spec.content_digest) if d is not None]
     expected = " or ".join(f"{d.algorithm} {d.hexdigest}" for d in known) or "a known digest"
-    raise ChecksumError(f"{path} failed verification: expected {expected}.")
+    raise ChecksumError(f"{what} failed verification: expected {expected}.")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename,
+    so that ``path`` is either absent, its old self, or complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp_name, path)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
 
 
 def candidate_folders(name: str, root: str | os.PathLike | None,
@@ -174,7 +202,7 @@ def download(urls: Sequence[str], dest: Path, *,
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     checksum_failure: ChecksumError | None = None
-    network_failure: Exception | None = None
+    network_failure: BaseException | None = None
     for url in urls:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
         tmp = Path(tmp_name)
@@ -188,7 +216,7 @@ def download(urls: Sequence[str], dest: Path, *,
         except ChecksumError as exc:
             checksum_failure = exc
             _progress(f"alignlab: {url}: {one_line(exc)} (file discarded)")
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, IncompleteRead
             network_failure = exc
             _progress(f"alignlab: {url}: {one_line(exc)}")
         finally:
