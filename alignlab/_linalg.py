@@ -48,13 +48,16 @@ def angle_deg(x, y, axis=None):
     if _is_torch(x) or _is_torch(y):
         import torch
 
-        x, y = torch.as_tensor(x).double(), torch.as_tensor(y).to(device=x.device).double()
+        x = torch.as_tensor(x).detach().double()
+        y = torch.as_tensor(y).detach().to(device=x.device).double()
         dims = tuple(range(max(x.dim(), y.dim()))) if axis is None else axis
         xy = (x * y).sum(dims, keepdim=True)
         xx = (x * x).sum(dims, keepdim=True)
         perp = y - (xy / xx) * x
         pp = (perp * perp).sum(dims)
-        out = torch.rad2deg(torch.atan2(torch.sqrt(pp * xx.squeeze(dims)), xy.squeeze(dims)))
+        xx, yy = xx.squeeze(dims), (y * y).sum(dims)
+        out = torch.rad2deg(torch.atan2(torch.sqrt(pp * xx), xy.squeeze(dims)))
+        out = torch.where((xx > 0) & (yy > 0), out, torch.nan)
         return float(out) if axis is None else out
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -63,7 +66,9 @@ def angle_deg(x, y, axis=None):
         xx = np.sum(x * x, axis=axis, keepdims=True)
         perp = y - (xy / xx) * x
         pp = np.sum(perp * perp, axis=axis)
-        return np.degrees(np.arctan2(np.sqrt(pp * np.squeeze(xx, axis)), np.squeeze(xy, axis)))
+        xx, yy = np.squeeze(xx, axis), np.sum(y * y, axis=axis)
+        out = np.degrees(np.arctan2(np.sqrt(pp * xx), np.squeeze(xy, axis)))
+        return np.where((xx > 0) & (yy > 0), out, np.nan)[()]
 
 
 def haar_orthogonal_(batch):

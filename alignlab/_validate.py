@@ -30,20 +30,26 @@ def _fail(name: str, condition: str, value: Any) -> ValueError:
     return ValueError(f"`{name}` must be {condition}, got {value!r}.")
 
 
-def check_finite(name: str, value: Any) -> np.ndarray | float:
+def check_finite(name: str, value: Any, *, scalar: bool = False) -> np.ndarray | float:
     """Return ``value`` as float (scalar) or float array; reject NaN/inf and non-numbers."""
     try:
+        if value is None or np.asarray(value).dtype.kind in "bSU":  # never silently numbers
+            raise TypeError
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
         raise _fail(name, "a real number or array of real numbers", value) from None
+    if scalar and arr.ndim != 0:
+        raise _fail(name, "a real number (a scalar)", value)
     if not np.all(np.isfinite(arr)):
         raise _fail(name, "finite (no NaN or inf)", value)
     return float(arr) if arr.ndim == 0 else arr
 
 
-def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> np.ndarray | float:
-    """Finite and > 0 (or >= 0 with ``allow_zero``), scalar or array."""
-    arr = check_finite(name, value)
+def check_positive(name: str, value: Any, *, allow_zero: bool = False,
+                   scalar: bool = False) -> np.ndarray | float:
+    """Finite and > 0 (or >= 0 with ``allow_zero``), scalar or array (scalar only with
+    ``scalar=True``)."""
+    arr = check_finite(name, value, scalar=scalar)
     ok = np.all(np.asarray(arr) >= 0) if allow_zero else np.all(np.asarray(arr) > 0)
     if not ok:
         raise _fail(name, ">= 0" if allow_zero else "> 0", value)

@@ -10,7 +10,9 @@ step time and their ratios to BP's (BP = the model converted with method 'bp', t
 same autograd machinery as every method; the last column compares with the plain
 torch model, whose built-in layers skip the custom Function). On a shared machine the
 minimum is the steadier estimate of a step's intrinsic cost; the median includes
-interference.
+interference. Each row also says what was timed: the method and options of the model's
+converted layers (``trained_by``, ``options``; ``torch.nn`` for the plain model), how many
+layers (``n_layers``), how many steps (``steps``) and whether they moved the weights.
 
     python analysis/bench_layers.py                    # full run, CPU (and CUDA if present)
     python analysis/bench_layers.py --smoke            # tiny sizes, a few seconds (CI)
@@ -33,9 +35,9 @@ import torch
 import torch.nn.functional as F
 
 import alignlab
-from alignlab._records import Records
+from alignlab import Records
 from alignlab.models import MLP, resnet20
-from alignlab.nn import make_optimizer
+from alignlab.nn import converted_layers, make_optimizer
 
 # (label, method, options); method None: the plain torch model, not converted
 METHODS = [
@@ -90,6 +92,21 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _what_is_timed(model: torch.nn.Module, converted: bool) -> dict:
+    """The methods, options and number of the model's converted layers (what a row times)."""
+    layers = [layer for _, layer in converted_layers(model)]
+    if not converted:
+        return {"trained_by": "torch.nn", "options": "{}", "n_layers": len(layers)}
+    methods = sorted({layer.method.name for layer in layers})
+    options = sorted({json.dumps(layer.method.options(), sort_keys=True) for layer in layers})
+    return {"trained_by": ",".join(methods), "options": ";".join(options),
+            "n_layers": len(layers)}
+
+
+def _weights(model: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for n, p in model.named_parameters() if n.endswith("weight")]
+
+
 def bench(cfg: Config, device: torch.device) -> list[dict]:
     rows = []
     for model_name, base, x, y in _setups(cfg, device):
@@ -98,7 +115,7 @@ def bench(cfg: Config, device: torch.device) -> list[dict]:
         for label, method, options in METHODS:
             model = copy.deepcopy(base)
             if method is not None:
-                model = alignlab.convert(model, method, rng=cfg.seed, **options)
+                model = alignlab.convert(model, method, inplace=True, rng=cfg.seed, **options)
             model.to(device).train()
             if method is None:
                 opt = torch.optim.SGD(model.parameters(), lr=0.01, weight_decay=1e-4,
@@ -111,12 +128,13 @@ def bench(cfg: Config, device: torch.device) -> list[dict]:
                 F.cross_entropy(model(x), y).backward()
                 opt.step()
 
-            runs.append((label, step, []))
+            runs.append((label, step, [], model, _what_is_timed(model, method is not None)))
         for _ in range(cfg.warmup):
-            for _, step, _ in runs:
+            for _, step, *_ in runs:
                 step()
+        before = [_weights(run[3]) for run in runs]
         for _ in range(cfg.steps):
-            for _, step, times in runs:  # round robin: noise hits every method alike
+            for _, step, times, *_ in runs:  # round robin: noise hits every method alike
                 _sync(device)
                 t0 = time.perf_counter()
                 step()
@@ -124,10 +142,12 @@ def bench(cfg: Config, device: torch.device) -> list[dict]:
                 times.append(time.perf_counter() - t0)
         bp_median, bp_min = statistics.median(runs[0][2]), min(runs[0][2])
         torch_median = statistics.median(runs[1][2])
-        for label, _, times in runs:
+        for (label, _, times, model, timed), w0 in zip(runs, before, strict=True):
             med = statistics.median(times)
             q = statistics.quantiles(times, n=4)
+            moved = any(not torch.equal(a, b) for a, b in zip(w0, _weights(model), strict=True))
             rows.append({"device": device.type, "model": model_name, "method": label,
+                         **timed, "steps": len(times), "weights_moved": moved,
                          "median_ms": 1e3 * med, "iqr_ms": 1e3 * (q[2] - q[0]),
                          "min_ms": 1e3 * min(times), "ratio_median": med / bp_median,
                          "ratio_min": min(times) / bp_min,
@@ -146,7 +166,7 @@ def main(argv: list[str] | None = None) -> Records:
     args = parser.parse_args(argv)
     cfg = Config(threads=args.threads)
     if args.smoke:
-        cfg = Config(steps=2, warmup=1, mlp_batch=8, resnet_batch=4, image_size=8,
+        cfg = Config(steps=2, warmup=1, mlp_batch=8, resnet_batch=2, image_size=4,
                      mlp_sizes=(32, 16, 16, 10), threads=args.threads)
     if args.steps is not None:
         cfg = Config(**{**asdict(cfg), "steps": args.steps})

@@ -12,10 +12,20 @@ Methods (``METHODS``): 'bp', 'fa', 'dfa', 'usf', 'brsf', 'frsf', 'kp', 'wm', 'pf
 'pfa-o', 'pfa-id', 'pfa-sparse'. PFA's ``state='factored'`` stores no ``R``
 (Proposition 1) and trains with ``make_optimizer(model, 'sgd', ...)`` or
 ``attach_factored_pfa``. See ``docs/methods.md`` and ``docs/nn.md``.
+
+Layout (each module imports only from the ones above it):
+
+* ``functional.py``: the one autograd Function ``FeedbackFn``, the per-kind ``ops`` and the
+  backward *rules*;
+* ``methods/``: one module per family (``fixed``, ``direct``, ``learned``, ``pfa``), the
+  ``Method`` base class and its hooks in ``methods/base.py``;
+* ``layers.py``: ``FeedbackLinear`` / ``FeedbackConv2d``;
+* ``convert.py``: ``convert``, the conversion report, ``converted_layers``;
+* ``metrics.py`` and ``optim.py``: alignment metrics, optimiser groups and step hooks.
 """
 
 from .convert import ConversionReport, conversion_report, convert, converted_layers
-from .functional import DFAContext, FeedbackConv2dFn, FeedbackLinearFn
+from .functional import DFAContext, FeedbackFn
 from .layers import FeedbackConv2d, FeedbackLayer, FeedbackLinear
 from .methods import METHODS, Method, get_method
 from .metrics import alignment, angle_deg, bp_twin, norm_ratio, update_angles
@@ -26,10 +36,9 @@ __all__ = [
     "ConversionReport",
     "DFAContext",
     "FeedbackConv2d",
-    "FeedbackConv2dFn",
+    "FeedbackFn",
     "FeedbackLayer",
     "FeedbackLinear",
-    "FeedbackLinearFn",
     "Method",
     "alignment",
     "angle_deg",

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
+import warnings
 from collections.abc import Iterator
 
 from torch import nn
 
 from .._records import Records
 from .._rng import torch_generator
-from .functional import DFAContext
 from .layers import FeedbackConv2d, FeedbackLayer, FeedbackLinear
-from .methods import DFA, Method, get_method
+from .methods import Method, get_method
 
 __all__ = ["ConversionReport", "conversion_report", "convert", "converted_layers"]
+
+_REPORT_COLUMNS = ["module", "type", "trained_by", "note"]
 
 
 class ConversionReport(Records):
@@ -51,6 +52,58 @@ def _kind(module: nn.Module) -> str | None:
     return None
 
 
+def _carries_error(module: nn.Module) -> bool:
+    """Does the module hold a weight matrix or kernel (a parameter of 2 or more dimensions)
+    through which BP sends the error down? Embeddings do not: their input is indices."""
+    if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
+        return False
+    return any(p.dim() >= 2 for p in module.parameters(recurse=False))
+
+
+def _plan(model: nn.Module) -> list[dict]:
+    """What ``convert`` would do, in module order, without changing ``model``: one entry per
+    slot to convert (``convert`` True, with ``parent``/``attr``/``module``) and one report
+    row per module that keeps BP (``carries_error``: BP sends the error through its
+    weights)."""
+    mha_children = {
+        id(c) for m in model.modules() if isinstance(m, nn.MultiheadAttention)
+        for c in m.modules() if c is not m
+    }
+    plan = []
+
+    def keep(name, module, why):
+        plan.append({"convert": False, "module": name, "type": type(module).__name__,
+                     "trained_by": "bp", "note": why, "carries_error": _carries_error(module)})
+
+    if not model._modules:  # a bare module that is not a Linear/Conv2d
+        keep("(root)", model, "keeps BP")
+    seen_leaves: set[int] = set()
+    for name, parent, attr, child in _slots(model):
+        if _kind(child) is not None and id(child) not in mha_children:
+            plan.append({"convert": True, "module": name, "parent": parent, "attr": attr,
+                         "child": child})
+        elif not child._modules and id(child) not in seen_leaves:
+            seen_leaves.add(id(child))
+            why = "keeps BP"
+            if id(child) in mha_children:
+                why = "keeps BP (inside MultiheadAttention, used functionally)"
+            elif isinstance(child, (nn.Linear, nn.Conv2d)):
+                why = "keeps BP (subclass with its own forward)"
+            elif any(True for _ in child.parameters(recurse=False)):
+                why = "keeps BP (has parameters)"
+            keep(name, child, why)
+    for name, module in model.named_modules():  # parameters held by non-leaf modules
+        if module._modules and not isinstance(module, FeedbackLayer):
+            own = [n for n, _ in module.named_parameters(recurse=False)]
+            if own:
+                keep(name or "(root)", module, f"keeps BP (own parameters: {', '.join(own)})")
+    return plan
+
+
+def _listing(rows: list[dict]) -> str:
+    return ", ".join(f"{r['module']!r} ({r['type']})" for r in rows)
+
+
 def convert(model: nn.Module, method: str | Method, *, inplace: bool = False, rng=None,
             verbose: bool = False, **options) -> nn.Module:
     """Convert every ``nn.Linear`` and ``nn.Conv2d`` of ``model`` to ``method``.
@@ -71,53 +124,75 @@ def convert(model: nn.Module, method: str | Method, *, inplace: bool = False, rn
     verbose
         Print the conversion report.
     **options
-        The method's options (e.g. ``expansion_ratio=10`` for 'pfa'); unknown ones raise.
+        The method's options (e.g. ``expansion_ratio=10`` for 'pfa'); unknown options and
+        values of the wrong type or range raise ``ValueError`` before anything is done.
 
     Returns
     -------
     The converted model. ``conversion_report(model)`` (also ``model.alignlab_conversion``)
     lists what was converted and what stays on BP.
 
+    Raises
+    ------
+    ValueError
+        Bad method or options, or nothing in ``model`` can be converted (no
+        ``nn.Linear``/``nn.Conv2d`` with torch's own forward).
+
+    Warns
+    -----
+    UserWarning
+        One warning listing the modules that keep BP although BP sends the error through
+        their weights (modules alignlab cannot convert that hold a weight matrix or kernel:
+        ``nn.Conv1d``, ``nn.Conv3d``, ``nn.ConvTranspose2d``, ``nn.LSTM``, ``nn.Bilinear``,
+        attention projections, ``Linear`` subclasses with their own forward, parameters
+        used functionally). BatchNorm/LayerNorm (per-channel weights) and embeddings
+        (indices in, no error sent down) keep BP without a warning.
+
     Notes
     -----
     Shared layers stay shared (converted once). Layers already converted are converted
     again from their ``weight``/``bias`` with fresh feedback state (the report says so).
     ``nn.Linear`` inside ``nn.MultiheadAttention`` is not converted: attention calls
-    its weights functionally, so it keeps BP. Subclasses of ``Linear``/``Conv2d`` with
-    their own ``forward`` are left on BP too. For 'dfa', the model's output (a single
-    tensor) is the error source; ``output_size`` defaults to the ``out_features`` of the
-    last ``nn.Linear`` in module order.
+    its weights functionally, so it keeps BP. Options that depend on the model are filled
+    in by the method (``Method.resolve``: DFA's ``output_size``), and model-level machinery
+    is put in place by it (``Method.install``: DFA's output-error capture on the root),
+    after the machinery of the methods being replaced is removed (``Method.uninstall``).
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"`model` must be a torch.nn.Module, got {type(model).__name__}.")
+    for flag, value in (("inplace", inplace), ("verbose", verbose)):
+        if not isinstance(value, bool):
+            raise ValueError(f"`{flag}` must be True or False, got {value!r}.")
     meth = get_method(method, **options)
-    if isinstance(meth, DFA) and meth.output_size is None:
-        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-        if not linears:
-            raise ValueError(
-                "`output_size` must be given for 'dfa' when the model has no nn.Linear "
-                "to infer it from, got None."
-            )
-        meth = dataclasses.replace(meth, output_size=linears[-1].out_features)
     generator = torch_generator(rng)
+    root_kind = _kind(model)
+    if root_kind is None:
+        plan = _plan(model)
+        if not any(e["convert"] for e in plan):
+            carrying = [e for e in plan if e.get("carries_error")]
+            left = (f"its modules with weights keep BP: {_listing(carrying)}" if carrying
+                    else "it has no module with a weight matrix")
+            raise ValueError(
+                f"`model` must contain an nn.Linear or nn.Conv2d that alignlab can convert, "
+                f"got none ({left}); nothing was converted."
+            )
+    meth = meth.resolve(model)
     if not inplace:
         model = copy.deepcopy(model)
 
-    # a bare layer is its own root
-    root_kind = _kind(model)
+    previous = {type(layer.method): layer.method
+                for layer in model.modules() if isinstance(layer, FeedbackLayer)}
+    for old in previous.values():
+        old.uninstall(model)
+
     memo: dict[int, nn.Module] = {}
-    rows = []
-    mha_children = {
-        id(c) for m in model.modules() if isinstance(m, nn.MultiheadAttention)
-        for c in m.modules() if c is not m
-    }
+    rows, carrying = [], []
 
     def convert_one(name: str, module: nn.Module) -> nn.Module:
         if id(module) in memo:
             return memo[id(module)]
-        kind = _kind(module)
         was = module.method.name if isinstance(module, FeedbackLayer) else None
-        cls = FeedbackLinear if kind == "linear" else FeedbackConv2d
+        cls = FeedbackLinear if _kind(module) == "linear" else FeedbackConv2d
         new = cls.from_module(module, meth, generator)
         memo[id(module)] = new
         note = "converted" + (f" (was {was}; fresh feedback state)" if was else "")
@@ -128,57 +203,26 @@ def convert(model: nn.Module, method: str | Method, *, inplace: bool = False, rn
     if root_kind is not None:
         model = convert_one("(root)", model)
     else:
-        seen_leaves: set[int] = set()
-        for name, parent, attr, child in list(_slots(model)):
-            if _kind(child) is not None and id(child) not in mha_children:
-                setattr(parent, attr, convert_one(name, child))
-            elif not child._modules and id(child) not in seen_leaves:
-                seen_leaves.add(id(child))
-                why = "keeps BP"
-                if id(child) in mha_children:
-                    why = "keeps BP (inside MultiheadAttention, used functionally)"
-                elif isinstance(child, (nn.Linear, nn.Conv2d)):
-                    why = "keeps BP (subclass with its own forward)"
-                elif any(True for _ in child.parameters(recurse=False)):
-                    why = "keeps BP (has parameters)"
-                rows.append({"module": name, "type": type(child).__name__, "trained_by": "bp",
-                             "note": why})
-        _warn_direct_params(model, rows)
-
-    _install_dfa(model, meth)
-    report = ConversionReport(rows, columns=["module", "type", "trained_by", "note"])
+        for entry in _plan(model):
+            if entry["convert"]:
+                setattr(entry["parent"], entry["attr"], convert_one(entry["module"],
+                                                                    entry["child"]))
+            else:
+                rows.append({k: entry[k] for k in _REPORT_COLUMNS})
+                if entry["carries_error"]:
+                    carrying.append(entry)
+    meth.install(model, list(memo.values()))
+    if carrying:
+        warnings.warn(
+            f"alignlab.convert: {len(carrying)} module(s) with weight matrices keep BP, so "
+            f"BP, not {meth.name!r}, sends the error through them (alignlab converts "
+            f"nn.Linear and nn.Conv2d only): {_listing(carrying)}. "
+            f"See alignlab.nn.conversion_report(model).", UserWarning, stacklevel=2)
+    report = ConversionReport(rows, columns=_REPORT_COLUMNS)
     model.alignlab_conversion = report
     if verbose:
         print(report)
     return model
-
-
-def _warn_direct_params(model: nn.Module, rows: list) -> None:
-    """Parameters held directly by non-leaf modules (e.g. attention in_proj) keep BP."""
-    for name, module in model.named_modules():
-        if module._modules and not isinstance(module, FeedbackLayer):
-            own = [n for n, _ in module.named_parameters(recurse=False)]
-            if own:
-                rows.append({"module": name or "(root)", "type": type(module).__name__,
-                             "trained_by": "bp",
-                             "note": f"keeps BP (own parameters: {', '.join(own)})"})
-
-
-def _install_dfa(model: nn.Module, meth: Method) -> None:
-    """(Re)install the DFA capture hook on the root; drop any previous one."""
-    for key, hook in list(model._forward_hooks.items()):
-        if isinstance(hook, DFAContext):
-            del model._forward_hooks[key]
-    layers = [m for m in model.modules() if isinstance(m, FeedbackLayer)]
-    if not any(isinstance(m.method, DFA) for m in layers):
-        for m in layers:
-            m.dfa_context = None
-        return
-    context = DFAContext()
-    for m in layers:
-        m.dfa_context = context
-    # stored without its handle: a handle holds a weakref that deepcopy would not follow
-    model.register_forward_hook(context)
 
 
 def conversion_report(model: nn.Module) -> ConversionReport:

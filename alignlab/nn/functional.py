@@ -1,13 +1,14 @@
-"""The functional core: one ``torch.autograd.Function`` per layer kind.
+"""The functional core: one ``torch.autograd.Function``, :class:`FeedbackFn`.
 
-Forward is the ordinary layer (``F.linear`` / ``F.conv2d``). Backward computes BP's
-weight and bias gradients and then asks a *feedback rule* two things: what to send
-down (the gradient w.r.t. the layer input) and what gradient the feedback state gets.
+Forward is the ordinary layer (``F.linear`` / ``F.conv2d``, by the layer kind's ``ops``).
+Backward computes BP's weight and bias gradients and then asks a *feedback rule* two
+things: what to send down (the gradient w.r.t. the layer input) and what gradient the
+feedback state gets.
 The rules are layer-agnostic: they talk to the layer through a small ``ops`` object
 (:class:`LinearOps`, :class:`Conv2dOps`) that knows how to compute an input gradient
 with a given kernel, a weight gradient, and a 1x1 channel mixing.
 
-Rules (see ``methods.py`` for which method uses which):
+Rules (see ``methods/`` for which method uses which):
 
 * :class:`MatrixFeedback` -- a kernel ``F`` in W's layout sends ``delta`` down, as BP
   would send it with ``W`` (BP, FA, uSF, brSF, frSF, KP, WM). With ``learns=True``
@@ -46,8 +47,7 @@ __all__ = [
     "DFAContext",
     "DirectFeedback",
     "FactoredPathFeedback",
-    "FeedbackConv2dFn",
-    "FeedbackLinearFn",
+    "FeedbackFn",
     "LinearOps",
     "MatrixFeedback",
     "PathFeedback",
@@ -86,6 +86,10 @@ class LinearOps:
 
     def rows(self, delta: Tensor) -> int:
         return delta.numel() // delta.shape[-1]
+
+    def error_rows(self, e: Tensor) -> Tensor:
+        # DFA: the output error as it is, one row per input row (or per sample)
+        return e
 
     def tile(self, e_proj: Tensor, x_shape: torch.Size) -> Tensor:
         # e_proj (N, n_in) or (..., n_in): broadcast over any extra middle dimensions
@@ -128,6 +132,10 @@ class Conv2dOps:
 
     def rows(self, delta: Tensor) -> int:
         return delta.shape[0] * delta.shape[2] * delta.shape[3]
+
+    def error_rows(self, e: Tensor) -> Tensor:
+        # DFA: one row per sample, (N, outputs) whatever the output's shape
+        return e.reshape(e.shape[0], -1)
 
     def tile(self, e_proj: Tensor, x_shape: torch.Size) -> Tensor:
         # e_proj (N, C_in) -> (N, C_in, H, W): the same value at every position, divided by
@@ -359,10 +367,7 @@ class DirectFeedback:
                     "DFA layer found no output error: the loss must be computed from the "
                     "output of the converted model (the DFA hook captures its gradient)."
                 )
-            e = e.to(bd.dtype)
-            if isinstance(ops, Conv2dOps):
-                e = e.reshape(e.shape[0], -1)
-            grad_x = ops.tile(e @ bd, x.shape)
+            grad_x = ops.tile(ops.error_rows(e.to(bd.dtype)) @ bd, x.shape)
         return grad_x, (None,)
 
     def needs_weight_grad(self, needs_state) -> bool:
@@ -423,28 +428,14 @@ def _backward(ctx, delta):
     )
 
 
-class FeedbackLinearFn(torch.autograd.Function):
-    """``F.linear`` whose backward sends down what ``rule`` says.
+class FeedbackFn(torch.autograd.Function):
+    """The layer's forward (``ops.forward``) whose backward sends down what ``rule`` says.
 
-    ``FeedbackLinearFn.apply(x, weight, bias, (ops, rule), *state)``: ``x (..., n_in)``,
-    ``weight (n_out, n_in)``, ``bias (n_out,)`` or None, ``state`` the rule's tensors.
-    """
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, spec: Any, *state):
-        ops, rule = spec
-        return _forward(ctx, ops, x, weight, bias, rule, state)
-
-    @staticmethod
-    def backward(ctx, delta):
-        return _backward(ctx, delta)
-
-
-class FeedbackConv2dFn(torch.autograd.Function):
-    """``F.conv2d`` whose backward sends down what ``rule`` says.
-
-    ``FeedbackConv2dFn.apply(x, weight, bias, (ops, rule), *state)`` with ``ops`` a
-    :class:`Conv2dOps` carrying stride, padding, dilation and groups.
+    ``FeedbackFn.apply(x, weight, bias, (ops, rule), *state)``: ``ops`` a
+    :class:`LinearOps` (``x (..., n_in)``, ``weight (n_out, n_in)``) or a
+    :class:`Conv2dOps` (carrying stride, padding, dilation and groups); ``bias (n_out,)``
+    or None; ``state`` the rule's tensors. Backward: BP's weight and bias gradients, and
+    the rule's input gradient and state gradients.
     """
 
     @staticmethod

@@ -2,10 +2,10 @@
 
 They are subclasses of the torch layers (``isinstance(layer, nn.Linear)`` stays true,
 ``weight``/``bias`` keep their names in ``state_dict``); the forward is the torch one,
-run through ``FeedbackLinearFn`` / ``FeedbackConv2dFn``. The method's feedback state
-(buffers and parameters, see ``methods.py``) lives on the layer, so it follows ``.to()``,
-``.double()`` and ``state_dict()``; the method's name and options are stored as the
-layer's extra state and checked on ``load_state_dict``.
+run through the one autograd Function ``FeedbackFn`` with the layer kind's ``ops``. The
+method's feedback state (buffers and parameters, see ``methods/``) lives on the layer,
+so it follows ``.to()``, ``.double()`` and ``state_dict()``; the method's name and
+options are stored as the layer's extra state and checked on ``load_state_dict``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._rng import torch_generator
-from .functional import Conv2dOps, FeedbackConv2dFn, FeedbackLinearFn, LinearOps
+from .functional import Conv2dOps, FeedbackFn, LinearOps
 from .methods import Method, get_method
 
 __all__ = ["FeedbackConv2d", "FeedbackLayer", "FeedbackLinear"]
@@ -32,19 +32,26 @@ class FeedbackLayer:
     def _setup(self, method: Method, generator: torch.Generator | None) -> None:
         self.method = method
         self.feedback_used = None
-        self.dfa_context = None
         method.init_state(self, generator)
 
     def set_method(self, method: str | Method, *, rng=None, **options) -> None:
         """Replace the method; the old feedback state is removed and fresh state drawn."""
-        for name in self.method.state_names:
-            self._parameters.pop(name, None)
-            self._buffers.pop(name, None)
+        self.method.clear_state(self)
         self._setup(get_method(method, **options), torch_generator(rng))
 
     def feedback_parameters(self) -> list[nn.Parameter]:
         """The feedback parameters the optimiser trains (KP/WM ``feedback``, PFA ``pfa_R``)."""
         return [getattr(self, n) for n in self.method.learned]
+
+    def feedback_state(self) -> dict[str, Tensor]:
+        """Every feedback tensor the method keeps on this layer, ``{name: tensor}``
+        (buffers and parameters, as registered; the empty ones left out)."""
+        out = {}
+        for name in self.method.state_names:
+            value = getattr(self, name, None)
+            if value is not None:
+                out[name] = value
+        return out
 
     def effective_feedback(self) -> Tensor | None:
         """The kernel that multiplies ``delta`` on its way down, in W's layout (or None)."""
@@ -110,7 +117,7 @@ class FeedbackLinear(FeedbackLayer, nn.Linear):
     def forward(self, x: Tensor) -> Tensor:
         self._note_input(x)
         rule, state = self.method.rule_and_state(self)
-        return FeedbackLinearFn.apply(x, self.weight, self.bias, (_LINEAR_OPS, rule), *state)
+        return FeedbackFn.apply(x, self.weight, self.bias, (_LINEAR_OPS, rule), *state)
 
 
 class FeedbackConv2d(FeedbackLayer, nn.Conv2d):
@@ -156,4 +163,4 @@ class FeedbackConv2d(FeedbackLayer, nn.Conv2d):
             return self.forward(x.unsqueeze(0)).squeeze(0)
         ops, x = self._ops_and_input(x)
         rule, state = self.method.rule_and_state(self)
-        return FeedbackConv2dFn.apply(x, self.weight, self.bias, (ops, rule), *state)
+        return FeedbackFn.apply(x, self.weight, self.bias, (ops, rule), *state)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor, nn
 
+from .._linalg import angle_deg
 from .._records import Records
 from .convert import converted_layers
 from .methods import BP
@@ -20,26 +21,19 @@ ALIGNMENT_COLUMNS = ["layer", "type", "method", "measure", "shape", "angle_deg",
 UPDATE_COLUMNS = ["layer", "type", "method", "angle_deg", "norm_ratio"]
 
 
-def angle_deg(x: Tensor, y: Tensor) -> float:
-    """``degrees(arccos(<x, y> / (|x| |y|)))`` over all entries, in float64.
-
-    Evaluated as ``2 atan2(|u - v|, |u + v|)`` with ``u, v`` the unit vectors, which is the
-    same angle without arccos's loss of precision near 0 and 180 degrees. NaN when either
-    tensor is zero.
-    """
-    x = x.detach().double().reshape(-1)
-    y = y.detach().double().reshape(-1)
-    nx, ny = float(x.norm()), float(y.norm())
-    if nx == 0.0 or ny == 0.0:
-        return math.nan
-    u, v = x / nx, y / ny
-    return math.degrees(2.0 * math.atan2(float((u - v).norm()), float((u + v).norm())))
-
-
 def norm_ratio(x: Tensor, y: Tensor) -> float:
     """``|y|_F / |x|_F`` (NaN when ``x`` is zero)."""
     nx = float(x.detach().double().norm())
     return float(y.detach().double().norm()) / nx if nx else math.nan
+
+
+def _compare(x: Tensor, y: Tensor) -> tuple[float, float]:
+    """(angle in degrees, ``|y| / |x|``) between ``x`` and ``y``; both NaN when either is
+    zero (a zero update or feedback has no direction)."""
+    x, y = x.detach(), y.detach()
+    if not (bool(x.any()) and bool(y.any())):
+        return math.nan, math.nan
+    return angle_deg(x, y), norm_ratio(x, y)
 
 
 def alignment(model: nn.Module) -> Records:
@@ -51,13 +45,15 @@ def alignment(model: nn.Module) -> Records:
     Conv kernels are compared flattened, ``(C_out, C_in/groups * kh * kw)``.
 
     Rows where the value would not mean anything carry ``angle_deg = norm_ratio = nan`` and
-    a note: DFA (its feedback maps the output error to the layer, not ``delta``; use
-    :func:`update_angles`), and layers whose feedback was never used because nothing below
-    them needs a gradient (the first layer: ``feedback_used`` False, as seen in the last
-    forward pass with gradients enabled; None before any such pass) *and* that never learn
-    (FA, SF). Learned feedback (KP, PFA's ``R``) keeps learning from ``grad_W`` even where
-    it is not used, so its angle is reported, with ``feedback_used`` False and a note.
-    brSF redraws its feedback every step: the row is one fresh draw.
+    a note: methods with no weight-shaped feedback (``measure='none'``: DFA's maps the
+    output error to the layer, not ``delta``; use :func:`update_angles`), and layers whose
+    feedback was never used because nothing below them needs a gradient (the first layer:
+    ``feedback_used`` False, as seen in the last forward pass with gradients enabled;
+    None before any such pass) *and* whose feedback does not learn from the backward pass
+    (FA, SF). Feedback that does (``Method.feedback_learns_from_backward``: KP, PFA's
+    ``R``) keeps learning from ``grad_W`` even where it is not used, so its angle is
+    reported, with ``feedback_used`` False and a note. Feedback redrawn at every step
+    (``Method.feedback_redrawn_each_step``: brSF) is reported as one fresh draw.
 
     Returns
     -------
@@ -66,8 +62,11 @@ def alignment(model: nn.Module) -> Records:
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"`model` must be a torch.nn.Module, got {type(model).__name__}.")
+    layers = converted_layers(model)
+    if not layers:
+        raise ValueError("`model` must have converted layers (use alignlab.convert), got none.")
     rows = []
-    for name, layer in converted_layers(model):
+    for name, layer in layers:
         meth = layer.method
         w = layer.weight.detach()
         row = {"layer": name, "type": type(layer).__name__, "method": meth.name,
@@ -76,24 +75,18 @@ def alignment(model: nn.Module) -> Records:
                "feedback_used": layer.feedback_used, "note": ""}
         fb = layer.effective_feedback()
         if fb is None:
-            row["note"] = "not comparable with W (DFA sends the output error); see update_angles"
-        elif layer.feedback_used is False and not _feedback_learns(layer):
+            row["note"] = ("not comparable with W (no weight-shaped feedback: "
+                           "the method sends the output error); see update_angles")
+        elif layer.feedback_used is False and not meth.feedback_learns_from_backward:
             row["note"] = "feedback never used (nothing below needs a gradient)"
         else:
             if layer.feedback_used is False:  # KP/PFA: the state still learns from grad_W
                 row["note"] = "unused below this layer; its learned state is still measured"
-            row["angle_deg"] = angle_deg(w, fb)
-            row["norm_ratio"] = norm_ratio(w, fb)
-            if meth.name == "brsf":
+            row["angle_deg"], row["norm_ratio"] = _compare(w, fb)
+            if meth.feedback_redrawn_each_step:
                 row["note"] = "one draw of a per-step random feedback"
         rows.append(row)
     return Records(rows, columns=ALIGNMENT_COLUMNS)
-
-
-def _feedback_learns(layer) -> bool:
-    """KP and PFA (explicit or factored) learn their feedback from grad_W at every step."""
-    meth = layer.method
-    return meth.measure == "path" or meth.name == "kp"
 
 
 @contextlib.contextmanager
@@ -127,7 +120,8 @@ def update_angles(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor],
     Returns
     -------
     ``Records`` with columns layer, type, method, angle_deg, norm_ratio (``|g_method| /
-    |g_bp|``), one row per converted layer and a last row ``'(all)'`` over all of them.
+    |g_bp|``), one row per converted layer and a last row ``'(all)'`` over all of them;
+    NaN where either gradient is zero.
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"`model` must be a torch.nn.Module, got {type(model).__name__}.")
@@ -162,10 +156,12 @@ def update_angles(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor],
             p.grad = g
     rows = []
     for (name, layer), gm, gb in zip(layers, g_method, g_bp, strict=True):
+        angle, ratio = _compare(gb, gm)
         rows.append({"layer": name, "type": type(layer).__name__, "method": layer.method.name,
-                     "angle_deg": angle_deg(gb, gm), "norm_ratio": norm_ratio(gb, gm)})
+                     "angle_deg": angle, "norm_ratio": ratio})
     all_m = torch.cat([g.reshape(-1).double() for g in g_method])
     all_b = torch.cat([g.reshape(-1).double() for g in g_bp])
+    angle, ratio = _compare(all_b, all_m)
     rows.append({"layer": "(all)", "type": "", "method": rows[0]["method"],
-                 "angle_deg": angle_deg(all_b, all_m), "norm_ratio": norm_ratio(all_b, all_m)})
+                 "angle_deg": angle, "norm_ratio": ratio})
     return Records(rows, columns=UPDATE_COLUMNS)

@@ -1,4 +1,11 @@
-"""Optimiser groups for learned feedback, factored PFA's step hook, the weight-mirror phase."""
+"""Optimiser groups for learned feedback, the per-layer step hooks, the weight-mirror phase.
+
+Nothing here depends on which method a layer uses: the helpers read the method's
+class-level properties (``learned``, ``feedback_learns_from_backward``,
+``follows_optimizer_step``, ``mirror_trained``) and call its hooks (``check_training``,
+``check_optimizer``, ``before_step``/``after_step``, ``mirror_update``); see
+``methods/base.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,8 @@ import torch
 from torch import nn
 
 from .._rng import torch_generator
-from .._validate import check_int, check_positive
+from .._validate import check_choice, check_int, check_positive
 from .convert import converted_layers
-from .methods import WM, _check_sync, _PFABase, _record_sync
 
 __all__ = ["attach_factored_pfa", "make_optimizer", "mirror_step", "param_groups"]
 
@@ -22,9 +28,10 @@ def _is_adam_family(optimizer) -> bool:
     return "adam" in name.lower()
 
 
-def _factored_layers(model: nn.Module) -> list:
+def _step_following_layers(model: nn.Module) -> list:
+    """(name, layer) for the layers whose state follows the optimiser step (factored PFA)."""
     return [(n, layer) for n, layer in converted_layers(model)
-            if isinstance(layer.method, _PFABase) and layer.method.factored]
+            if layer.method.follows_optimizer_step]
 
 
 def param_groups(model: nn.Module, *, lr: float, weight_decay: float = 0.0,
@@ -54,24 +61,21 @@ def param_groups(model: nn.Module, *, lr: float, weight_decay: float = 0.0,
         feedback_weight_decay = weight_decay
     feedback_weight_decay = float(
         check_positive("feedback_weight_decay", feedback_weight_decay, allow_zero=True))
-    feedback, learns_by_grad = [], False
+    feedback, learns_by_grad, methods = [], False, []
     for _, layer in converted_layers(model):
         for p in layer.feedback_parameters():
             if all(p is not q for q in feedback):
                 feedback.append(p)
-        if layer.method.learned and not isinstance(layer.method, WM):
+        meth = layer.method
+        if meth.learned and meth.feedback_learns_from_backward:
             learns_by_grad = True
+        if meth not in methods:
+            methods.append(meth)
     forward = [p for p in model.parameters() if all(p is not q for q in feedback)]
-    if _factored_layers(model):
-        if feedback_weight_decay != weight_decay:
-            raise ValueError(
-                f"`feedback_weight_decay` must equal `weight_decay` ({weight_decay}) for "
-                f"factored PFA (Proposition 1 needs the same decay for W and R), got "
-                f"{feedback_weight_decay}.")
-        if optimizer is not None and _optimizer_name(optimizer) != "sgd":
-            raise ValueError(
-                f"`optimizer` must be SGD for factored PFA (Proposition 1 needs a linear "
-                f"optimiser; use state='explicit' otherwise), got {optimizer!r}.")
+    optimizer_name = None if optimizer is None else _optimizer_name(optimizer)
+    for meth in methods:
+        meth.check_training(optimizer_name=optimizer_name, weight_decay=weight_decay,
+                            feedback_weight_decay=feedback_weight_decay)
     if optimizer is not None and learns_by_grad and _is_adam_family(optimizer):
         warnings.warn(
             "an Adam-family optimiser trains learned feedback (KP/PFA): Proposition 1 "
@@ -97,47 +101,25 @@ def make_optimizer(model: nn.Module, name: str = "sgd", *, lr: float, weight_dec
     """``torch.optim.<name>`` over :func:`param_groups` ('sgd', 'adam' or 'adamw').
 
     Extra keyword arguments (``momentum=0.9``, ``betas=...``) go to the optimiser. If the
-    model has factored PFA layers, the optimiser must be SGD and gets their step hook
-    (:func:`attach_factored_pfa`).
+    model has layers whose state follows the optimiser step (factored PFA), they get their
+    step hooks (:func:`attach_factored_pfa`), which require SGD.
     """
-    from .._validate import check_choice
-
     check_choice("name", name, _OPTIMIZERS)
     groups = param_groups(model, lr=lr, weight_decay=weight_decay,
                           feedback_weight_decay=feedback_weight_decay, optimizer=name)
     opt = _OPTIMIZERS[name](groups, **kwargs)
-    if _factored_layers(model):
+    if _step_following_layers(model):
         attach_factored_pfa(opt, model)
     return opt
 
 
-def _check_sgd_group(group: dict) -> None:
-    """The settings under which factored PFA equals explicit PFA trained by SGD."""
-    name = group.get("name", "")
-    where = f" (param group {name!r})" if name else ""
-    if group.get("nesterov", False):
-        raise ValueError(f"`nesterov` must be False for factored PFA{where}: Proposition 1's "
-                         "recursion is for heavy-ball momentum, got True.")
-    if group.get("dampening", 0) != 0:
-        raise ValueError(f"`dampening` must be 0 for factored PFA{where}, got "
-                         f"{group['dampening']!r}.")
-    if group.get("maximize", False):
-        raise ValueError(f"`maximize` must be False for factored PFA{where}, got True.")
-
-
-class _FactoredPFAHook:
-    """Advances every factored PFA layer's ``(c, u)`` after each step of one SGD optimiser.
-
-    Before the step it checks each group's settings and that each ``W`` is the one the
-    factored state describes, and notes what SGD is about to do to ``W`` (skipped when
-    ``W.grad`` is None; momentum buffer present or not); after the step it applies the
-    same step to ``(c, u)`` with the group's ``lr``, ``weight_decay`` and ``momentum``.
-    """
+class _StepHooks:
+    """Calls ``before_step``/``after_step`` of every registered layer's method around each
+    step of one optimiser (for the layers whose ``W`` is in the optimiser)."""
 
     def __init__(self):
         self.layers: list = []
-        self.stepped: list = []  # layers whose W is in the optimiser at this step
-        self.pending: list = []  # (layer, lr, weight_decay, momentum, has_buffer)
+        self.pending: list = []  # (layer, what its before_step returned)
 
     def add(self, layers) -> None:
         for layer in layers:
@@ -146,27 +128,16 @@ class _FactoredPFAHook:
 
     def pre(self, optimizer, args, kwargs) -> None:
         where = {id(p): group for group in optimizer.param_groups for p in group["params"]}
-        self.stepped, self.pending = [], []
+        self.pending = []
         for layer in self.layers:
             group = where.get(id(layer.weight))
-            if group is None:
-                continue
-            _check_sgd_group(group)
-            _check_sync(layer)
-            self.stepped.append(layer)
-            w = layer.weight
-            if w.grad is None:  # SGD leaves W (and would leave R) alone
-                continue
-            has_buffer = optimizer.state.get(w, {}).get("momentum_buffer") is not None
-            self.pending.append((layer, float(group["lr"]), float(group["weight_decay"]),
-                                 float(group["momentum"]), has_buffer))
+            if group is not None:
+                self.pending.append((layer, layer.method.before_step(layer, optimizer, group)))
 
     def post(self, optimizer, args, kwargs) -> None:
-        for layer, lr, wd, mu, has_buffer in self.pending:
-            layer.method.advance(layer, lr, wd, mu, has_buffer)
-        for layer in self.stepped:
-            _record_sync(layer)
-        self.stepped, self.pending = [], []
+        for layer, note in self.pending:
+            layer.method.after_step(layer, note)
+        self.pending = []
 
 
 def attach_factored_pfa(optimizer: torch.optim.Optimizer, model: nn.Module) -> int:
@@ -180,6 +151,11 @@ def attach_factored_pfa(optimizer: torch.optim.Optimizer, model: nn.Module) -> i
     schedules, e.g. the epoch-0 weight-decay burst, are followed). Calling it again adds
     layers without installing a second hook. :func:`make_optimizer` calls it for you.
 
+    The mechanism is not specific to PFA: the hooks call ``Method.before_step`` and
+    ``Method.after_step`` of every layer whose method has ``follows_optimizer_step``
+    (after ``Method.check_optimizer`` accepted the optimiser); factored PFA is the one
+    such method today.
+
     Raises
     ------
     ValueError
@@ -191,15 +167,10 @@ def attach_factored_pfa(optimizer: torch.optim.Optimizer, model: nn.Module) -> i
     -------
     The number of factored layers this optimiser now advances.
     """
-    if not isinstance(optimizer, torch.optim.SGD):
-        raise ValueError(
-            f"`optimizer` must be torch.optim.SGD for factored PFA (Proposition 1 needs a "
-            f"linear optimiser; use state='explicit' otherwise), got "
-            f"{type(optimizer).__name__}.")
-    layers = _factored_layers(model)
+    layers = _step_following_layers(model)
     if not layers:
-        raise ValueError("`model` must have factored PFA layers (convert with "
-                         "state='factored'), got none.")
+        raise ValueError("`model` must have factored PFA layers (layers whose feedback follows "
+                         "the optimiser step: convert with state='factored'), got none.")
     where = {id(p): group for group in optimizer.param_groups for p in group["params"]}
     seen: dict[int, str] = {}
     for name, layer in layers:
@@ -213,25 +184,25 @@ def attach_factored_pfa(optimizer: torch.optim.Optimizer, model: nn.Module) -> i
         if group is None:
             raise ValueError(f"`optimizer` must hold the weight of factored PFA layer "
                              f"{name!r}, got an optimiser without it.")
-        _check_sgd_group(group)
-    hook = getattr(optimizer, "_alignlab_factored_pfa", None)
+        layer.method.check_optimizer(optimizer, group)
+    hook = getattr(optimizer, "_alignlab_step_hooks", None)
     if hook is None:
-        hook = _FactoredPFAHook()
+        hook = _StepHooks()
         optimizer.register_step_pre_hook(hook.pre)
         optimizer.register_step_post_hook(hook.post)
-        optimizer._alignlab_factored_pfa = hook
+        optimizer._alignlab_step_hooks = hook
     hook.add(layer for _, layer in layers)
     return len(hook.layers)
 
 
-@torch.no_grad()
 def mirror_step(model: nn.Module, *, lr: float = 0.1, weight_decay: float = 1.0,
                 noise_std: float = 1.0, n_samples: int = 64, rng=None) -> int:
-    """One weight-mirror phase step for every WM layer of ``model``.
+    """One weight-mirror phase step for every mirror-trained (WM) layer of ``model``.
 
-    Each layer, on its own: draw noise ``xi ~ N(0, noise_std^2)`` at its input, drive it
-    through its weights, ``y = W xi`` (no bias; convs with the layer's stride, dilation
-    and groups and no padding, on an input just larger than the receptive field), and
+    Each layer's method (``Method.mirror_update``), on its own: draw noise
+    ``xi ~ N(0, noise_std^2)`` at its input, drive it through its weights, ``y = W xi``
+    (no bias; convs with the layer's stride, dilation and groups and no padding, on an
+    input just larger than the receptive field), and
 
     .. math:: F \\leftarrow (1 - \\eta \\lambda) F + \\eta \\langle y \\xi^T \\rangle
 
@@ -250,27 +221,9 @@ def mirror_step(model: nn.Module, *, lr: float = 0.1, weight_decay: float = 1.0,
     generator = torch_generator(rng)
     count = 0
     for _, layer in converted_layers(model):
-        if not isinstance(layer.method, WM):
-            continue
-        w = layer.weight.detach()
-        if w.dim() == 2:
-            xi = torch.randn((n_samples, w.shape[1]), generator=generator, dtype=torch.float64)
-            xi = (xi * noise_std).to(device=w.device, dtype=w.dtype)
-            y = xi @ w.t()
-            corr = y.t() @ xi / n_samples
-        else:
-            sh, sw = layer.stride
-            dh, dw = layer.dilation
-            kh, kw = w.shape[2:]
-            size = (dh * (kh - 1) + 1 + 3 * sh, dw * (kw - 1) + 1 + 3 * sw)
-            shape = (n_samples, w.shape[1] * layer.groups) + size
-            xi = torch.randn(shape, generator=generator, dtype=torch.float64) * noise_std
-            xi = xi.to(device=w.device, dtype=w.dtype)
-            y = torch.nn.functional.conv2d(xi, w, None, layer.stride, 0, layer.dilation,
-                                           layer.groups)
-            rows = y.shape[0] * y.shape[2] * y.shape[3]
-            corr = torch.nn.grad.conv2d_weight(xi, w.shape, y, layer.stride, 0, layer.dilation,
-                                               layer.groups) / rows
-        layer.feedback.mul_(1 - lr * weight_decay).add_(corr, alpha=lr)
-        count += 1
+        if layer.method.mirror_trained:
+            layer.method.mirror_update(layer, lr=lr, weight_decay=weight_decay,
+                                       noise_std=noise_std, n_samples=n_samples,
+                                       generator=generator)
+            count += 1
     return count

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import io
+import re
+import warnings
 
 import pytest
 import torch
@@ -12,7 +14,13 @@ from torch import nn
 
 import alignlab
 from alignlab.models import MLP, resnet18, resnet20
-from alignlab.nn import METHODS, FeedbackConv2d, FeedbackLinear, conversion_report
+from alignlab.nn import (
+    METHODS,
+    FeedbackConv2d,
+    FeedbackLayer,
+    FeedbackLinear,
+    conversion_report,
+)
 
 ALL = list(METHODS)
 
@@ -43,14 +51,16 @@ def test_mlp_and_resnet20_forward_backward(method):
 def test_torchvision_style_resnet18(method):
     torch.manual_seed(0)
     options = {"expansion_ratio": 2} if method == "pfa" else {}
-    net = alignlab.convert(resnet18(num_classes=5), method, rng=0, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # BatchNorm and pooling keep BP without a warning
+        net = alignlab.convert(resnet18(num_classes=5), method, rng=0, **options)
     report = conversion_report(net)
     # 20 convs (3 of them 1x1 downsample) + fc; BN, ReLU, pooling stay on BP
     assert len(report.converted) == 21
     assert "layer2.0.downsample.0" in report.converted
     kept = {r["type"] for r in report if r["trained_by"] == "bp"}
     assert {"BatchNorm2d", "ReLU", "MaxPool2d", "AdaptiveAvgPool2d"} <= kept
-    loss = _step(net, torch.randn(2, 3, 32, 32), torch.randint(0, 5, (2,)))
+    loss = _step(net, torch.randn(2, 3, 16, 16), torch.randint(0, 5, (2,)))
     assert torch.isfinite(loss)
     assert net.layer2[0].downsample[0].weight.grad is not None
     assert str(report).count("converted") == 21
@@ -59,7 +69,8 @@ def test_torchvision_style_resnet18(method):
 def test_report_and_attention_keep_bp():
     model = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8))
     model.attn = nn.MultiheadAttention(8, 2, batch_first=True)
-    net = alignlab.convert(model, "fa", rng=0)
+    with pytest.warns(UserWarning, match="'attn.out_proj'.*'attn' \\(MultiheadAttention\\)"):
+        net = alignlab.convert(model, "fa", rng=0)
     rep = conversion_report(net)
     assert rep.converted == ["0"]
     rows = {r["module"]: r for r in rep}
@@ -230,3 +241,112 @@ def test_unbatched_inputs_and_dfa_instances():
     assert net[1].method.output_size == 2
     with pytest.raises(ValueError, match="`output_size` must be given"):
         FeedbackLinear(3, 2, method="dfa")
+
+
+# ------------------------------------------------------------ modules convert cannot take
+
+
+class _OwnForwardLinear(nn.Linear):
+    def forward(self, x):
+        return super().forward(x) * 2
+
+
+class _FunctionalWeight(nn.Module):
+    """A weight matrix used through F.linear: BP carries the error through it."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.extra = nn.Parameter(torch.randn(4, 4))
+
+    def forward(self, x):
+        return F.linear(self.lin(x), self.extra)
+
+
+UNCONVERTIBLE = {
+    "Conv1d": lambda: nn.Conv1d(3, 4, 3),
+    "Conv3d": lambda: nn.Conv3d(3, 4, 3),
+    "ConvTranspose2d": lambda: nn.ConvTranspose2d(3, 4, 3),
+    "ConvTranspose1d": lambda: nn.ConvTranspose1d(3, 4, 3),
+    "LSTM": lambda: nn.LSTM(4, 5),
+    "GRU": lambda: nn.GRU(4, 5),
+    "Bilinear": lambda: nn.Bilinear(3, 4, 5),
+    "_OwnForwardLinear": lambda: _OwnForwardLinear(4, 4),
+}
+
+
+def _one_warning(fn):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = fn()
+    assert len(caught) == 1 and caught[0].category is UserWarning, [str(w.message)
+                                                                     for w in caught]
+    return out, str(caught[0].message)
+
+
+@pytest.mark.parametrize("kind", UNCONVERTIBLE)
+def test_modules_left_on_bp_are_listed_in_one_warning(kind):
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+    model.add_module("odd", UNCONVERTIBLE[kind]())
+    model.add_module("odd2", UNCONVERTIBLE[kind]())
+    net, message = _one_warning(lambda: alignlab.convert(model, "fa", rng=0))
+    assert f"'odd' ({kind}), 'odd2' ({kind})" in message and "'fa'" in message
+    assert "'1'" not in message  # the ReLU holds no weights: not listed
+    assert isinstance(net[0], FeedbackLinear) and conversion_report(net).converted == ["0"]
+    assert {"odd", "odd2"} <= set(conversion_report(net).kept_bp)
+
+
+def test_weight_used_functionally_is_listed():
+    _, message = _one_warning(lambda: alignlab.convert(_FunctionalWeight(), "pfa"))
+    assert "'(root)' (_FunctionalWeight)" in message
+
+
+@pytest.mark.parametrize("kind", UNCONVERTIBLE)
+def test_nothing_to_convert_raises(kind):
+    for model in (UNCONVERTIBLE[kind](), nn.Sequential(UNCONVERTIBLE[kind](), nn.ReLU())):
+        name = "(root)" if not model._modules else "0"
+        with pytest.raises(ValueError, match="nothing was converted") as err:
+            alignlab.convert(model, "fa", inplace=True)
+        assert f"'{name}' ({kind})" in str(err.value) and "\n" not in str(err.value)
+        assert not any(isinstance(m, FeedbackLayer) for m in model.modules())  # untouched
+    with pytest.raises(ValueError, match="no module with a weight matrix"):
+        alignlab.convert(nn.Sequential(nn.ReLU(), nn.BatchNorm1d(3)), "fa")
+
+
+def test_ordinary_models_convert_without_warning():
+    emb = nn.Sequential(nn.Embedding(10, 4), nn.LayerNorm(4), nn.Linear(4, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # BatchNorm, LayerNorm, pooling, embeddings: no word
+        for model in (MLP((6, 5, 3)), resnet20(num_classes=3), emb):  # resnet18: above
+            alignlab.convert(model, "fa")
+
+
+# ------------------------------------------------------------ option types (failure 11)
+
+BAD_OPTIONS = [
+    ("pfa", "expansion_ratio", "10"), ("pfa", "expansion_ratio", True),
+    ("pfa", "expansion_ratio", None), ("pfa", "expansion_ratio", [10]),
+    ("pfa-sparse", "expansion_ratio", "2"), ("pfa-sparse", "density", "0.5"),
+    ("pfa-sparse", "density", True), ("pfa-sparse", "density", None),
+    ("dfa", "output_size", "3"), ("dfa", "output_size", 2.5), ("dfa", "output_size", True),
+    ("pfa", "store_D0", "yes"), ("pfa", "store_D0", None), ("pfa", "impl", 3),
+    ("pfa", "state", None), ("pfa", "b_init", None), ("fa", "init", 1), ("kp", "init", None),
+]
+
+
+@pytest.mark.parametrize(("method", "option", "value"), BAD_OPTIONS)
+def test_option_of_wrong_type_raises_one_line_at_construction(method, option, value):
+    pattern = f"^`{option}` must be .*[,;] got {re.escape(repr(value))}\\.$"
+    with pytest.raises(ValueError, match=pattern):
+        alignlab.nn.get_method(method, **{option: value})  # the method itself refuses
+    with pytest.raises(ValueError, match=pattern):
+        alignlab.convert(MLP((4, 3)), method, **{option: value})
+    with pytest.raises(ValueError, match=pattern):
+        FeedbackLinear(3, 2, method=method, **{option: value})
+
+
+def test_convert_flags_are_checked():
+    with pytest.raises(ValueError, match="`inplace` must be True or False, got 'no'."):
+        alignlab.convert(MLP((4, 3)), "fa", inplace="no")
+    with pytest.raises(ValueError, match="`rng` must be None, an int >= 0"):
+        alignlab.convert(MLP((4, 3)), "fa", rng="0")

@@ -131,11 +131,11 @@ def test_factored_equals_explicit_pfa(config, momentum):
 def test_every_form_of_the_factored_path(config, form, solved, monkeypatch):
     """The kernel formed once, or ``M delta`` sent down; through ``Z_0 = M^{-1} Q_0``
     (``M (W + c Z_0)``) or through ``Q_0`` (``M W + c Q_0``)."""
-    from alignlab.nn import methods
     from alignlab.nn.functional import FactoredPathFeedback
+    from alignlab.nn.methods import pfa
 
     monkeypatch.setattr(FactoredPathFeedback, "_form_kernel", lambda *args: form)
-    monkeypatch.setattr(methods, "_Z0_MAX_COND", 1e6 if solved else 0.0)
+    monkeypatch.setattr(pfa, "_Z0_MAX_COND", 1e6 if solved else 0.0)
     _, factored = _train_side_by_side(config, np.full(STEPS, 0.9), expansion_ratio=2.0)
     assert all((layer.pfa_Z0 is not None) == solved for _, layer in converted_layers(factored))
 
