@@ -1,183 +1,160 @@
-"""The ``alignlab`` command.
+"""The ``alignlab`` command (also ``python -m alignlab``).
 
 Subcommands
 -----------
-``alignlab figure3``  regenerate Figure 3 of the PFA paper (CSV, PNG, PDF) and check its claim
+``alignlab figure3``  regenerate Figure 3 of the PFA paper (CSV, PNG, PDF, JSON) and check
+                      its claim (:mod:`alignlab.reports.cli`)
 ``alignlab theory``   print the closed-form predictions for a list of expansion ratios
+``alignlab train``    train one network from a TOML config (:mod:`alignlab.train.cli`)
+``alignlab sweep``    run a grid of training configs
+``alignlab plot``     training curves of run directories (:mod:`alignlab.reports.curves`)
 
-Bad arguments print one line, ``alignlab: error: ...``, and exit with status 2; a Figure 3
-whose simulation misses the theory exits with status 1 after writing its files.
+Exit statuses (one scheme for every subcommand)
+-----------------------------------------------
+===  ======================================================================================
+0    success
+1    unexpected crash: a traceback, i.e. a bug (please report it)
+2    bad input or unusable output location: one line ``alignlab: error: ...`` naming the
+     flag, and nothing written
+3    the report ran and wrote its files, but the claim it checks FAILED
+4    training diverged (NaN/inf loss); the last good checkpoint is kept
+130  interrupted (Ctrl-C, or the reader of the output closed the pipe); outputs are
+     written as complete sets or not at all
+===  ======================================================================================
+
+Command modules
+---------------
+Each module in :data:`COMMAND_MODULES` provides ``register(subparsers, parser_class)``,
+which adds its subparsers, each with ``set_defaults(func=handler)``; a handler takes the
+parsed namespace and returns an exit status. Modules are imported when the parser is
+built, so they must import nothing heavy at module level (``alignlab theory`` must not
+import torch). Library errors name internal arguments (```n_samples` must be ...``); the
+CLI rewrites the backticked name into the flag that sets it (```--samples` must be ...``):
+an option whose ``dest`` is the name maps automatically (``n_out`` -> ``--n-out``), other
+names through the module's optional ``FLAGS`` dict and the subcommand's
+``set_defaults(flags={...})`` (which wins).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
+import os
+import re
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from enum import IntEnum
 
-__all__ = ["main"]
+__all__ = ["COMMAND_MODULES", "EPILOG", "ExitStatus", "build_parser", "flag_message", "main"]
+
+#: The modules whose ``register(subparsers, parser_class)`` adds the subcommands, in order.
+COMMAND_MODULES: tuple[str, ...] = (
+    "alignlab.reports.cli",  # figure3, theory
+    "alignlab.train.cli",  # train, sweep
+    "alignlab.reports.curves",  # plot
+)
+
+
+class ExitStatus(IntEnum):
+    """The exit statuses of every subcommand (see the module docstring)."""
+
+    OK = 0
+    CRASH = 1
+    BAD_INPUT = 2
+    CLAIM_FAILED = 3
+    DIVERGED = 4
+    INTERRUPTED = 130
+
+
+EPILOG = """\
+exit status: 0 success; 1 crash (a bug: traceback); 2 bad input or unusable output
+location (one line, nothing written); 3 a report's claim check failed (files written);
+4 training diverged (last good checkpoint kept); 130 interrupted. See docs/cli.md."""
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but errors are one line (no usage block) and point to --help."""
 
     def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(ExitStatus.BAD_INPUT, f"alignlab: error: {message} (see {self.prog} --help)\n")
 
 
-def _add_figure3(sub) -> None:
-    p = sub.add_parser(
-        "figure3",
-        help="regenerate Figure 3 (eigenvalues of B^T B, path alignment) with theory overlaid",
-        description="Simulate PFA's converged state R^T = B W over expansion ratios 1..100 "
-        "(the paper's protocol by default), write DIR/figure3.{csv,png,pdf,json}, print the "
-        "table and check that the simulation sits on Propositions 2 and 3.",
-    )
-    p.add_argument("--samples", type=int, default=100, help="samples per ratio (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--ensemble", default="uniform",
-                   help="law of B's entries: uniform (paper), gaussian, rademacher, "
-                        "orthogonal, sparse (default uniform)")
-    p.add_argument("--density", type=float, default=0.1,
-                   help="fraction of nonzero entries of B, ensemble sparse only (default 0.1)")
-    p.add_argument("--method", default="direct", choices=("direct", "wishart"),
-                   help="'wishart' samples B^T B directly (gaussian only; cost independent "
-                        "of n_mid)")
-    p.add_argument("--coupled", action="store_true",
-                   help="common random numbers across ratios (each B the first n_mid rows of "
-                        "one draw): same law per ratio, correlated across ratios, ~2x faster")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
-    p.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    p.add_argument("--ratios", type=float, nargs="+", metavar="R",
-                   help="expansion ratios (default: the paper's 11 values, logspace(0, 2, 11))")
-    p.add_argument("--n-out", type=int, default=100, help="rows of W (default 100)")
-    p.add_argument("--n-in", type=int, default=256, help="columns of W (default 256)")
-    p.add_argument("--out", default="figures", metavar="DIR",
-                   help="output folder (default figures/)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.set_defaults(func=_cmd_figure3)
-
-
-def _cmd_figure3(args: argparse.Namespace) -> int:
-    from alignlab.reports.figure3 import Figure3Config, ratios_from_cli, run_figure3
-
-    config = Figure3Config(
-        n_out=args.n_out,
-        n_in=args.n_in,
-        ratios=ratios_from_cli(args.ratios),
-        n_samples=args.samples,
-        seed=args.seed,
-        coupled=args.coupled,
-        ensemble=args.ensemble,
-        density=args.density,
-        method=args.method,
-        device=args.device,
-        dtype=args.dtype,
-    )
-    progress = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    t0 = time.perf_counter()
-    records, check, paths = run_figure3(config, args.out, progress=progress)
-    print(records.format(digits=5))
-    print()
-    print(check.summary())
-    print(f"wrote {', '.join(str(p) for p in paths.values())} "
-          f"in {time.perf_counter() - t0:.2f} s")
-    return 0 if check.ok else 1
-
-
-def _add_theory(sub) -> None:
-    p = sub.add_parser(
-        "theory",
-        help="print Proposition 2 and 3 predictions for expansion ratios",
-        description="Closed-form predictions at R^T = B W: eigenvalue SD of B^T B, path "
-        "alignment angle and norm ratio, in the limit and at finite size (n_mid = int(n_out r)).",
-    )
-    p.add_argument("--ratio", type=float, nargs="+", action="extend", required=True,
-                   metavar="R", help="expansion ratio(s) r = n_mid / n_out (repeatable)")
-    p.add_argument("--n-out", type=int, default=100,
-                   help="n_out for the finite-size columns (default 100)")
-    p.add_argument("--ensemble", default="uniform",
-                   help="law of B's entries, sets the kurtosis: uniform (9/5), gaussian (3), "
-                        "rademacher (1), sparse (3/density) (default uniform)")
-    p.add_argument("--density", type=float, default=0.1,
-                   help="fraction of nonzero entries, ensemble sparse only (default 0.1, "
-                        "as in alignlab.sim)")
-    p.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
-    p.set_defaults(func=_cmd_theory)
-
-
-def theory_table(ratios: Sequence[float], n_out: int = 100, ensemble: str = "uniform",
-                 density: float = 0.1):
-    """The ``alignlab theory`` table as Records (one row per ratio)."""
-    import numpy as np
-
-    from alignlab import theory
-    from alignlab._records import Records
-    from alignlab._validate import check_int, check_positive
-
-    r = np.atleast_1d(check_positive("ratio", list(ratios)))
-    n_out = check_int("n_out", n_out)
-    k4 = theory.entry_kurtosis(ensemble, **({"density": density} if ensemble == "sparse" else {}))
-    n_mid = np.array([check_int("n_mid", int(n_out * x)) for x in r])
-    cols = {
-        "ratio": r,
-        "lambda": 1.0 / r,
-        "angle_deg": theory.path_alignment_angle(r),
-        "cos": theory.path_alignment_cos(r),
-        "norm_ratio": theory.path_norm_ratio(r),
-        "eig_sd": theory.eigenvalue_sd(r),
-        "n_mid": n_mid,
-        "angle_finite_deg": theory.path_alignment_angle_finite(n_out, n_mid, k4),
-        "norm_ratio_finite": theory.path_norm_ratio_finite(n_out, n_mid, k4),
-        "eig_sd_finite": theory.eigenvalue_sd_finite(n_out, n_mid, k4),
-        "m2_finite": theory.mp_second_moment_finite(n_out, n_mid, k4),
-        "pfa_o_angle_deg": theory.path_alignment_angle_orthogonal(r),
-    }
-    rows = [
-        {k: (int(v[i]) if k == "n_mid" else float(v[i])) for k, v in cols.items()}
-        for i in range(r.size)
-    ]
-    return Records(rows, list(cols))
-
-
-def _cmd_theory(args: argparse.Namespace) -> int:
-    table = theory_table(args.ratio, args.n_out, args.ensemble, args.density)
-    print(f"Propositions 2-3 at R^T = B W; finite size: n_out = {args.n_out}, "
-          f"B {args.ensemble}")
-    print(table.format(digits=5))
-    if args.csv:
-        print(f"wrote {table.to_csv(args.csv)}")
-    return 0
+def _flag_map(parser: argparse.ArgumentParser, *declared: Mapping[str, str]) -> dict[str, str]:
+    """Internal name -> flag for one subcommand: each option's ``dest`` -> its long flag
+    (positionals: their metavar), then the declared maps in order (later ones win)."""
+    flags: dict[str, str] = {}
+    for action in parser._actions:  # argparse has no public accessor for its actions
+        if action.dest in (argparse.SUPPRESS, "help"):
+            continue
+        if action.option_strings:
+            longs = [o for o in action.option_strings if o.startswith("--")]
+            flags[action.dest] = (longs or action.option_strings)[0]
+        else:
+            flags[action.dest] = action.metavar if isinstance(action.metavar, str) else \
+                action.dest.upper()
+    for d in declared:
+        flags.update(d)
+    return flags
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``alignlab`` parser with the subcommands of every module in COMMAND_MODULES."""
     from alignlab import __version__
 
     parser = _Parser(
         prog="alignlab",
         description="Theory and analysis of alignment dynamics in feedback-alignment learning "
         "rules (PFA, FA, DFA, SF, KP, WM, GAIT-prop).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"alignlab {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _add_figure3(sub)
-    _add_theory(sub)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        before = set(sub.choices)
+        module.register(sub, _Parser)
+        for cmd in sorted(set(sub.choices) - before):
+            p = sub.choices[cmd]
+            p.epilog = p.epilog or EPILOG
+            p.set_defaults(_flags=_flag_map(p, getattr(module, "FLAGS", {}),
+                                            p.get_default("flags") or {}))
     return parser
 
 
+_NAME = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")
+
+
+def flag_message(message: str, flags: Mapping[str, str]) -> str:
+    """``message`` on one line with each backticked internal name that has a flag replaced
+    by the flag: "`n_samples` must be ..." -> "`--samples` must be ..."."""
+    one_line = " ".join(str(message).split())
+    return _NAME.sub(lambda m: f"`{flags.get(m.group(1), m.group(1))}`", one_line)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    Library ``ValueError`` s (bad input, unusable output location) become one line on
+    stderr and status 2; Ctrl-C (or a closed output pipe) becomes status 130; any other
+    exception propagates (a traceback and status 1 under ``python -m alignlab``).
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a one-line argparse error
+        return ExitStatus.OK if exc.code is None else int(exc.code)
+    try:
+        return int(args.func(args))
     except ValueError as exc:  # bad input found by the library: one line, no traceback
-        print(f"alignlab: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"alignlab: error: {flag_message(str(exc), args._flags)}", file=sys.stderr)
+        return ExitStatus.BAD_INPUT
     except KeyboardInterrupt:
         print("alignlab: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        return ExitStatus.INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`alignlab theory ... | head -1`)
+        with contextlib.suppress(OSError, ValueError):  # keep the exit-time flush quiet
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitStatus.INTERRUPTED

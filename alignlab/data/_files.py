@@ -37,7 +37,6 @@ __all__ = [
     "candidate_folders",
     "download",
     "one_line",
-    "atomic_write",
     "read_verified",
     "verify_bytes",
 ]
@@ -146,19 +145,6 @@ def verify_bytes(raw: bytes, spec: RemoteFile, *, gzipped: bool, verify: bool = 
     known = [d for d in (spec.file_digest, spec.content_digest) if d is not None]
     expected = " or ".join(f"{d.algorithm} {d.hexdigest}" for d in known) or "a known digest"
     raise ChecksumError(f"{what} failed verification: expected {expected}.")
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename,
-    so that ``path`` is either absent, its old self, or complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp_name, path)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
 
 
 def candidate_folders(name: str, root: str | os.PathLike | None,

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._output import write_atomic
 from .._registry import Registry
 from .._validate import check_choice, check_int
 from ._files import (
@@ -30,7 +31,6 @@ from ._files import (
     DatasetNotFoundError,
     Digest,
     RemoteFile,
-    atomic_write,
     candidate_folders,
     download,
     one_line,
@@ -443,7 +443,7 @@ class CifarSource(FileSource):
                 data = tar.extractfile(member).read()
                 verify_bytes(data, spec, gzipped=False, verify=verify,
                              what=f"{archive}:{spec.name}")
-                atomic_write(folder / spec.name, data)
+                write_atomic(folder / spec.name, lambda tmp, data=data: tmp.write_bytes(data))
                 found.add(spec.name)
         if missing := sorted(set(wanted) - found):
             raise DataFormatError(f"{archive} lacks {', '.join(missing)}.")

@@ -1,2 +1,14 @@
-"""Reports: each regenerates one figure (CSV + PNG + PDF + the resolved settings as JSON)
-and checks the claim the figure makes. ``figure3``: Propositions 2 and 3 by simulation."""
+"""Reports: each regenerates a figure or table from the library, writes its data (CSV) and
+picture (PNG + PDF) with the resolved settings (JSON), and checks the claim it makes.
+
+* :mod:`~alignlab.reports.figure3`: Figure 3 of the PFA paper, Propositions 2 and 3 by
+  simulation (``alignlab figure3``);
+* :mod:`~alignlab.reports.theory_table`: the closed forms at a list of ratios
+  (``alignlab theory``);
+* :mod:`~alignlab.reports.curves`: training curves of run directories (``alignlab plot``);
+* :mod:`~alignlab.reports.cli`: the ``figure3`` and ``theory`` subcommands;
+* :mod:`~alignlab._output`: output locations checked before any work, and files
+  written as one set (temporary names, then renames).
+
+Nothing here is imported by ``import alignlab.reports``.
+"""

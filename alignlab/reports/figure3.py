@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from alignlab import theory
+from alignlab._linalg import mid_width
+from alignlab._output import check_output_dir, write_together
 from alignlab._records import Records
 from alignlab._validate import check_choice, check_int, check_positive
 
@@ -30,6 +32,7 @@ __all__ = [
     "Figure3Check",
     "Figure3Config",
     "check_figure3",
+    "ensemble_theory",
     "figure3_records",
     "plot_figure3",
     "run_figure3",
@@ -66,19 +69,25 @@ CSV_COLUMNS = (
 
 @dataclass(frozen=True)
 class Figure3Config:
-    """Resolved settings of one Figure 3 run (written beside the results)."""
+    """Resolved settings of one Figure 3 run (written beside the results).
+
+    Every field is validated on construction, before any work: bad values, a device that
+    is not available here and a size whose one sample cannot fit in memory
+    (:mod:`alignlab.sim.memory`) raise ``ValueError`` naming the field.
+    """
 
     n_out: int = 100  # paper: W is 100 x 256
     n_in: int = 256
-    ratios: tuple[float, ...] = PAPER_RATIOS  # n_mid = int(n_out * r), as the authors did
+    ratios: tuple[float, ...] = PAPER_RATIOS  # n_mid = floor(n_out * r) (alignlab._linalg)
     n_samples: int = 100  # independent (W, B) draws per ratio
     seed: int = 0  # every ratio gets its own stream derived from (seed, ratio index)
     coupled: bool = False  # True: common random numbers across ratios (nested B; faster)
     ensemble: str = "uniform"  # law of B's entries; the paper's is Xavier-uniform
-    density: float = 0.1  # fraction of nonzero entries of B (ensemble 'sparse' only)
+    density: float | None = None  # sparse B's fraction of nonzeros; None: the ensemble's
+    # default. An ensemble without a density option refuses one.
     w_ensemble: str = "uniform"  # law of W's entries (Xavier-uniform)
     method: str = "direct"  # 'wishart' samples B^T B directly (gaussian ensemble only)
-    device: str = "cpu"
+    device: str = "cpu"  # must be available on this machine
     dtype: str = "float32"  # statistical error >> float32 rounding at these sizes
     z: float = Z_CHECK  # claim-check width in standard errors
 
@@ -87,73 +96,144 @@ class Figure3Config:
         check_int("n_in", self.n_in)
         check_int("n_samples", self.n_samples, minimum=2)
         check_int("seed", self.seed, minimum=0)
-        if len(self.ratios) == 0:
-            raise ValueError("`ratios` must be a non-empty list of ratios > 0, got ().")
-        check_positive("ratios", list(self.ratios))
-        self.n_mids()  # each n_mid = int(n_out * r) must be >= 1
+        if isinstance(self.ratios, (str, bytes)) or np.ndim(self.ratios) != 1 \
+                or len(self.ratios) == 0:
+            raise ValueError(f"`ratios` must be a non-empty list of ratios > 0, "
+                             f"got {self.ratios!r}.")
+        ratios = check_positive("ratios", list(self.ratios))
+        object.__setattr__(self, "ratios", tuple(float(r) for r in ratios))
         from alignlab.sim import ENSEMBLES
 
         check_choice("ensemble", self.ensemble, ENSEMBLES)
-        self.b_ensemble()  # validates density
+        b_ens = self.b_ensemble()  # the ensemble refuses a density it does not take
         check_choice("w_ensemble", self.w_ensemble, ENSEMBLES)
-        check_choice("method", self.method, ("direct", "wishart"))
-        if self.method == "wishart" and self.ensemble != "gaussian":
-            raise ValueError(
-                f"`method` 'wishart' needs `ensemble` 'gaussian' (B^T B is Wishart only for "
-                f"Gaussian entries), got ensemble {self.ensemble!r}."
-            )
+        from alignlab.sim.pfa import _check_method
+
+        _check_method(self.method, b_ens)  # 'wishart' only where B^T B is Wishart
         check_choice("dtype", self.dtype, ("float32", "float64"))
         check_positive("z", self.z)
+        _check_device_available(self.device)
+        self._check_memory(b_ens)
 
     def b_ensemble(self):
-        """The ensemble object of ``B`` (carries its kurtosis, the theory's input)."""
+        """The ensemble object of ``B`` (carries its kurtosis, the theory's input), built
+        with ``density`` if one is given (an ensemble without that option raises)."""
         from alignlab.sim import get_ensemble
 
-        if self.ensemble == "sparse":
-            return get_ensemble("sparse", density=self.density)
-        return get_ensemble(self.ensemble)
+        options = {} if self.density is None else {"density": self.density}
+        return get_ensemble(self.ensemble, **options)
 
     def n_mids(self) -> list[int]:
-        """``int(n_out * r)`` per ratio, the authors' rounding (as the simulator does it)."""
-        from alignlab.sim import n_mid_from_ratio
+        """``n_mid`` per ratio by the package's one rounding rule, ``floor(n_out * r)``."""
+        return [int(mid_width(self.n_out, r)) for r in self.ratios]
 
-        return [n_mid_from_ratio(self.n_out, r) for r in self.ratios]
+    def _check_memory(self, b_ens) -> None:
+        """Refuse a run whose one sample, at the largest ratio, cannot fit in
+        :func:`alignlab.sim.memory.memory_budget`; the message names the largest size
+        (``ratios`` for ``n_mid``), as the simulators' own check does. (The simulators also
+        check the memory of the results, before they start.)"""
+        from alignlab.sim.memory import check_memory, sample_bytes
+
+        n_mids = self.n_mids()
+        big = int(np.argmax(n_mids))
+        nbytes = sample_bytes(self.n_out, self.n_in, n_mids[big],
+                              itemsize=np.dtype(self.dtype).itemsize, method=self.method,
+                              ensemble=b_ens, w_ensemble=self.w_ensemble)
+        sizes = {"n_out": (self.n_out, self.n_out), "n_in": (self.n_in, self.n_in)}
+        if self.method != "wishart":  # the Bartlett sampler's cost does not grow with n_mid
+            sizes["ratios"] = (n_mids[big], self.ratios[big])
+        name = max(sizes, key=lambda k: sizes[k][0])
+        check_memory(name, nbytes, value=sizes[name][1])
+
+    def resolved(self) -> dict:
+        """The settings as written to ``figure3.json``: every field, ``density`` as the
+        ensemble actually used it (``None`` for an ensemble without one), and the versions
+        of alignlab, torch and numpy."""
+        import platform
+
+        import torch
+
+        from alignlab import __version__
+
+        d = asdict(self)
+        d["ratios"] = list(self.ratios)
+        d["density"] = getattr(self.b_ensemble(), "density", None)
+        d["versions"] = {"alignlab": __version__, "torch": torch.__version__,
+                         "numpy": np.__version__, "python": platform.python_version()}
+        return d
 
 
-def _theory_row(cfg: Figure3Config, ratio: float, n_mid: int) -> dict:
-    """Predictions for one ratio. The orthogonal ensemble is PFA-o: B^T B = I exactly."""
-    if cfg.ensemble == "orthogonal":
+def _check_device_available(device: str) -> None:
+    """``device`` must name a torch device that works here: parsed by the simulator's
+    check, then a zero-size tensor is allocated on it (this catches ``cuda`` without a
+    GPU, ``cuda:7`` on a one-GPU machine, ``mps`` off macOS)."""
+    import torch
+
+    from alignlab.sim.engine import check_device
+
+    dev = check_device(device)
+    try:
+        torch.empty(0, device=dev)
+    except Exception as exc:  # torch raises several types for this (Assertion, Runtime...)
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"`device` must be a device available here, got {device!r} "
+                         f"({why}).") from None
+
+
+def ensemble_theory(ensemble, ratio, n_out: int, n_mid: int) -> dict[str, float]:
+    """The six theory columns for ``B`` from ``ensemble`` at one ratio.
+
+    iid entries (``ensemble.iid``): Propositions 2 and 3, in the limit and at finite size
+    with the exact ``m2 = 1 + (n_out + k4 - 2)/n_mid`` (``k4 = ensemble.kurtosis``).
+    Dependent entries (the registry's one such law, Haar-orthogonal): ``B^T B = I`` for
+    ``n_mid >= n_out`` (PFA-o: 0 deg, SD 0, norm ratio 1) and a scaled rank-``n_mid``
+    projection below (angle ``arctan(sqrt(1/r - 1))``, 45 deg at ``r = 1/2``; eigenvalue SD
+    ``sqrt(1/r - 1)``; norm ratio ``1/sqrt(r)``), exact at finite size with
+    ``r = n_mid / n_out`` (:func:`alignlab.theory.path_alignment_angle_orthogonal`).
+    """
+    if not ensemble.iid:
+        r_fin = n_mid / n_out
         return dict(
-            theory_angle_deg=0.0,
-            theory_angle_finite_deg=0.0,
-            theory_eig_sd=0.0,
-            theory_eig_sd_finite=0.0,
-            theory_norm_ratio=1.0,
-            theory_norm_ratio_finite=1.0,
+            theory_angle_deg=float(theory.path_alignment_angle_orthogonal(ratio)),
+            theory_angle_finite_deg=float(theory.path_alignment_angle_orthogonal(r_fin)),
+            theory_eig_sd=float(theory.eigenvalue_sd_orthogonal(ratio)),
+            theory_eig_sd_finite=float(theory.eigenvalue_sd_orthogonal(r_fin)),
+            theory_norm_ratio=float(theory.path_norm_ratio_orthogonal(ratio)),
+            theory_norm_ratio_finite=float(theory.path_norm_ratio_orthogonal(r_fin)),
         )
-    k4 = cfg.b_ensemble().kurtosis
+    k4 = ensemble.kurtosis
     return dict(
         theory_angle_deg=float(theory.path_alignment_angle(ratio)),
-        theory_angle_finite_deg=float(theory.path_alignment_angle_finite(cfg.n_out, n_mid, k4)),
+        theory_angle_finite_deg=float(theory.path_alignment_angle_finite(n_out, n_mid, k4)),
         theory_eig_sd=float(theory.eigenvalue_sd(ratio)),
-        theory_eig_sd_finite=float(theory.eigenvalue_sd_finite(cfg.n_out, n_mid, k4)),
+        theory_eig_sd_finite=float(theory.eigenvalue_sd_finite(n_out, n_mid, k4)),
         theory_norm_ratio=float(theory.path_norm_ratio(ratio)),
-        theory_norm_ratio_finite=float(theory.path_norm_ratio_finite(cfg.n_out, n_mid, k4)),
+        theory_norm_ratio_finite=float(theory.path_norm_ratio_finite(n_out, n_mid, k4)),
     )
 
 
+def _limit_curves(ensemble, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """(angle in degrees, eigenvalue SD, legend label) of the limit theory on a grid."""
+    if not ensemble.iid:
+        return (theory.path_alignment_angle_orthogonal(r), theory.eigenvalue_sd_orthogonal(r),
+                r"orthogonal $B$: $\arctan\sqrt{\max(0, 1/r - 1)}$")
+    return (theory.path_alignment_angle(r), theory.eigenvalue_sd(r),
+            r"Prop. 3: $\arctan(1/\sqrt{r})$")
+
+
 def figure3_records(
-    config: Figure3Config = Figure3Config(),
+    config: Figure3Config | None = None,
     *,
     progress: Callable[[str], None] | None = None,
 ) -> Records:
     """Simulate every ratio of ``config`` and return one record per ratio (CSV_COLUMNS).
 
     The simulation is :func:`alignlab.sim.sweep_expansion_ratio`; this adds the theory
-    columns and the figure's column names.
+    columns and the figure's column names. ``config`` defaults to the paper's protocol.
     """
     import torch
 
+    config = Figure3Config() if config is None else config
     from alignlab.sim import sweep_expansion_ratio
 
     t0 = [time.perf_counter()]
@@ -168,12 +248,13 @@ def figure3_records(
             )
         t0[0] = time.perf_counter()
 
+    b_ens = config.b_ensemble()
     sim = sweep_expansion_ratio(
         config.n_out,
         config.ratios,
         n_in=config.n_in,
         n_samples=config.n_samples,
-        ensemble=config.b_ensemble(),
+        ensemble=b_ens,
         w_ensemble=config.w_ensemble,
         rng=config.seed,
         coupled=config.coupled,
@@ -197,7 +278,7 @@ def figure3_records(
             angle_jensen_gap_deg=row["angle_jensen_gap"],
             norm_ratio_mean=row["norm_ratio_mean"],
             norm_ratio_sd=row["norm_ratio_sd"],
-            **_theory_row(config, ratio, row["n_mid"]),
+            **ensemble_theory(b_ens, ratio, config.n_out, row["n_mid"]),
         ))
     return Records(rows, CSV_COLUMNS)
 
@@ -207,7 +288,7 @@ class Figure3Check:
     """Outcome of the claim check: one line per failed comparison (empty when it holds)."""
 
     failures: tuple[str, ...]
-    max_angle_dev_asymptotic_deg: float  # max |angle mean - arctan(1/sqrt r)| over ratios
+    max_angle_dev_asymptotic_deg: float  # max |angle mean - limit theory| over ratios
     max_eig_sd_rel_dev_finite: float  # max |eig sd / finite-size sd - 1| over ratios
 
     @property
@@ -216,7 +297,7 @@ class Figure3Check:
 
     def summary(self) -> str:
         head = (
-            f"max |angle - arctan(1/sqrt r)| = {self.max_angle_dev_asymptotic_deg:.3f} deg; "
+            f"max |angle - limit theory| = {self.max_angle_dev_asymptotic_deg:.3f} deg; "
             f"max |eig sd / finite-size sd - 1| = {100 * self.max_eig_sd_rel_dev_finite:.2f}%"
         )
         if self.ok:
@@ -234,8 +315,10 @@ def check_figure3(records: Records, z: float = Z_CHECK, dtype: str = "float32") 
     tolerance is ``z * SE + 2 |gap|``; twice the gap covers its own sampling error.
     (At the paper's sizes the bias is -0.009 deg at r = 1 and -0.001 deg at r = 100,
     measured with 20,000 Gaussian samples per ratio.) Each tolerance also has a rounding
-    floor of ``100 eps`` of the simulation's dtype (in radians for the angle), which
-    matters only where the theory is exact, i.e. PFA-o.
+    floor of ``100 eps`` of the simulation's dtype (in radians for the angle; times
+    ``m2``, the squared RMS norm ratio, for the eigenvalue SD, since eigenvalues reach
+    about ``m2``), which matters only where the theory is exact (orthogonal ``B``: no
+    sampling error at all in its spectrum).
     """
     rounding = 100.0 * float(np.finfo(dtype).eps)
     failures = []
@@ -245,14 +328,14 @@ def check_figure3(records: Records, z: float = Z_CHECK, dtype: str = "float32") 
         tol = (z * row["angle_se_deg"] + np.rad2deg(rounding)
                + 2.0 * abs(row["angle_jensen_gap_deg"]))
         d = row["angle_mean_deg"] - row["theory_angle_finite_deg"]
-        if abs(d) > tol:
+        if not abs(d) <= tol:  # NaN fails
             failures.append(
                 f"r = {r:.3g}: angle mean {row['angle_mean_deg']:.4f} deg is {d:+.4f} deg from the "
                 f"finite-size theory {row['theory_angle_finite_deg']:.4f} (tolerance {tol:.4f})"
             )
-        tol_sd = z * row["eig_sd_se"] + rounding
+        tol_sd = z * row["eig_sd_se"] + rounding * row["theory_norm_ratio_finite"] ** 2
         d_sd = row["eig_sd"] - row["theory_eig_sd_finite"]
-        if abs(d_sd) > tol_sd:
+        if not abs(d_sd) <= tol_sd:
             failures.append(
                 f"r = {r:.3g}: pooled eigenvalue SD {row['eig_sd']:.5f} is {d_sd:+.5f} from the "
                 f"finite-size theory {row['theory_eig_sd_finite']:.5f} (tolerance {tol_sd:.5f})"
@@ -267,17 +350,32 @@ def check_figure3(records: Records, z: float = Z_CHECK, dtype: str = "float32") 
     )
 
 
-def plot_figure3(records: Records, config: Figure3Config = Figure3Config()):
-    """Both panels of Figure 3 with the theory overlaid; returns the matplotlib Figure."""
+def _describe_ensemble(ensemble) -> str:
+    """``'sparse (density 0.1)'``: the registry name and the options it was built with."""
+    from dataclasses import fields
+
+    opts = ", ".join(f"{f.name} {getattr(ensemble, f.name):g}" for f in fields(ensemble))
+    return ensemble.name + (f" ({opts})" if opts else "")
+
+
+def plot_figure3(records: Records, config: Figure3Config | None = None):
+    """Both panels of Figure 3 with the theory overlaid; returns the matplotlib Figure.
+
+    The theory drawn is that of ``config``'s ensemble (:func:`ensemble_theory`); the
+    dashed red lines are PFA-o (``B^T B = I``) for reference.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
+    config = Figure3Config() if config is None else config
+    ens = config.b_ensemble()
     r = np.array(records.column("ratio"))
     col = {c: np.array(records.column(c)) for c in records.columns}
     r_fine = np.logspace(np.log10(r.min()), np.log10(r.max()), 200)
-    iid = config.ensemble != "orthogonal"
+    angle_fine, sd_fine, angle_label = _limit_curves(ens, r_fine)
     sim_color, theory_color, ortho_color = "#1f77b4", "black", "#d62728"
 
     fig, (ax_a, ax_b, ax_c) = plt.subplots(
@@ -289,14 +387,13 @@ def plot_figure3(records: Records, config: Figure3Config = Figure3Config()):
                       color=sim_color, alpha=0.25, lw=0, label="simulation: ± SD")
     ax_a.plot(r, col["eig_mean"], "o-", color=sim_color, ms=5, lw=1.5, zorder=5,
               label="simulation: mean")
-    if iid:
-        sd_fine = theory.eigenvalue_sd(r_fine)
-        ax_a.plot(r_fine, 1 + sd_fine, color=theory_color, lw=1.2,
-                  label=r"Prop. 2: $1 \pm 1/\sqrt{r}$")
-        ax_a.plot(r_fine, 1 - sd_fine, color=theory_color, lw=1.2)
-        ax_a.plot(r, 1 + col["theory_eig_sd_finite"], "x", color=theory_color, ms=6,
-                  label="finite size")
-        ax_a.plot(r, 1 - col["theory_eig_sd_finite"], "x", color=theory_color, ms=6)
+    ax_a.plot(r_fine, 1 + sd_fine, color=theory_color, lw=1.2,
+              label=r"Prop. 2: $1 \pm 1/\sqrt{r}$" if ens.iid
+              else "theory: 1 ± SD")
+    ax_a.plot(r_fine, 1 - sd_fine, color=theory_color, lw=1.2)
+    ax_a.plot(r, 1 + col["theory_eig_sd_finite"], "x", color=theory_color, ms=6,
+              label="finite size")
+    ax_a.plot(r, 1 - col["theory_eig_sd_finite"], "x", color=theory_color, ms=6)
     ax_a.axhline(1.0, color=ortho_color, ls="--", lw=1.2, zorder=1, label="PFA-o")
     ax_a.set_xscale("log")
     ax_a.set_xlabel(r"expansion ratio $r = n_\mathrm{mid}/n_\mathrm{out}$")
@@ -310,11 +407,9 @@ def plot_figure3(records: Records, config: Figure3Config = Figure3Config()):
                       color=sim_color, alpha=0.25, lw=0, label="simulation: ± SD")
     ax_b.plot(r, col["angle_mean_deg"], "o", color=sim_color, ms=5, zorder=5,
               label="simulation: mean")
-    if iid:
-        ax_b.plot(r_fine, theory.path_alignment_angle(r_fine), color=theory_color, lw=1.2,
-                  label=r"Prop. 3: $\arctan(1/\sqrt{r})$")
-        ax_b.plot(r, col["theory_angle_finite_deg"], "x", color=theory_color, ms=6,
-                  label="finite size")
+    ax_b.plot(r_fine, angle_fine, color=theory_color, lw=1.2, label=angle_label)
+    ax_b.plot(r, col["theory_angle_finite_deg"], "x", color=theory_color, ms=6,
+              label="finite size")
     ax_b.axhline(0.0, color=ortho_color, ls="--", lw=1.2, zorder=1, label="PFA-o")
     ax_b.set_xscale("log")
     ax_b.set_ylim(-2, 90)
@@ -326,58 +421,72 @@ def plot_figure3(records: Records, config: Figure3Config = Figure3Config()):
 
     # (c) what (b) cannot show at its scale: simulation minus theory, +/- 2 standard errors.
     ax_c.axhline(0.0, color=theory_color, lw=1.0)
-    if iid:
-        ax_c.errorbar(r, col["angle_mean_deg"] - col["theory_angle_finite_deg"],
-                      yerr=2 * col["angle_se_deg"], fmt="o", color=sim_color, ms=4, capsize=2,
-                      label="vs finite size")
-        ax_c.plot(r, col["theory_angle_deg"] - col["theory_angle_finite_deg"], "x",
-                  color=theory_color, ms=6, label=r"$\arctan(1/\sqrt{r})$ vs finite size")
-    else:
-        ax_c.errorbar(r, col["angle_mean_deg"] - col["theory_angle_finite_deg"],
-                      yerr=2 * col["angle_se_deg"], fmt="o", color=sim_color, ms=4, capsize=2,
-                      label="vs PFA-o (0 deg)")
+    ax_c.errorbar(r, col["angle_mean_deg"] - col["theory_angle_finite_deg"],
+                  yerr=2 * col["angle_se_deg"], fmt="o", color=sim_color, ms=4, capsize=2,
+                  label="vs finite size")
+    ax_c.plot(r, col["theory_angle_deg"] - col["theory_angle_finite_deg"], "x",
+              color=theory_color, ms=6, label="limit vs finite size")
     ax_c.set_xscale("log")
     ax_c.set_xlabel(r"expansion ratio $r$")
     ax_c.set_ylabel("angle deviation (deg)")
     ax_c.set_title("(c) simulation − theory, ± 2 SE", loc="left")
     ax_c.legend(frameon=False, fontsize=8)
 
+    # plain tick labels ("0.5", "2", "100"): matplotlib's 2x10^-1 style overlaps on short ranges
+    plain = ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    for ax in (ax_a, ax_b, ax_c):
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain if r.max() / r.min() < 10
+                                     else ticker.NullFormatter())
+
     fig.suptitle(
         f"PFA Figure 3: n_out = {config.n_out}, n_in = {config.n_in}, "
-        f"{config.n_samples} samples per ratio, B {config.ensemble}"
-        + (f" (density {config.density})" if config.ensemble == "sparse" else "")
-        + f", seed {config.seed}",
+        f"{config.n_samples} samples per ratio, B {_describe_ensemble(ens)}, "
+        f"seed {config.seed}",
         fontsize=10,
     )
     return fig
 
 
+#: The files one run writes, in the order they are renamed into place.
+OUTPUT_FILES = ("figure3.csv", "figure3.png", "figure3.pdf", "figure3.json")
+
+
 def run_figure3(
-    config: Figure3Config = Figure3Config(),
+    config: Figure3Config | None = None,
     out_dir: str | Path = "figures",
     *,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[Records, Figure3Check, dict[str, Path]]:
-    """Simulate, write CSV/PNG/PDF/JSON into ``out_dir``, check the claim."""
+    """Simulate, write CSV/PNG/PDF/JSON into ``out_dir``, check the claim.
+
+    ``out_dir`` is checked before the simulation starts (it may not exist yet; it must be
+    creatable and writable), and the four files are written as one set
+    (:func:`alignlab._output.write_together`): an error or an interrupt leaves the
+    previous set untouched and creates nothing. Returns the records, the check and
+    ``{'csv' | 'png' | 'pdf' | 'json': path}``.
+    """
     import matplotlib.pyplot as plt
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    config = Figure3Config() if config is None else config
+    out = check_output_dir(out_dir, name="out_dir")
     records = figure3_records(config, progress=progress)
-    paths = {
-        "csv": records.to_csv(out / "figure3.csv"),
-        "png": out / "figure3.png",
-        "pdf": out / "figure3.pdf",
-        "json": out / "figure3.json",
-    }
+    check = check_figure3(records, config.z, config.dtype)
+    settings = json.dumps(config.resolved(), indent=2) + "\n"
     fig = plot_figure3(records, config)
-    fig.savefig(paths["png"], dpi=150)
-    # A fixed creation date keeps the PDF byte-identical for the same seed.
-    fig.savefig(paths["pdf"], metadata={"CreationDate": None})
-    plt.close(fig)
-    cfg = asdict(config)
-    paths["json"].write_text(json.dumps(cfg, indent=2) + "\n")
-    return records, check_figure3(records, config.z, config.dtype), paths
+    try:
+        written = write_together(out, {
+            "figure3.csv": records.to_csv,
+            "figure3.png": lambda p: fig.savefig(p, format="png", dpi=150),
+            # A fixed creation date keeps the PDF byte-identical for the same seed.
+            "figure3.pdf": lambda p: fig.savefig(p, format="pdf",
+                                                 metadata={"CreationDate": None}),
+            "figure3.json": lambda p: p.write_text(settings),
+        }, name="out_dir")
+    finally:
+        plt.close(fig)
+    paths = {Path(name).suffix[1:]: path for name, path in written.items()}
+    return records, check, paths
 
 
 def ratios_from_cli(values: Sequence[float] | None) -> tuple[float, ...]:

@@ -1,13 +1,22 @@
 """Monte Carlo random-matrix simulators for PFA (torch backend: CPU or GPU).
 
-* :mod:`~alignlab.sim.ensembles`: laws for ``B`` and ``W`` (registry :data:`ENSEMBLES`).
-* :mod:`~alignlab.sim.pfa`: :func:`sample_converged_pfa` (the fast path of Figure 3,
-  optional exact Wishart/Bartlett sampling) and :func:`literal_pfa_sample` (the literal
-  recipe, test oracle and benchmark baseline).
-* :mod:`~alignlab.sim.estimators`: spectra, path alignment, moments with standard errors
-  over samples, KS distance to Marchenko-Pastur.
+A tour, in the order a sample meets them:
+
+* :mod:`~alignlab.sim.ensembles`: *what is drawn*: laws for ``B`` and ``W`` (registry
+  :data:`ENSEMBLES`; kurtosis from :data:`alignlab.theory.ENTRY_MOMENTS`).
+* :mod:`~alignlab.sim.pfa`: *what is computed per sample*: :func:`sample_converged_pfa`
+  (the fast path of Figure 3, optional exact Wishart/Bartlett sampling), nested sizes,
+  and :func:`literal_pfa_sample` (the literal recipe: test oracle, benchmark baseline).
+* :mod:`~alignlab.sim.engine`: *how it is run*: numpy/torch backends, chunks under
+  ``max_chunk_bytes``, threads and double buffering.
+* :mod:`~alignlab.sim.memory`: *whether one sample fits*: :func:`sample_bytes`,
+  :func:`memory_budget` (``ALIGNLAB_MEMORY_BUDGET``), :func:`check_memory`.
+* :mod:`~alignlab.sim.estimators`: *what is reported*: spectra, path alignment, moments
+  with standard errors over samples, KS distance to Marchenko-Pastur.
 * :mod:`~alignlab.sim.simulators`: :func:`simulate_spectrum`, :func:`simulate_path_alignment`,
   mirroring :mod:`alignlab.theory`.
+
+``B`` defaults to the paper's Xavier-uniform everywhere (:data:`alignlab.theory.DEFAULT_ENSEMBLE`).
 
 Every random function takes ``rng`` (None, an int, a SeedSequence, a numpy Generator or
 a torch.Generator; never global state); the same seed gives identical results.
@@ -27,6 +36,8 @@ from alignlab.sim.ensembles import (
 from alignlab.sim.estimators import (
     Estimate,
     PathSamples,
+    angle_jensen_gap,
+    angle_of_moments,
     btb_eigenvalues,
     estimate,
     ks_distance,
@@ -35,8 +46,10 @@ from alignlab.sim.estimators import (
     pooled_eigenvalue_sd,
     spectral_moment,
 )
+from alignlab.sim.memory import check_memory, check_sample, memory_budget, sample_bytes
 from alignlab.sim.pfa import (
     METHODS,
+    check_method,
     literal_pfa_sample,
     n_mid_from_ratio,
     sample_btb,
@@ -65,15 +78,22 @@ __all__ = [
     "Sparse",
     "SpectrumResult",
     "Uniform",
+    "angle_jensen_gap",
+    "angle_of_moments",
     "btb_eigenvalues",
+    "check_memory",
+    "check_method",
+    "check_sample",
     "estimate",
     "get_ensemble",
     "ks_distance",
     "literal_path_statistics",
     "literal_pfa_sample",
+    "memory_budget",
     "n_mid_from_ratio",
     "path_statistics",
     "pooled_eigenvalue_sd",
+    "sample_bytes",
     "sample_btb",
     "sample_converged_pfa",
     "sample_converged_pfa_nested",

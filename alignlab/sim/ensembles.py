@@ -1,23 +1,31 @@
 """Random-matrix ensembles for the feedback matrix ``B`` and the forward weights ``W``.
 
-Each ensemble is a small frozen dataclass in the name -> class registry
+*What is drawn.* Each ensemble is a small frozen dataclass in the name -> class registry
 :data:`ENSEMBLES`; :func:`get_ensemble` builds one from its name and options (unknown
 names and options raise ``ValueError``). Entries have mean 0 and standard deviation
 ``std`` (the ``sample`` argument); ``kurtosis`` is ``E b^4 / (E b^2)^2`` of one entry,
 the only property of an iid ensemble that enters the finite-size theory
-(:func:`alignlab.theory.mp_second_moment_finite`).
+(:func:`alignlab.theory.mp_second_moment_finite`). It is read from the theory's one
+table, :data:`alignlab.theory.ENTRY_MOMENTS`, never restated here.
 
-=============  ===========================================================  ==========
-name           law of one entry (iid unless said)                           kurtosis
-=============  ===========================================================  ==========
-gaussian       N(0, std^2)                                                  3
-uniform        U[-a, a), a = sqrt(3) std (Xavier-uniform is std^2 =         9/5
-               2 / (fan_in + fan_out))
-rademacher     +-std, probability 1/2 each                                  1
-sparse         Bernoulli(density) x N(0, std^2 / density)                   3 / density
-orthogonal     not iid: sqrt(max(rows, cols)) std x a Haar-random matrix    None
+A class says what it is through class-level properties, which the simulators read
+instead of its name: ``iid`` (independent entries: the first rows of a draw are a draw,
+so sizes can be nested), ``wishart`` (``B^T B`` is a Wishart matrix: the Bartlett
+sampler applies) and ``finish_copies`` (the extra sample-sized arrays ``finish_``
+allocates, for the memory estimate). How samples are chunked and threaded is
+:mod:`alignlab.sim.engine`'s business.
+
+=============  ================================================================
+name           law of one entry (iid unless said)
+=============  ================================================================
+gaussian       N(0, std^2)
+uniform        U[-a, a), a = sqrt(3) std (Xavier-uniform is std^2 =
+               2 / (fan_in + fan_out)); the package's default ``B``
+rademacher     +-std, probability 1/2 each
+sparse         Bernoulli(density) x N(0, std^2 / density)
+orthogonal     not iid: sqrt(max(rows, cols)) std x a Haar-random matrix
                with orthonormal columns (rows >= cols) or rows (rows < cols)
-=============  ===========================================================  ==========
+=============  ================================================================
 
 Orthogonal scaling. With the PFA convention ``std = 1/sqrt(n_mid)`` and ``B`` of shape
 ``(n_mid, n_out)``: when ``n_mid >= n_out``, ``B`` has orthonormal columns and
@@ -26,29 +34,25 @@ keep the entry variance ``1/n_mid`` (hence ``E tr(B^T B) / n_out = 1``, the mean
 eigenvalue of every other ensemble), which makes ``B`` a scaled tight frame:
 ``B B^T = (n_out / n_mid) I``, and ``B^T B`` is ``lambda = n_out/n_mid`` times a
 Haar-random orthogonal projection of rank ``n_mid``: eigenvalue ``lambda`` with
-multiplicity ``n_mid`` and 0 otherwise (mean 1, like the MP law with its atom).
+multiplicity ``n_mid`` and 0 otherwise (mean 1, like the MP law with its atom);
+:func:`alignlab.theory.path_alignment_angle_orthogonal` gives its angle at every ``r``.
 """
 
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 
-from alignlab._rng import TAG_B, RngLike, Streams, make_streams
-from alignlab._validate import check_choice, check_int, check_positive, check_probability
-from alignlab.sim._backend import (
-    POOL_MIN_ELEMENTS,
-    Draw,
-    check_device,
-    check_dtype,
-    draw_for,
-    n_workers,
-    run_parallel,
-)
+from alignlab._linalg import haar_orthogonal_
+from alignlab._registry import Registry
+from alignlab._rng import TAG_B, RngLike, make_streams
+from alignlab._validate import check_int, check_positive, check_probability
+from alignlab.sim.engine import Draw, check_device, check_dtype, fill_samples
+from alignlab.sim.memory import check_memory
+from alignlab.theory.entries import entry_kurtosis
 
 __all__ = [
     "ENSEMBLES",
@@ -68,16 +72,26 @@ class Ensemble:
     """Base class: a law for ``(rows, cols)`` random matrices with entry SD ``std``."""
 
     name: ClassVar[str] = ""
+    iid: ClassVar[bool] = True  # independent entries (kurtosis defined; sizes nest)
+    wishart: ClassVar[bool] = False  # B^T B is Wishart (Gaussian): Bartlett sampling applies
+    finish_copies: ClassVar[int] = 0  # extra sample-sized arrays finish_ allocates
+
+    def _moment_options(self) -> dict[str, Any]:
+        """Options of :func:`alignlab.theory.entry_kurtosis` for this law (sparse: density)."""
+        return {}
 
     @property
     def kurtosis(self) -> float | None:
-        """``E b^4 / (E b^2)^2`` of one entry; ``None`` when the entries are not iid."""
-        raise NotImplementedError
+        """``E b^4 / (E b^2)^2`` of one entry, from :data:`alignlab.theory.ENTRY_MOMENTS`;
+        ``None`` when the entries are not iid."""
+        if not self.iid:
+            return None
+        return entry_kurtosis(self.name, **self._moment_options())
 
     def fill_(self, out: Any, std: float, draw: Draw) -> None:
         """Fill one sample ``out`` (numpy array or tensor, shape ``(rows, cols)``) in place.
 
-        Runs in a worker thread on CPU: numpy only (see :mod:`alignlab.sim._backend`).
+        Runs in a worker thread on CPU: numpy only (see :mod:`alignlab.sim.engine`).
         """
         raise NotImplementedError
 
@@ -119,28 +133,14 @@ class Ensemble:
         dev = check_device(device)
         dt = check_dtype(dtype)
         streams = make_streams(generator, "generator")
+        # the whole batch is returned (and finish_ works on all of it at once)
+        one = (1 + self.finish_copies) * rows * cols * torch.empty((), dtype=dt).element_size()
+        check_memory("rows" if rows >= cols else "cols", one, value=max(rows, cols), device=dev)
+        check_memory("n_samples", n_samples * one, value=n_samples, what="all samples",
+                     device=dev)
         out = torch.empty((n_samples, rows, cols), dtype=dt, device=dev)
         fill_samples(self, out, std, streams, tag=TAG_B, start=0)
         return out
-
-
-def fill_samples(ens: Ensemble, out: torch.Tensor, std: float, streams: Streams, *,
-                 tag: int, start: int, pool: ThreadPoolExecutor | None = None) -> None:
-    """Fill ``out[j]`` with sample ``start + j`` of role ``tag`` (no validation: internal):
-    the per-sample random draws (threads on CPU), then the batched ``finish_``."""
-    dev = out.device
-    if dev.type == "cpu":
-        arr = out.numpy()
-
-        def one(j: int) -> None:
-            ens.fill_(arr[j], std, draw_for(streams, start + j, tag, dev))
-
-        big = out.shape[-2] * out.shape[-1] >= POOL_MIN_ELEMENTS  # else threads cost more
-        run_parallel(one, range(out.shape[0]), n_workers(out.shape[0]) if big else 1, pool)
-    else:
-        for j in range(out.shape[0]):
-            ens.fill_(out[j], std, draw_for(streams, start + j, tag, dev))
-    ens.finish_(out, std)
 
 
 @dataclass(frozen=True)
@@ -148,10 +148,7 @@ class Gaussian(Ensemble):
     """iid N(0, std^2) entries."""
 
     name: ClassVar[str] = "gaussian"
-
-    @property
-    def kurtosis(self) -> float:
-        return 3.0
+    wishart: ClassVar[bool] = True
 
     def fill_(self, out, std, draw):
         draw.normal_(out, std)
@@ -162,10 +159,6 @@ class Uniform(Ensemble):
     """iid U[-sqrt(3) std, sqrt(3) std): Xavier-uniform when std^2 = 2/(fan_in+fan_out)."""
 
     name: ClassVar[str] = "uniform"
-
-    @property
-    def kurtosis(self) -> float:
-        return 9.0 / 5.0
 
     def fill_(self, out, std, draw):
         a = math.sqrt(3.0) * std
@@ -178,17 +171,13 @@ class Rademacher(Ensemble):
 
     name: ClassVar[str] = "rademacher"
 
-    @property
-    def kurtosis(self) -> float:
-        return 1.0
-
     def fill_(self, out, std, draw):
         draw.sign_(out, std)
 
 
 @dataclass(frozen=True)
 class Sparse(Ensemble):
-    """iid Bernoulli(density) mask times N(0, std^2/density): variance std^2, kurtosis 3/density."""
+    """iid Bernoulli(density) mask times N(0, std^2/density): variance std^2."""
 
     name: ClassVar[str] = "sparse"
     density: float = 0.1  # fraction of nonzero entries
@@ -196,9 +185,8 @@ class Sparse(Ensemble):
     def __post_init__(self):
         object.__setattr__(self, "density", check_probability("density", self.density))
 
-    @property
-    def kurtosis(self) -> float:
-        return 3.0 / self.density
+    def _moment_options(self) -> dict[str, Any]:
+        return {"density": self.density}
 
     def fill_(self, out, std, draw):
         draw.normal_(out, std / math.sqrt(self.density))
@@ -211,30 +199,22 @@ class Orthogonal(Ensemble):
     ``std * sqrt(max(rows, cols))`` so the mean squared entry is ``std^2``."""
 
     name: ClassVar[str] = "orthogonal"
-
-    @property
-    def kurtosis(self) -> None:
-        return None
+    iid: ClassVar[bool] = False
+    finish_copies: ClassVar[int] = 2  # QR's Q and its sign-fixed copy
 
     def fill_(self, out, std, draw):
         draw.normal_(out, 1.0)  # iid Gaussian; made Haar-orthonormal in finish_
 
     def finish_(self, batch, std):
-        """QR of the Gaussian samples with the signs of diag(R) made positive: Haar on the
-        Stiefel manifold (Mezzadri 2007). Without the sign fix the law is not Haar."""
+        """Haar frames from the Gaussian samples (:func:`alignlab._linalg.haar_orthogonal_`,
+        the package's one Haar sampler), scaled to RMS entry ``std``."""
         rows, cols = batch.shape[-2:]
-        tall = rows >= cols
-        a = batch if tall else batch.mT
-        q, r = torch.linalg.qr(a)  # q: (k, max, min), orthonormal columns
-        sign = torch.where(torch.diagonal(r, dim1=-2, dim2=-1) < 0, -1.0, 1.0).to(q.dtype)
-        q = q * sign[..., None, :]
-        batch.copy_(q if tall else q.mT)
+        haar_orthogonal_(batch)
         batch.mul_(std * math.sqrt(max(rows, cols)))
 
 
-ENSEMBLES: dict[str, type[Ensemble]] = {
-    cls.name: cls for cls in (Gaussian, Uniform, Rademacher, Orthogonal, Sparse)
-}
+ENSEMBLES: Registry[type[Ensemble]] = Registry(
+    "ensemble", {cls.name: cls for cls in (Gaussian, Uniform, Rademacher, Orthogonal, Sparse)})
 
 
 def get_ensemble(name: str, **options: Any) -> Ensemble:
@@ -242,8 +222,7 @@ def get_ensemble(name: str, **options: Any) -> Ensemble:
 
     Only 'sparse' takes an option (``density``, default 0.1); any other option raises.
     """
-    name = check_choice("ensemble", name, ENSEMBLES)
-    cls = ENSEMBLES[name]
+    cls = ENSEMBLES.get_entry(name)
     known = {f for f in cls.__dataclass_fields__}
     unknown = sorted(set(options) - known)
     if unknown:

@@ -1,5 +1,11 @@
-"""Estimators on simulated matrices: spectra, path alignment, moments with standard
-errors, and the Kolmogorov-Smirnov distance to the Marchenko-Pastur law.
+"""What is reported: statistics of simulated matrices (spectra, path alignment),
+moments with standard errors, the angle's Jensen gap, and the Kolmogorov-Smirnov
+distance to the Marchenko-Pastur law.
+
+Angles come from the package's one angle function, :func:`alignlab._linalg.angle_deg`
+(atan2 form, float64), with one deliberate exception: :func:`literal_path_statistics`,
+the test oracle, keeps the spec's ``arccos`` formula so that it stays independent of
+the fast path it checks.
 
 Standard errors are always computed *over independent samples* (one number per sample,
 then the usual ``sd / sqrt(n)``), never over the eigenvalues of one sample: those are
@@ -16,12 +22,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from alignlab._linalg import angle_deg
 from alignlab._records import Records
 from alignlab._validate import check_positive
+from alignlab.sim.memory import check_memory, sample_bytes
 
 __all__ = [
     "Estimate",
     "PathSamples",
+    "angle_jensen_gap",
+    "angle_of_moments",
     "btb_eigenvalues",
     "estimate",
     "ks_distance",
@@ -165,22 +175,18 @@ def _batched_dot(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def _alignment(W: torch.Tensor, Y: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """cos, angle (degrees) and norm ratio between batched ``W`` and ``Y`` (float64 out).
 
-    The angle is ``atan2(|Y_perp| |W|, <W, Y>)`` with ``Y_perp = Y - (<W,Y>/|W|^2) W`` the
-    part of ``Y`` orthogonal to ``W``: the same number as ``degrees(arccos(cos))`` but
+    The angle is :func:`alignlab._linalg.angle_deg` over each sample's entries (atan2 of
+    the part of ``Y`` orthogonal to ``W``, in float64): the spec's ``arccos`` formula, but
     accurate near 0 degrees, where ``arccos`` loses half the digits (PFA-o sits there).
-    The three inner products are BLAS dot products in the input dtype (float32 by
-    default: relative rounding ~1e-6, far below the Monte Carlo error); the scalar
-    arithmetic is float64.
+    The inner products for cos and the norm ratio are BLAS dot products in the input
+    dtype (float32 by default: relative rounding ~1e-6, far below the Monte Carlo error);
+    the scalar arithmetic is float64.
     """
-    xy_t = _batched_dot(W, Y)
-    xx_t = _batched_dot(W, W)
-    perp = torch.addcmul(Y, W, (xy_t / xx_t).reshape(-1, 1, 1), value=-1.0)
-    xy = xy_t.double()
-    xx = xx_t.double()
+    xy = _batched_dot(W, Y).double()
+    xx = _batched_dot(W, W).double()
     yy = _batched_dot(Y, Y).double()
-    pp = _batched_dot(perp, perp).double().clamp_min(0.0)
     cos = xy / torch.sqrt(xx * yy)
-    angle = torch.rad2deg(torch.atan2(torch.sqrt(pp * xx), xy))
+    angle = angle_deg(W, Y, axis=(-2, -1))
     ratio = torch.sqrt(yy / xx)
     return cos.cpu().numpy(), angle.cpu().numpy(), ratio.cpu().numpy()
 
@@ -221,9 +227,17 @@ def literal_path_statistics(B: Any, W: Any) -> PathSamples:
     Sets ``R = (B W)^T`` (shape ``(n_in, n_mid)``), forms ``P = R B`` explicitly, and takes
     ``degrees(arccos(clip(<W, P^T> / (|W| |P^T|), -1, 1)))`` and ``eigvalsh(B^T B)``, as
     the spec defines them. Costs ``O(n_in n_mid n_out)`` per sample.
+
+    The angle here is *deliberately* the spec's ``arccos`` formula, not the package's
+    angle function (:func:`alignlab._linalg.angle_deg`, atan2): an oracle that shared the
+    fast path's code could not catch its mistakes. ``arccos`` of a clipped cosine is
+    accurate to ~1e-6 deg near 0 (``sqrt(2 eps)`` rad); the tests allow for that.
     """
     B = _batched(B, "B")
     W = _batched(W, "W")
+    n_mid, n_out = B.shape[-2:]
+    need = sample_bytes(n_out, W.shape[-1], n_mid, itemsize=B.element_size(), method="literal")
+    check_memory("B", need, value=f"shape {tuple(B.shape)}")
     eigs, coss, angles, ratios = [], [], [], []
     for b, w in zip(B, W, strict=True):
         R = (b @ w).T  # R^T = B W at the fixed point; R: (n_in, n_mid)
@@ -240,6 +254,38 @@ def literal_path_statistics(B: Any, W: Any) -> PathSamples:
     return PathSamples(np.stack(eigs), np.array(coss), np.array(angles), np.array(ratios),
                        n_out=B.shape[-1], n_mid=B.shape[-2], n_in=W.shape[-1],
                        method="literal")
+
+
+# ---------------------------------------------------------------------- Jensen gap
+def angle_of_moments(a: Any, b: Any) -> np.ndarray:
+    """The angle (degrees) between ``W`` and a ``Y`` with ``<W, Y>/|W|^2 = a`` and
+    ``|Y|^2/|W|^2 = b`` (so ``b >= a^2``): ``arccos(a / sqrt b)``, elementwise.
+
+    In the plane of ``W`` and ``Y``, with ``|W| = 1``, ``W = (1, 0)`` and
+    ``Y = (a, sqrt(b - a^2))``; the angle between them is taken with the package's one
+    angle function. ``g(E a, E b)`` with the exact ``E a = 1``, ``E b = m2`` is
+    Proposition 3's finite-size angle.
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    w = np.stack(np.broadcast_arrays(np.ones_like(a), np.zeros_like(a)))
+    y = np.stack(np.broadcast_arrays(a, np.sqrt(np.maximum(b - a * a, 0.0))))
+    return angle_deg(w, y, axis=0)
+
+
+def angle_jensen_gap(s: PathSamples) -> float:
+    """``mean_i g(a_i, b_i) - g(mean a, mean b)`` for the angle ``g``
+    (:func:`angle_of_moments`), with ``a = <W, P^T>/|W|^2``, ``b = |P^T|^2/|W|^2`` per
+    sample.
+
+    Proposition 3's finite-size form is ``g(E a, E b)`` exactly, so the mean angle differs
+    from it by the Jensen bias (estimated by this gap) plus a fluctuation of
+    ``g(mean a, mean b)`` (standard-error sized). The gap equals
+    ``(1/2) mean_i (X_i - Xbar)^T H(xi_i) (X_i - Xbar)`` exactly, ``X = (a, b)``: the
+    linear term vanishes about the sample mean.
+    """
+    a, b = s.inner_ratio.astype(float), s.norm_ratio_sq.astype(float)
+    return float(np.mean(angle_of_moments(a, b)) - angle_of_moments(a.mean(), b.mean()))
 
 
 # -------------------------------------------------------------------------- moments

@@ -1,4 +1,4 @@
-"""Monte Carlo of the converged PFA layer (Figure 3): the fast path and the literal recipe.
+"""What is computed per sample: the converged PFA layer of Figure 3, fast and literal.
 
 At the fixed point of Proposition 1, ``R^T = B W``, so the feedback path transposed is
 ``P^T = (R B)^T = B^T B W = M W`` with ``M = B^T B`` (``n_out x n_out``). The fast path
@@ -9,41 +9,54 @@ independent of ``n_mid`` (``method='wishart'``).
 
 Shapes: ``B (n_mid, n_out)`` with iid entries of variance ``1/n_mid`` (so
 ``E[B^T B] = I``); ``W (n_out, n_in)`` Xavier-uniform (variance ``2/(n_in + n_out)``; the
-angle does not depend on ``W``'s scale).
+angle does not depend on ``W``'s scale). ``B``'s law defaults to the paper's
+Xavier-uniform (:data:`alignlab.theory.DEFAULT_ENSEMBLE`), as everywhere in the package.
+
+This module says what one sample draws and computes; :mod:`alignlab.sim.engine` runs
+many of them in chunks and threads, :mod:`alignlab.sim.memory` checks up front that
+one sample fits, and :mod:`alignlab.sim.estimators` turns the results into statistics.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from alignlab._linalg import mid_width
 from alignlab._records import Records
 from alignlab._rng import TAG_AUX, TAG_B, TAG_W, RngLike, Streams, make_streams
 from alignlab._validate import check_choice, check_finite, check_int, check_positive
-from alignlab.sim._backend import (
+from alignlab.sim.engine import (
+    DEFAULT_CHUNK_BYTES,
     POOL_MIN_ELEMENTS,
+    Buffer,
     check_device,
     check_dtype,
     draw_for,
-    n_workers,
+    fill_samples,
+    iter_chunks,
+    plan_chunks,
 )
-from alignlab.sim.ensembles import Ensemble, Gaussian, fill_samples, resolve_ensemble
+from alignlab.sim.ensembles import ENSEMBLES, Ensemble, resolve_ensemble
 from alignlab.sim.estimators import (
     PathSamples,
+    angle_jensen_gap,
     estimate,
     literal_path_statistics,
     path_statistics_from_m,
     pooled_eigenvalue_sd,
 )
+from alignlab.sim.memory import check_memory, check_sample
+from alignlab.theory.entries import DEFAULT_ENSEMBLE
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
     "METHODS",
+    "check_method",
     "literal_pfa_sample",
     "n_mid_from_ratio",
     "sample_btb",
@@ -54,18 +67,15 @@ __all__ = [
 ]
 
 METHODS = ("direct", "wishart")
-DEFAULT_CHUNK_BYTES = 64 * 2**20  # working memory per chunk of samples (64 MiB)
-OVERLAP = True  # draw chunk c+1 while the caller works on chunk c (CPU)
 
 
 def n_mid_from_ratio(n_out: int, expansion_ratio: float) -> int:
-    """``n_mid = int(n_out * r)``, the Figure 3 protocol's rounding (100 * 10**0.2 -> 158)."""
+    """``n_mid`` at expansion ratio ``r``, validated: :func:`alignlab._linalg.mid_width`, the
+    package's one rounding rule (``floor(n_out r)``, at least 1; Figure 3's
+    ``100 * 10**0.2 -> 158``)."""
     n_out = check_int("n_out", n_out)
     r = float(check_positive("expansion_ratio", expansion_ratio))
-    n_mid = int(n_out * r)
-    if n_mid < 1:
-        raise ValueError(f"`expansion_ratio` must give n_mid = int(n_out * r) >= 1, got {r!r}.")
-    return n_mid
+    return mid_width(n_out, r)
 
 
 def _w_std(n_out: int, n_in: int) -> float:
@@ -83,16 +93,45 @@ def _check_common(n_out, n_mid, n_in, n_samples, device, dtype, max_chunk_bytes)
     return n_out, n_mid, n_in, n_samples, dev, dt, max_chunk_bytes
 
 
-def _check_method(method: str, b_ens: Ensemble) -> str:
+def check_method(method: str, b_ens: Ensemble) -> str:
+    """``method`` validated for the law of ``B``: 'wishart' needs an ensemble whose
+    ``B^T B`` is Wishart (its class says so: ``Ensemble.wishart``)."""
     method = check_choice("method", method, METHODS)
-    if method == "wishart" and not isinstance(b_ens, Gaussian):
-        raise ValueError(f"`method` 'wishart' requires ensemble='gaussian' (B^T B is Wishart "
-                         f"only for Gaussian B), got ensemble={b_ens.name!r}.")
+    if method == "wishart" and not b_ens.wishart:
+        ok = ", ".join(repr(name) for name, cls in ENSEMBLES.items() if cls.wishart)
+        raise ValueError(f"`method` 'wishart' requires an ensemble whose B^T B is Wishart "
+                         f"({ok}), got 'wishart' with ensemble={b_ens.name!r}.")
     return method
 
 
-def _chunk_size(n_samples: int, per_sample_bytes: int, max_chunk_bytes: int) -> int:
-    return max(1, min(n_samples, max_chunk_bytes // max(per_sample_bytes, 1)))
+_check_method = check_method  # the name alignlab.reports.figure3 imports today
+
+
+def _itemsize(dt: torch.dtype) -> int:
+    return torch.empty((), dtype=dt).element_size()
+
+
+def _check_fits(n_out: int, n_in: int, n_mid: int, n_samples: int, dev: torch.device,
+                dt: torch.dtype, method: str, b_ens: Ensemble | None = None,
+                w_ens: Ensemble | None = None, *, extra: int = 0, per_result: int = 0,
+                results_on_device: bool = False,
+                n_mid_alias: tuple[str, Any] | None = None) -> int:
+    """Refuse, before anything is allocated, a sample that does not fit the memory budget
+    (:func:`alignlab.sim.memory.check_sample`), or results that do not (``per_result``
+    bytes per sample, numpy on the host unless ``results_on_device``); return one
+    sample's work bytes plus ``extra`` (the nested sampler's Gram matrix, ``n_out^2``
+    numbers: counted for the chunk size, negligible for the check)."""
+    _, work = check_sample(n_out, n_in, n_mid, itemsize=_itemsize(dt), method=method,
+                           ensemble=b_ens, w_ensemble=w_ens, n_mid_alias=n_mid_alias,
+                           device=dev)
+    check_memory("n_samples", n_samples * per_result, value=n_samples, what="the results",
+                 device=dev if results_on_device else None)
+    return work + extra
+
+
+def _result_bytes(n_out: int, dt: torch.dtype) -> int:
+    """Per sample: eigenvalues in the dtype, cos / angle / norm ratio in float64."""
+    return n_out * _itemsize(dt) + 3 * 8
 
 
 def _fill_bartlett(out: np.ndarray, n_mid: int, gen: np.random.Generator,
@@ -113,104 +152,64 @@ def _fill_bartlett(out: np.ndarray, n_mid: int, gen: np.random.Generator,
 def _iter_m_chunks(
     n_out: int, n_mid: int, n_in: int | None, n_samples: int, b_ens: Ensemble,
     w_ens: Ensemble | None, streams: Streams, dev: torch.device, dt: torch.dtype,
-    method: str, max_chunk_bytes: int, *, b_std: float | None = None, want_b: bool = False,
+    method: str, max_chunk_bytes: int, work_bytes: int, *, b_std: float | None = None,
+    want_b: bool = False,
 ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor | None]]:
     """Yield ``(start, M, W)`` chunks: ``M = B^T B`` ``(k, n_out, n_out)`` and ``W``
     ``(k, n_out, n_in)`` (``None`` when ``w_ens`` is None) for samples ``start..start+k-1``.
     With ``want_b`` (direct method only) the chunk of ``B`` itself is yielded instead of
-    ``M``; ``b_std`` overrides the entry SD ``1/sqrt(n_mid)``.
+    ``M``; ``b_std`` overrides the entry SD ``1/sqrt(n_mid)``. ``work_bytes``: what the
+    caller computes per sample (:func:`alignlab.sim.memory.footprint`), for the chunk size.
 
-    Sample ``i``'s ``B`` comes from stream ``(i, TAG_B)`` and its ``W`` from
-    ``(i, TAG_W)``, so the output does not depend on the chunking or threading.
-
-    CPU: the random draws are double-buffered: chunk ``c + 1`` is drawn while the
-    caller works on chunk ``c`` (eigendecompositions, ``M W``: mostly single-threaded).
-    When one sample of ``B`` has at least ``POOL_MIN_ELEMENTS`` entries, they are drawn
-    in a thread pool (numpy, one sample per task, GIL released while filling). Only
-    numpy runs in the pool threads, never torch (whose OpenMP teams would oversubscribe
-    the cores). The yielded ``W`` is valid until the next iteration.
+    One sample draws ``B`` from stream ``(i, TAG_B)`` (or, for 'wishart', the Bartlett
+    factor of ``n_mid M``) and ``W`` from ``(i, TAG_W)``; the engine
+    (:func:`alignlab.sim.engine.iter_chunks`) runs the draws chunk by chunk, threaded and
+    double-buffered on CPU. The yielded ``W`` is valid until the next iteration.
     """
-    item = torch.empty((), dtype=dt).element_size()
-    bartlett = method == "wishart" and n_mid >= n_out
     # With n_mid < n_out the Bartlett factor does not exist (singular Wishart); a
     # Gaussian B is then drawn directly, which is exact and costs n_mid*n_out <= n_out^2.
-    b_elems = n_out * n_out if bartlett else n_mid * n_out
+    bartlett = method == "wishart" and n_mid >= n_out
     has_w = w_ens is not None and n_in is not None
-    w_elems = n_out * n_in if has_w else 0
-    cpu = dev.type == "cpu"
-    # Working memory per sample: its draws (double-buffered on CPU), M, and M W.
-    per_sample = item * ((2 if cpu else 1) * (b_elems + w_elems) + n_out * n_out + w_elems)
-    chunk = _chunk_size(n_samples, per_sample, max_chunk_bytes)
-    starts = list(range(0, n_samples, chunk))
     b_std = 1.0 / math.sqrt(n_mid) if b_std is None else b_std
     w_std = _w_std(n_out, n_in) if has_w else 0.0
-
-    def new_buffers() -> dict[str, Any]:
-        buf: dict[str, Any] = {}
-        if bartlett:
-            # Drawn with numpy on the CPU for every device (O(n_out^2) per sample, cheap),
-            # so method='wishart' gives the same numbers on CPU and GPU up to rounding.
-            buf["L"] = np.empty((chunk, n_out, n_out), dtype=np.float64)
-        else:
-            buf["B"] = torch.empty((chunk, n_mid, n_out), dtype=dt, device=dev)
-        if has_w:
-            buf["W"] = torch.empty((chunk, n_out, n_in), dtype=dt, device=dev)
-        return buf
-
+    buffers: dict[str, Buffer] = {}
+    if bartlett:
+        # Drawn with numpy on the host for every device (O(n_out^2) per sample, cheap),
+        # so method='wishart' gives the same numbers on CPU and GPU up to rounding.
+        buffers["L"] = Buffer((n_out, n_out), np.float64, host=True)
+    else:
+        buffers["B"] = Buffer((n_mid, n_out), dt)
+    if has_w:
+        buffers["W"] = Buffer((n_out, n_in), dt)
     tril = np.tril_indices(n_out, -1) if bartlett else None
 
-    def fill_one(buf: dict[str, Any], j: int, i: int) -> None:
-        """Draw sample ``i`` (all its roles) into slot ``j`` of ``buf``."""
+    def fill(arrays: Mapping[str, Any], j: int, i: int) -> None:
+        """Draw sample ``i`` (all its roles) into slot ``j``."""
         if bartlett:
-            _fill_bartlett(buf["L"][j], n_mid, streams.numpy(i, TAG_B), tril)
+            _fill_bartlett(arrays["L"][j], n_mid, streams.numpy(i, TAG_B), tril)
         else:
-            b = buf["B"].numpy()[j] if cpu else buf["B"][j]
-            b_ens.fill_(b, b_std, draw_for(streams, i, TAG_B, dev))
+            b_ens.fill_(arrays["B"][j], b_std, draw_for(streams, i, TAG_B, dev))
         if has_w:
-            w = buf["W"].numpy()[j] if cpu else buf["W"][j]
-            w_ens.fill_(w, w_std, draw_for(streams, i, TAG_W, dev))
+            w_ens.fill_(arrays["W"][j], w_std, draw_for(streams, i, TAG_W, dev))
 
-    double = OVERLAP and cpu and len(starts) > 1
-    buffers = [new_buffers() for _ in range(2 if double else 1)]
     # Threads pay off only when a sample's draw is long enough to amortise the task
     # overhead; small draws (W alone, the Bartlett factor) hold the GIL most of the time.
-    threaded = cpu and not bartlett and n_mid * n_out >= POOL_MIN_ELEMENTS
-    workers = n_workers(chunk) if threaded else 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-
-        def launch(c: int) -> list[Future]:
-            start = starts[c]
-            buf = buffers[c % len(buffers)]
-            k = min(chunk, n_samples - start)
-            if workers == 1:  # also every non-CPU device: torch draws, in order
-                for j in range(k):
-                    fill_one(buf, j, start + j)
-                return []
-            return [pool.submit(fill_one, buf, j, start + j) for j in range(k)]
-
-        pending = launch(0)
-        for c, start in enumerate(starts):
-            for fut in pending:
-                fut.result()  # wait, re-raising any error from a draw
-            buf = buffers[c % len(buffers)]
-            k = min(chunk, n_samples - start)
-            if bartlett:
-                L = torch.from_numpy(buf["L"][:k]).to(device=dev, dtype=dt)
-                M = torch.bmm(L, L.mT).div_(n_mid)  # (k, n_out, n_out)
-            else:
-                B = buf["B"][:k]  # (k, n_mid, n_out)
-                b_ens.finish_(B, b_std)
-                M = B if want_b else torch.bmm(B.mT, B)  # B^T B, (k, n_out, n_out)
-            W = None
-            if has_w:
-                W = buf["W"][:k]  # (k, n_out, n_in)
-                w_ens.finish_(W, w_std)
-            more = c + 1 < len(starts)
-            if double and more:  # draw the next chunk into the other buffer meanwhile
-                pending = launch(c + 1)
-            yield start, M, W
-            if not double and more:  # one buffer: refill only once the caller is done
-                pending = launch(c + 1)
+    threaded = not bartlett and n_mid * n_out >= POOL_MIN_ELEMENTS
+    chunks = iter_chunks(n_samples, buffers, fill, device=dev, work_bytes=work_bytes,
+                         max_chunk_bytes=max_chunk_bytes, threaded=threaded)
+    for start, arrays in chunks:
+        if bartlett:
+            L = torch.from_numpy(arrays["L"]).to(device=dev, dtype=dt)
+            M = torch.bmm(L, L.mT).div_(n_mid)  # (k, n_out, n_out)
+        else:
+            B = arrays["B"]  # (k, n_mid, n_out)
+            b_ens.finish_(B, b_std)
+            M = B if want_b else torch.bmm(B.mT, B)  # B^T B, (k, n_out, n_out)
+        W = None
+        if has_w:
+            W = arrays["W"]  # (k, n_out, n_in)
+            w_ens.finish_(W, w_std)
+        yield start, M, W
 
 
 def sample_converged_pfa(
@@ -219,7 +218,7 @@ def sample_converged_pfa(
     n_in: int,
     *,
     n_samples: int,
-    ensemble: str | Ensemble = "uniform",
+    ensemble: str | Ensemble = DEFAULT_ENSEMBLE,
     w_ensemble: str | Ensemble = "uniform",
     rng: RngLike = None,
     device: str | torch.device = "cpu",
@@ -237,7 +236,8 @@ def sample_converged_pfa(
     n_samples : int
         Independent samples.
     ensemble : str or Ensemble
-        Law of ``B``'s entries (variance ``1/n_mid``); 'uniform' is the reference code's
+        Law of ``B``'s entries (variance ``1/n_mid``). Default 'uniform', the package's
+        one default (:data:`alignlab.theory.DEFAULT_ENSEMBLE`): the reference code's
         Xavier-uniform with gain ``sqrt((1 + 1/r)/2)``. See :mod:`alignlab.sim.ensembles`.
     w_ensemble : str or Ensemble
         Law of ``W``'s entries (variance ``2/(n_in + n_out)``, Xavier).
@@ -254,7 +254,9 @@ def sample_converged_pfa(
         'wishart' (Gaussian ``B`` only) draws ``M`` directly by the Bartlett
         decomposition: same law, cost independent of ``n_mid``.
     max_chunk_bytes : int
-        Working-memory bound per chunk of samples.
+        Working-memory bound per chunk of samples (one sample is never split: if one
+        sample does not fit in :func:`alignlab.sim.memory.memory_budget`, ``ValueError``
+        naming the size that makes it large, before anything is allocated).
 
     Returns
     -------
@@ -273,14 +275,16 @@ def sample_converged_pfa(
         n_out, n_mid, n_in, n_samples, device, dtype, max_chunk_bytes)
     b_ens = resolve_ensemble("ensemble", ensemble)
     w_ens = resolve_ensemble("w_ensemble", w_ensemble)
-    method = _check_method(method, b_ens)
+    method = check_method(method, b_ens)
+    work = _check_fits(n_out, n_in, n_mid, n_samples, dev, dt, method, b_ens, w_ens,
+                       per_result=_result_bytes(n_out, dt))
     streams = make_streams(rng)
     eig = np.empty((n_samples, n_out), dtype=np.float32 if dt == torch.float32 else np.float64)
     cos = np.empty(n_samples)
     angle = np.empty(n_samples)
     ratio = np.empty(n_samples)
     for start, M, W in _iter_m_chunks(n_out, n_mid, n_in, n_samples, b_ens, w_ens, streams,
-                                      dev, dt, method, max_chunk_bytes):
+                                      dev, dt, method, max_chunk_bytes, work):
         sl = slice(start, start + M.shape[0])
         eig[sl], cos[sl], angle[sl], ratio[sl] = path_statistics_from_m(M, W)
     return PathSamples(eig, cos, angle, ratio, n_out=n_out, n_mid=n_mid, n_in=n_in,
@@ -294,7 +298,7 @@ def sample_converged_pfa_nested(
     n_in: int,
     *,
     n_samples: int,
-    ensemble: str | Ensemble = "uniform",
+    ensemble: str | Ensemble = DEFAULT_ENSEMBLE,
     w_ensemble: str | Ensemble = "uniform",
     rng: RngLike = None,
     device: str | torch.device = "cpu",
@@ -334,13 +338,18 @@ def sample_converged_pfa_nested(
     max_chunk_bytes = check_int("max_chunk_bytes", max_chunk_bytes)
     b_ens = resolve_ensemble("ensemble", ensemble)
     w_ens = resolve_ensemble("w_ensemble", w_ensemble)
-    method = _check_method(method, b_ens)
-    if b_ens.kurtosis is None:
+    method = check_method(method, b_ens)
+    if not b_ens.iid:
         raise ValueError(f"`ensemble` must have iid entries to nest (the first rows of an "
                          f"orthogonal matrix are not orthogonal), got {b_ens.name!r}.")
-    streams = make_streams(rng)
     sizes = sorted(set(n_mids))
     n_max = sizes[-1]
+    # one sample: the largest B (or the Bartlett factors), plus the running Gram matrix G
+    work = _check_fits(n_out, n_in, n_max, n_samples, dev, dt, method, b_ens, w_ens,
+                       extra=n_out * n_out * _itemsize(dt),
+                       per_result=len(sizes) * _result_bytes(n_out, dt),
+                       n_mid_alias=("n_mids", n_max))
+    streams = make_streams(rng)
     f_np = np.float32 if dt == torch.float32 else np.float64
     out = {m: (np.empty((n_samples, n_out), dtype=f_np), np.empty(n_samples),
                np.empty(n_samples), np.empty(n_samples)) for m in sizes}
@@ -353,7 +362,7 @@ def sample_converged_pfa_nested(
 
     if method == "direct":
         chunks = _iter_m_chunks(n_out, n_max, n_in, n_samples, b_ens, w_ens, streams, dev, dt,
-                                method, max_chunk_bytes, b_std=1.0, want_b=True)
+                                method, max_chunk_bytes, work, b_std=1.0, want_b=True)
         for start, B, W in chunks:  # B: (k, n_max, n_out), unit-variance entries
             G = torch.zeros((B.shape[0], n_out, n_out), dtype=dt, device=dev)
             prev = 0
@@ -364,18 +373,19 @@ def sample_converged_pfa_nested(
                 record(m, start, G, W)
     else:
         _nested_wishart(n_out, sizes, n_in, n_samples, w_ens, streams, dev, dt,
-                        max_chunk_bytes, record)
+                        max_chunk_bytes, work, record)
     return [PathSamples(*out[m], n_out=n_out, n_mid=m, n_in=n_in, ensemble=b_ens.name,
                         w_ensemble=w_ens.name, method=f"{method}-nested",
                         entropy=streams.entropy) for m in n_mids]
 
 
 def _nested_wishart(n_out, sizes, n_in, n_samples, w_ens, streams, dev, dt, max_chunk_bytes,
-                    record) -> None:
-    """Nested Gram matrices of Gaussian B from independent Wishart increments."""
-    item = torch.empty((), dtype=dt).element_size()
-    per_sample = item * (3 * n_out * n_out + 2 * n_out * n_in) + 8 * n_out * n_out
-    chunk = _chunk_size(n_samples, per_sample, max_chunk_bytes)
+                    work_bytes, record) -> None:
+    """Nested Gram matrices of Gaussian B from independent Wishart increments. Each
+    sample's increments come one after another from its own stream, so the draws run in
+    order here (no threads); only the chunk size comes from the engine."""
+    draw_bytes = 8 * n_out * n_out + _itemsize(dt) * n_out * n_in  # an increment's L, W
+    chunk, _ = plan_chunks(n_samples, draw_bytes, work_bytes, max_chunk_bytes, overlap=False)
     w_std = _w_std(n_out, n_in)
     tril = np.tril_indices(n_out, -1)
     for start in range(0, n_samples, chunk):
@@ -404,7 +414,7 @@ def sample_btb(
     n_mid: int,
     *,
     n_samples: int,
-    ensemble: str | Ensemble = "gaussian",
+    ensemble: str | Ensemble = DEFAULT_ENSEMBLE,
     rng: RngLike = None,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
@@ -416,11 +426,13 @@ def sample_btb(
     n_out, n_mid, _, n_samples, dev, dt, max_chunk_bytes = _check_common(
         n_out, n_mid, None, n_samples, device, dtype, max_chunk_bytes)
     b_ens = resolve_ensemble("ensemble", ensemble)
-    method = _check_method(method, b_ens)
+    method = check_method(method, b_ens)
+    work = _check_fits(n_out, 0, n_mid, n_samples, dev, dt, method, b_ens,
+                       per_result=n_out * n_out * _itemsize(dt), results_on_device=True)
     streams = make_streams(rng)
     out = torch.empty((n_samples, n_out, n_out), dtype=dt, device=dev)
     for start, M, _ in _iter_m_chunks(n_out, n_mid, None, n_samples, b_ens, None, streams,
-                                      dev, dt, method, max_chunk_bytes):
+                                      dev, dt, method, max_chunk_bytes, work):
         out[start:start + M.shape[0]] = M
     return out
 
@@ -433,11 +445,13 @@ def btb_eigenvalue_samples(
     n_out, n_mid, _, n_samples, dev, dt, max_chunk_bytes = _check_common(
         n_out, n_mid, None, n_samples, device, dtype, max_chunk_bytes)
     b_ens = resolve_ensemble("ensemble", ensemble)
-    method = _check_method(method, b_ens)
+    method = check_method(method, b_ens)
+    work = _check_fits(n_out, 0, n_mid, n_samples, dev, dt, method, b_ens,
+                       per_result=_result_bytes(n_out, dt))
     streams = make_streams(rng)
     eig = np.empty((n_samples, n_out), dtype=np.float32 if dt == torch.float32 else np.float64)
     for start, M, _ in _iter_m_chunks(n_out, n_mid, None, n_samples, b_ens, None, streams,
-                                      dev, dt, method, max_chunk_bytes):
+                                      dev, dt, method, max_chunk_bytes, work):
         eig[start:start + M.shape[0]] = torch.linalg.eigvalsh(M).cpu().numpy()
     return eig, b_ens, streams
 
@@ -448,7 +462,7 @@ def sample_pfa_matrices(
     n_in: int,
     *,
     n_samples: int,
-    ensemble: str | Ensemble = "uniform",
+    ensemble: str | Ensemble = DEFAULT_ENSEMBLE,
     w_ensemble: str | Ensemble = "uniform",
     rng: RngLike = None,
     device: str | torch.device = "cpu",
@@ -464,6 +478,11 @@ def sample_pfa_matrices(
         n_out, n_mid, n_in, n_samples, device, dtype, DEFAULT_CHUNK_BYTES)
     b_ens = resolve_ensemble("ensemble", ensemble)
     w_ens = resolve_ensemble("w_ensemble", w_ensemble)
+    # all samples are returned, and finish_ works on the whole batch
+    per_sample = _itemsize(dt) * ((1 + b_ens.finish_copies) * n_mid * n_out
+                                  + (1 + w_ens.finish_copies) * n_out * n_in)
+    _check_fits(n_out, n_in, n_mid, n_samples, dev, dt, "direct", b_ens, w_ens,
+                per_result=per_sample, results_on_device=True)
     streams = make_streams(rng)
     B = torch.empty((n_samples, n_mid, n_out), dtype=dt, device=dev)
     W = torch.empty((n_samples, n_out, n_in), dtype=dt, device=dev)
@@ -497,6 +516,8 @@ def literal_pfa_sample(
     n_out, n_mid, n_in, n_samples, dev, dt, _ = _check_common(
         n_out, n_mid, n_in, n_samples, device, dtype, DEFAULT_CHUNK_BYTES)
     b_init = check_choice("b_init", b_init, ("uniform", "gaussian"))
+    _check_fits(n_out, n_in, n_mid, n_samples, dev, dt, "literal",
+                per_result=_result_bytes(n_out, dt))
     gen = make_streams(rng).torch(0, TAG_AUX, dev)
     gain = math.sqrt((1.0 + n_out / n_mid) / 2.0)
     parts = []
@@ -519,28 +540,13 @@ def literal_pfa_sample(
     )
 
 
-def _angle_jensen_gap(s: PathSamples) -> float:
-    """``mean_i g(a_i, b_i) - g(mean a, mean b)`` for the angle ``g = arccos(a / sqrt b)``
-    (degrees), with ``a = <W, P^T>/|W|^2``, ``b = |P^T|^2/|W|^2`` per sample.
-
-    Proposition 3's finite-size form is ``g(E a, E b)`` exactly, so the mean angle differs
-    from it by this gap plus a fluctuation of ``g(mean a, mean b)`` (standard-error sized).
-    """
-    a, b = s.inner_ratio.astype(float), s.norm_ratio_sq.astype(float)
-
-    def g(a, b):
-        return np.degrees(np.arccos(np.clip(a / np.sqrt(b), -1.0, 1.0)))
-
-    return float(np.mean(g(a, b)) - g(a.mean(), b.mean()))
-
-
 def sweep_expansion_ratio(
     n_out: int,
     expansion_ratios: Sequence[float],
     *,
     n_in: int,
     n_samples: int,
-    ensemble: str | Ensemble = "uniform",
+    ensemble: str | Ensemble = DEFAULT_ENSEMBLE,
     w_ensemble: str | Ensemble = "uniform",
     rng: RngLike = None,
     coupled: bool = False,
@@ -549,10 +555,15 @@ def sweep_expansion_ratio(
     method: str = "direct",
     progress: Callable[[int, dict], None] | None = None,
 ) -> Records:
-    """:func:`sample_converged_pfa` at each ratio (``n_mid = int(n_out r)``), summarised as
-    tidy records: one row per ratio with the pooled eigenvalue mean and SD (the spread of
-    the spectrum, Figure 3a) and the angle / norm-ratio mean, SD and SE (Figure 3b), and
-    the angle's Jensen gap (see ``_angle_jensen_gap``).
+    """:func:`sample_converged_pfa` at each ratio (``n_mid = floor(n_out r)``, the one
+    rounding rule :func:`alignlab._linalg.mid_width`), summarised as tidy records: one
+    row per ratio with the pooled eigenvalue mean and SD (the spread of the spectrum,
+    Figure 3a) and the angle / norm-ratio mean, SD and SE (Figure 3b), and the angle's
+    Jensen gap (:func:`~alignlab.sim.estimators.angle_jensen_gap`).
+
+    Every argument is checked before the first ratio is simulated, including that one
+    sample at the largest ratio fits in memory (else ``ValueError`` naming
+    ``expansion_ratios``).
 
     ``coupled=False`` (default): independent samples at every ratio (child seeds).
     ``coupled=True``: common random numbers across ratios, by
@@ -569,7 +580,19 @@ def sweep_expansion_ratio(
                          f"got {expansion_ratios!r}.")
     check_positive("expansion_ratios", ratios)
     n_out = check_int("n_out", n_out)
+    n_in = check_int("n_in", n_in)
+    n_samples = check_int("n_samples", n_samples)
     n_mids = [n_mid_from_ratio(n_out, r) for r in ratios]
+    dt = check_dtype(dtype)
+    dev = check_device(device)
+    b_ens = resolve_ensemble("ensemble", ensemble)
+    w_ens = resolve_ensemble("w_ensemble", w_ensemble)
+    check_method(method, b_ens)
+    big = int(np.argmax(n_mids))
+    _check_fits(n_out, n_in, n_mids[big], n_samples, dev, dt, method, b_ens, w_ens,
+                extra=n_out * n_out * _itemsize(dt) if coupled else 0,
+                per_result=len(n_mids) * _result_bytes(n_out, dt),
+                n_mid_alias=("expansion_ratios", float(ratios[big])))
     streams = make_streams(rng)
     kw = dict(n_samples=n_samples, ensemble=ensemble, w_ensemble=w_ensemble, device=device,
               dtype=dtype, method=method)
@@ -589,7 +612,7 @@ def sweep_expansion_ratio(
             "n_samples": s.n_samples, "ensemble": s.ensemble,
             "eig_mean": float(eig.mean()), "eig_sd": eig_sd.mean, "eig_sd_se": eig_sd.se,
             "angle_mean": angle.mean, "angle_sd": angle.sd, "angle_se": angle.se,
-            "angle_jensen_gap": _angle_jensen_gap(s),
+            "angle_jensen_gap": angle_jensen_gap(s),
             "cos_mean": float(s.cos.mean()),
             "norm_ratio_mean": nr.mean, "norm_ratio_sd": nr.sd, "norm_ratio_se": nr.se,
         })

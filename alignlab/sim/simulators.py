@@ -37,6 +37,7 @@ from alignlab.sim.estimators import (
     spectral_moment,
 )
 from alignlab.sim.pfa import DEFAULT_CHUNK_BYTES, btb_eigenvalue_samples, sample_converged_pfa
+from alignlab.theory.entries import DEFAULT_ENSEMBLE
 
 __all__ = [
     "PathAlignmentResult",
@@ -121,7 +122,7 @@ def simulate_spectrum(
     n_mid: int,
     *,
     n_samples: int,
-    ensemble: str | Ensemble = "gaussian",
+    ensemble: str | Ensemble = DEFAULT_ENSEMBLE,
     rng: RngLike = None,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
@@ -130,8 +131,9 @@ def simulate_spectrum(
 ) -> SpectrumResult:
     """Spectrum of ``B^T B`` over ``n_samples`` draws of ``B`` ``(n_mid, n_out)`` with iid
     entries of variance ``1/n_mid`` (Proposition 2). Arguments as in
-    :func:`~alignlab.sim.sample_converged_pfa`; ``ensemble`` defaults to 'gaussian',
-    mirroring the theory's default kurtosis 3."""
+    :func:`~alignlab.sim.sample_converged_pfa`; ``ensemble`` defaults to 'uniform' (the
+    paper's Xavier-uniform ``B``), mirroring the theory's default kurtosis 9/5: both are
+    :data:`alignlab.theory.DEFAULT_ENSEMBLE`."""
     eig, ens, _ = btb_eigenvalue_samples(n_out, n_mid, n_samples=n_samples, ensemble=ensemble,
                                          rng=rng, device=device, dtype=dtype, method=method,
                                          max_chunk_bytes=max_chunk_bytes)
@@ -149,7 +151,7 @@ def simulate_path_alignment(
     *,
     n_in: int = 256,
     n_samples: int,
-    ensemble: str | Ensemble = "gaussian",
+    ensemble: str | Ensemble = DEFAULT_ENSEMBLE,
     w_ensemble: str | Ensemble = "uniform",
     rng: RngLike = None,
     device: str | torch.device = "cpu",
@@ -159,7 +161,8 @@ def simulate_path_alignment(
 ) -> PathAlignmentResult:
     """Path alignment between ``W`` and ``P^T = B^T B W`` at the PFA fixed point
     (Proposition 3), over ``n_samples`` independent ``(B, W)``. Arguments as in
-    :func:`~alignlab.sim.sample_converged_pfa` (``n_in`` defaults to Figure 3's 256)."""
+    :func:`~alignlab.sim.sample_converged_pfa` (``n_in`` defaults to Figure 3's 256;
+    ``ensemble`` to 'uniform', the theory's default kurtosis 9/5)."""
     s = sample_converged_pfa(n_out, n_mid, n_in, n_samples=n_samples, ensemble=ensemble,
                              w_ensemble=w_ensemble, rng=rng, device=device, dtype=dtype,
                              method=method, max_chunk_bytes=max_chunk_bytes)

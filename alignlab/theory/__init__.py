@@ -3,6 +3,8 @@
 Proposition 1 (``decay``): ``D_t = R_t^T - B W_t`` decays as ``c(t) D_0`` under SGD.
 Proposition 2 (``marchenko_pastur``): the spectrum of ``B^T B`` and its finite-size moments.
 Proposition 3 (``alignment``): path alignment against the expansion ratio, PFA-o, dynamics.
+``entries``: the one table of entry moments per ensemble (``ENTRY_MOMENTS``), which
+``alignlab.sim`` reads too; ``DEFAULT_ENSEMBLE`` ('uniform') is the package's default ``B``.
 ``closed_forms``: sign-concordant, FA at init, weight mirror, GAIT-prop, pseudo-inverse.
 ``symbolic``: sympy derivations of the above (imported lazily: sympy is slow to load).
 """
@@ -15,6 +17,7 @@ from typing import Any
 from .alignment import (
     alignment_dynamics_cos,
     angle_deg,
+    eigenvalue_sd_orthogonal,
     norm_ratio,
     path_alignment_angle,
     path_alignment_angle_finite,
@@ -26,7 +29,6 @@ from .alignment import (
     path_norm_ratio_orthogonal,
 )
 from .closed_forms import (
-    abs_moment_ratio,
     fa_init_cos_mean,
     fa_init_cos_sd,
     gaitprop_mismatch,
@@ -45,11 +47,19 @@ from .decay import (
     decay_rate_asymptotic,
     sgd_decay_step,
 )
+from .entries import (
+    DEFAULT_ENSEMBLE,
+    DEFAULT_KURTOSIS,
+    ENTRY_MOMENTS,
+    EntryMoments,
+    abs_moment_ratio,
+    entry_kurtosis,
+    entry_moments,
+)
 from .marchenko_pastur import (
     MarchenkoPasturGen,
     eigenvalue_sd,
     eigenvalue_sd_finite,
-    entry_kurtosis,
     marchenko_pastur,
     mp_edges,
     mp_second_moment_finite,
@@ -64,11 +74,18 @@ __all__ = [
     "decay_factor_schedule",
     "sgd_decay_step",
     "decay_rate_asymptotic",
+    # entry moments per ensemble (the one table)
+    "DEFAULT_ENSEMBLE",
+    "DEFAULT_KURTOSIS",
+    "ENTRY_MOMENTS",
+    "EntryMoments",
+    "abs_moment_ratio",
+    "entry_kurtosis",
+    "entry_moments",
     # Proposition 2
     "MarchenkoPasturGen",
     "eigenvalue_sd",
     "eigenvalue_sd_finite",
-    "entry_kurtosis",
     "marchenko_pastur",
     "mp_edges",
     "mp_second_moment_finite",
@@ -76,6 +93,7 @@ __all__ = [
     # Proposition 3 and geometry
     "alignment_dynamics_cos",
     "angle_deg",
+    "eigenvalue_sd_orthogonal",
     "norm_ratio",
     "path_alignment_angle",
     "path_alignment_angle_finite",
@@ -86,7 +104,6 @@ __all__ = [
     "path_norm_ratio_finite",
     "path_norm_ratio_orthogonal",
     # other closed forms
-    "abs_moment_ratio",
     "fa_init_cos_mean",
     "fa_init_cos_sd",
     "gaitprop_mismatch",

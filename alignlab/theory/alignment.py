@@ -8,20 +8,28 @@ At the fixed point of Proposition 1, ``R^T = B W``, so the feedback path is
 
     E\langle W, MW\rangle = |W|_F^2, \qquad E|MW|_F^2 = m_2 |W|_F^2,
 
-and the angle between ``W`` and ``P^T`` self-averages as the layer grows.
+and the angle between ``W`` and ``P^T`` self-averages as ``n_out`` grows (``n_in`` does not
+help: every column of ``W`` is multiplied by the same ``n_out x n_out`` matrix ``M``).
+
+Every function here is finite for every valid argument, however extreme
+(``r = 1e-300`` or ``1e300``, ``n_mid = 10^20``): the formulas are written with
+``hypot`` and ``arctan2`` so that no intermediate overflows.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from alignlab._validate import check_at_least, check_finite, check_int_array, check_positive
+from alignlab import _linalg
+from alignlab._validate import check_at_least, check_finite, check_positive
 
-from .marchenko_pastur import _m2_excess
+from .entries import DEFAULT_KURTOSIS
+from .marchenko_pastur import _finite_excess
 
 __all__ = [
     "alignment_dynamics_cos",
     "angle_deg",
+    "eigenvalue_sd_orthogonal",
     "norm_ratio",
     "path_alignment_angle",
     "path_alignment_angle_finite",
@@ -34,13 +42,14 @@ __all__ = [
 ]
 
 
-def _cos_from_m2(m2):
-    return 1.0 / np.sqrt(m2)
-
-
 def _angle_from_excess(excess):
     # arctan(sqrt(m2 - 1)) = arccos(1/sqrt(m2)), from m2 - 1 itself: no loss near cos = 1
     return np.degrees(np.arctan(np.sqrt(excess)))
+
+
+def _norm_from_excess(excess):
+    # sqrt(1 + (m2 - 1)) without overflow when m2 - 1 is huge (r -> 0)
+    return np.hypot(1.0, np.sqrt(excess))
 
 
 def path_alignment_cos(expansion_ratio) -> np.ndarray:
@@ -58,8 +67,8 @@ def path_alignment_cos(expansion_ratio) -> np.ndarray:
     expansion_ratio : float or array_like
         ``r > 0``.
     """
-    r = check_positive("expansion_ratio", expansion_ratio)
-    return _cos_from_m2(1.0 + 1.0 / np.asarray(r))
+    r = np.asarray(check_positive("expansion_ratio", expansion_ratio))
+    return 1.0 / np.hypot(1.0, 1.0 / np.sqrt(r))
 
 
 def path_alignment_angle(expansion_ratio) -> np.ndarray:
@@ -76,8 +85,8 @@ def path_alignment_angle(expansion_ratio) -> np.ndarray:
     expansion_ratio : float or array_like
         ``r > 0``.
     """
-    r = check_positive("expansion_ratio", expansion_ratio)
-    return np.degrees(np.arctan(1.0 / np.sqrt(r)))
+    r = np.asarray(check_positive("expansion_ratio", expansion_ratio))
+    return np.degrees(np.arctan2(1.0, np.sqrt(r)))
 
 
 def path_norm_ratio(expansion_ratio) -> np.ndarray:
@@ -94,19 +103,11 @@ def path_norm_ratio(expansion_ratio) -> np.ndarray:
     expansion_ratio : float or array_like
         ``r > 0``.
     """
-    r = check_positive("expansion_ratio", expansion_ratio)
-    return np.sqrt(1.0 + 1.0 / np.asarray(r))
+    r = np.asarray(check_positive("expansion_ratio", expansion_ratio))
+    return np.hypot(1.0, 1.0 / np.sqrt(r))
 
 
-def _finite_excess(n_out, n_mid, kurtosis):
-    """``m2 - 1`` at finite size, validated."""
-    n_out = check_int_array("n_out", n_out)
-    n_mid = check_int_array("n_mid", n_mid)
-    k4 = check_at_least("kurtosis", kurtosis, 1.0)
-    return _m2_excess(n_out, n_mid, k4)
-
-
-def path_alignment_cos_finite(n_out, n_mid, kurtosis=3.0) -> np.ndarray:
+def path_alignment_cos_finite(n_out, n_mid, kurtosis=DEFAULT_KURTOSIS) -> np.ndarray:
     r"""Finite-size path-alignment cosine (Prop. 3 with Prop. 2's exact ``m2``).
 
     The ratio of expectations, exact at any size for ``W`` independent of iid ``B``
@@ -117,20 +118,24 @@ def path_alignment_cos_finite(n_out, n_mid, kurtosis=3.0) -> np.ndarray:
         \frac{E\langle W, MW\rangle}{|W|_F \sqrt{E|MW|_F^2}} = \frac{1}{\sqrt{m_2}},\qquad
         m_2 = 1 + \frac{n_{out} + k_4 - 2}{n_{mid}} .
 
-    The sample cosine concentrates on this value as ``n_out * n_in`` grows; its mean
-    differs from it only by the (second-order) fluctuation of ``|MW|_F``.
+    The sample cosine concentrates on this value as ``n_out`` grows (not ``n_in``: all
+    columns of ``W`` meet the same ``M``); its mean differs from it by a Jensen term of
+    the order of the fluctuation of ``M``'s spectral averages, ``O(1/n_out)`` relative.
+    At ``n_out = 1`` the formula does not describe a sample at all: ``M`` is a positive
+    scalar and the angle is exactly 0 (see ``docs/theory.md``).
 
     Parameters
     ----------
     n_out, n_mid : int or array_like of int
         Sizes ``>= 1``.
     kurtosis : float or array_like, optional
-        Entry kurtosis ``k4 >= 1`` of ``B`` (see ``entry_kurtosis``); 3 for Gaussian.
+        Entry kurtosis ``k4 >= 1`` of ``B`` (see ``entry_kurtosis``); default 9/5, the
+        package's default uniform ``B``; 3 for Gaussian.
     """
-    return _cos_from_m2(1.0 + _finite_excess(n_out, n_mid, kurtosis))
+    return 1.0 / _norm_from_excess(_finite_excess(n_out, n_mid, kurtosis))
 
 
-def path_alignment_angle_finite(n_out, n_mid, kurtosis=3.0) -> np.ndarray:
+def path_alignment_angle_finite(n_out, n_mid, kurtosis=DEFAULT_KURTOSIS) -> np.ndarray:
     r"""Finite-size path-alignment angle in degrees (Prop. 3 with the exact ``m2``).
 
     .. math::
@@ -143,12 +148,12 @@ def path_alignment_angle_finite(n_out, n_mid, kurtosis=3.0) -> np.ndarray:
     n_out, n_mid : int or array_like of int
         Sizes ``>= 1``.
     kurtosis : float or array_like, optional
-        Entry kurtosis ``k4 >= 1``; 3 for Gaussian.
+        Entry kurtosis ``k4 >= 1``; default 9/5 (uniform ``B``); 3 for Gaussian.
     """
     return _angle_from_excess(_finite_excess(n_out, n_mid, kurtosis))
 
 
-def path_norm_ratio_finite(n_out, n_mid, kurtosis=3.0) -> np.ndarray:
+def path_norm_ratio_finite(n_out, n_mid, kurtosis=DEFAULT_KURTOSIS) -> np.ndarray:
     r"""Root-mean-square path norm ratio at finite size (Prop. 3 with the exact ``m2``).
 
     Exact: :math:`\sqrt{E|MW|_F^2} / |W|_F = \sqrt{m_2}`, with
@@ -159,54 +164,72 @@ def path_norm_ratio_finite(n_out, n_mid, kurtosis=3.0) -> np.ndarray:
     n_out, n_mid : int or array_like of int
         Sizes ``>= 1``.
     kurtosis : float or array_like, optional
-        Entry kurtosis ``k4 >= 1``; 3 for Gaussian.
+        Entry kurtosis ``k4 >= 1``; default 9/5 (uniform ``B``); 3 for Gaussian.
     """
-    return np.sqrt(1.0 + _finite_excess(n_out, n_mid, kurtosis))
+    return _norm_from_excess(_finite_excess(n_out, n_mid, kurtosis))
 
 
-def _check_orthogonal_ratio(expansion_ratio):
-    r = np.asarray(check_positive("expansion_ratio", expansion_ratio))
-    if not np.all(r >= 1):
-        raise ValueError(
-            "`expansion_ratio` must be >= 1 for orthogonal feedback (B^T B = I needs "
-            f"orthonormal columns, so n_mid >= n_out), got {expansion_ratio!r}."
-        )
-    return r
+def _orthogonal_sin_cos(expansion_ratio):
+    """``(sqrt(1 - r), sqrt(r))`` clipped at ``r = 1``: the sine and cosine of the
+    orthogonal ensemble's angle (``m2 - 1 = (1 - r)/r`` is their squared ratio). No
+    division, so no overflow for any ``r > 0``; ``1 - r`` is exact near 1 (Sterbenz)."""
+    r = np.asarray(check_positive("expansion_ratio", expansion_ratio), dtype=float)
+    return np.sqrt(np.where(r < 1.0, 1.0 - r, 0.0)), np.sqrt(np.minimum(r, 1.0))
 
 
 def path_alignment_angle_orthogonal(expansion_ratio) -> np.ndarray:
-    r"""PFA-o path-alignment angle: 0 degrees at any size (Prop. 3, exact).
+    r"""Path-alignment angle in degrees for Haar-orthogonal ``B`` (PFA-o for ``r >= 1``).
 
-    With ``B`` having orthonormal columns (Haar, ``n_mid >= n_out``),
-    :math:`M = B^T B = I`, so :math:`P^T = W` once ``D`` has decayed.
+    .. math::
+
+        \angle(W, P^T) = \begin{cases} 0 & r \ge 1 \ \text{(exact, every sample)}\\
+        \arctan\sqrt{1/r - 1} = \arccos\sqrt{r} & r < 1 \end{cases}
+
+    ``r >= 1``: ``B`` has orthonormal columns, :math:`M = B^T B = I`, so
+    :math:`P^T = W` once ``D`` has decayed (PFA-o, Prop. 3). ``r < 1``: no ``B`` has
+    :math:`B^T B = I`; the orthogonal ensemble (entry variance ``1/n_mid``, as every
+    ensemble) is then a scaled tight frame, :math:`M = \lambda Q` with ``Q`` a Haar-random
+    projection of rank ``n_mid``, so :math:`E\langle W, MW\rangle = |W|^2` and
+    :math:`E|MW|^2 = \lambda |W|^2` exactly: the formula is the ratio of expectations,
+    exact at any size with ``r = n_mid / n_out``, and the sample angle concentrates on it
+    as ``n_out`` grows (45 deg at ``r = 1/2``).
 
     Parameters
     ----------
     expansion_ratio : float or array_like
-        ``r >= 1`` (the paper uses ``r = 1``).
-
-    Returns
-    -------
-    numpy.ndarray
-        Zeros of the shape of ``expansion_ratio``.
+        ``r > 0`` (the paper uses ``r = 1``). At finite size pass ``n_mid / n_out``.
     """
-    return np.zeros_like(_check_orthogonal_ratio(expansion_ratio), dtype=float)
+    sin, cos = _orthogonal_sin_cos(expansion_ratio)
+    return np.degrees(np.arctan2(sin, cos))
 
 
 def path_norm_ratio_orthogonal(expansion_ratio) -> np.ndarray:
-    r"""PFA-o path norm ratio: 1 at any size (Prop. 3, exact; :math:`B^T B = I`).
+    r"""Path norm ratio for Haar-orthogonal ``B``: 1 for ``r >= 1`` (exact, PFA-o:
+    :math:`B^T B = I`), :math:`1/\sqrt{r}` for ``r < 1`` (root mean square, exact with
+    ``r = n_mid / n_out``: the tight frame of :func:`path_alignment_angle_orthogonal`).
 
     Parameters
     ----------
     expansion_ratio : float or array_like
-        ``r >= 1``.
-
-    Returns
-    -------
-    numpy.ndarray
-        Ones of the shape of ``expansion_ratio``.
+        ``r > 0``.
     """
-    return np.ones_like(_check_orthogonal_ratio(expansion_ratio), dtype=float)
+    return 1.0 / _orthogonal_sin_cos(expansion_ratio)[1]
+
+
+def eigenvalue_sd_orthogonal(expansion_ratio) -> np.ndarray:
+    r"""Pooled SD of the eigenvalues of ``M = B^T B`` for Haar-orthogonal ``B`` (exact).
+
+    ``r >= 1``: ``M = I``, SD 0. ``r < 1``: ``M = \lambda Q`` has eigenvalue
+    :math:`\lambda = 1/r` with multiplicity ``n_mid`` and 0 otherwise, in every sample:
+    mean 1 and SD :math:`\sqrt{1/r - 1}`, exact with ``r = n_mid / n_out``.
+
+    Parameters
+    ----------
+    expansion_ratio : float or array_like
+        ``r > 0``.
+    """
+    sin, cos = _orthogonal_sin_cos(expansion_ratio)
+    return sin / cos
 
 
 def alignment_dynamics_cos(w0, wt, r0_norm, c_t, m2, *, lam=None) -> np.ndarray:
@@ -277,25 +300,29 @@ def _frobenius(name, x, axis):
 
 
 def angle_deg(x, y, axis=None) -> np.ndarray:
-    r"""Angle in degrees between two same-shaped tensors, over all entries.
+    r"""Angle in degrees between two same-shaped tensors, over all entries (validated).
 
     .. math::
 
-        \angle(X, Y) = \frac{180}{\pi}\arccos\operatorname{clip}\Big(
+        \angle(X, Y) = \frac{180}{\pi}\arccos
         \frac{\langle \operatorname{vec} X, \operatorname{vec} Y\rangle}{|X|_F |Y|_F},
-        -1, 1\Big).
+
+    computed by the package's one angle function, :func:`alignlab._linalg.angle_deg`
+    (the ``atan2`` form, accurate near 0 and 180 degrees, where ``arccos`` of a clipped
+    cosine is off by ~1e-6 deg). This wrapper rejects NaN/inf and zero norms.
 
     Parameters
     ----------
     x, y : array_like
-        Same shape (or broadcastable).
+        Same shape (or broadcastable), nonzero.
     axis : int or tuple of int, optional
         Axes to reduce over; ``None`` (default) uses every entry.
     """
     x = np.asarray(check_finite("x", x))
     y = np.asarray(check_finite("y", y))
-    cos = np.sum(x * y, axis=axis) / (_frobenius("x", x, axis) * _frobenius("y", y, axis))
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+    _frobenius("x", x, axis)
+    _frobenius("y", y, axis)
+    return _linalg.angle_deg(x, y, axis=axis)
 
 
 def norm_ratio(x, y, axis=None) -> np.ndarray:

@@ -1,23 +1,19 @@
 r"""Other closed forms: sign-concordant feedback, FA at init, weight mirror, GAIT-prop,
 pseudo-inverse feedback.
 
-The angle between two tensors is taken over all their entries (``theory.angle_deg``).
+The angle between two tensors is taken over all their entries (``theory.angle_deg``). Entry
+moments come from the one table, :data:`alignlab.theory.ENTRY_MOMENTS`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from alignlab._validate import (
-    check_choice,
-    check_finite,
-    check_int_array,
-    check_positive,
-    check_probability,
-)
+from alignlab._validate import check_finite, check_int_array, check_positive
+
+from .entries import abs_moment_ratio, entry_moments
 
 __all__ = [
-    "abs_moment_ratio",
     "fa_init_cos_mean",
     "fa_init_cos_sd",
     "gaitprop_mismatch",
@@ -29,43 +25,9 @@ __all__ = [
     "weight_mirror_feedback",
 ]
 
-# E|w| / sqrt(E w^2) for one iid entry
-_ABS_RATIO = {
-    "gaussian": float(np.sqrt(2.0 / np.pi)),  # E|g| = s sqrt(2/pi)
-    "uniform": float(np.sqrt(3.0) / 2.0),  # U(-1, 1): E|u| = 1/2, E u^2 = 1/3
-    "rademacher": 1.0,
-}
-
-
-def abs_moment_ratio(ensemble: str, density: float = 1.0) -> float:
-    r"""``E|w| / sqrt(E w^2)`` for one iid entry (exact).
-
-    Gaussian :math:`\sqrt{2/\pi}`, uniform :math:`\sqrt{3}/2`, Rademacher 1, sparse
-    (Bernoulli(d) mask times Gaussian) :math:`\sqrt{2d/\pi}`.
-
-    Parameters
-    ----------
-    ensemble : {'gaussian', 'uniform', 'rademacher', 'sparse'}
-        ``'orthogonal'`` is rejected (entries not independent).
-    density : float, optional
-        ``d`` in (0, 1], only for ``'sparse'``.
-    """
-    return _abs_ratio(ensemble, density)
-
 
 def _abs_ratio(ensemble, density, name="ensemble", density_name="density"):
-    if ensemble == "orthogonal":
-        raise ValueError(
-            f"`{name}` must be an iid ensemble: 'orthogonal' (Haar) has dependent entries; "
-            "got 'orthogonal'."
-        )
-    check_choice(name, ensemble, [*_ABS_RATIO, "sparse"])
-    d = check_probability(density_name, density)
-    if ensemble == "sparse":
-        return float(np.sqrt(2.0 * d / np.pi))  # E|b| = d s sqrt(2/pi), E b^2 = d s^2
-    if d != 1.0:
-        raise ValueError(f"`{density_name}` applies only to {name}='sparse', got {density!r}.")
-    return _ABS_RATIO[ensemble]
+    return entry_moments(ensemble, density, name=name, density_name=density_name).abs_ratio
 
 
 def sign_concordant_cos(w, axis=None) -> np.ndarray:

@@ -13,19 +13,14 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import elementwise
 
-from alignlab._validate import (
-    check_at_least,
-    check_choice,
-    check_int_array,
-    check_positive,
-    check_probability,
-)
+from alignlab._validate import check_at_least, check_int_array, check_positive
+
+from .entries import DEFAULT_KURTOSIS
 
 __all__ = [
     "MarchenkoPasturGen",
     "eigenvalue_sd",
     "eigenvalue_sd_finite",
-    "entry_kurtosis",
     "marchenko_pastur",
     "mp_edges",
     "mp_second_moment_finite",
@@ -248,44 +243,7 @@ class MarchenkoPasturGen(stats.rv_continuous):
 marchenko_pastur = MarchenkoPasturGen(name="marchenko_pastur", shapes="lam")
 
 
-_KURTOSIS = {"gaussian": 3.0, "uniform": 9.0 / 5.0, "rademacher": 1.0}
-
-
-def entry_kurtosis(ensemble: str, density: float = 1.0) -> float:
-    r"""Kurtosis ``E[b^4] / E[b^2]^2`` of one iid entry of ``B`` (Prop. 2, exact).
-
-    * ``'gaussian'``: :math:`N(0, s^2)`, kurtosis 3;
-    * ``'uniform'``: :math:`U(-c, c)` (Xavier-uniform), kurtosis 9/5;
-    * ``'rademacher'``: :math:`\pm s`, kurtosis 1;
-    * ``'sparse'``: :math:`m g` with :math:`m \sim` Bernoulli(d) and :math:`g` Gaussian
-      (any rescaling cancels), :math:`E b^4 / (E b^2)^2 = 3 d / d^2 = 3/d`.
-
-    Parameters
-    ----------
-    ensemble : {'gaussian', 'uniform', 'rademacher', 'sparse'}
-        ``'orthogonal'`` (Haar) is rejected: its entries are not independent.
-    density : float, optional
-        ``d`` in (0, 1], only for ``'sparse'``.
-
-    Returns
-    -------
-    float
-    """
-    if ensemble == "orthogonal":
-        raise ValueError(
-            "`ensemble` must be an iid ensemble: 'orthogonal' (Haar) has dependent entries, "
-            "so no entry kurtosis applies (its B^T B is I exactly); got 'orthogonal'."
-        )
-    check_choice("ensemble", ensemble, [*_KURTOSIS, "sparse"])
-    d = check_probability("density", density)
-    if ensemble == "sparse":
-        return 3.0 / d
-    if d != 1.0:
-        raise ValueError(f"`density` applies only to ensemble='sparse', got {density!r}.")
-    return _KURTOSIS[ensemble]
-
-
-def mp_second_moment_finite(n_out, n_mid, kurtosis=3.0) -> np.ndarray | float:
+def mp_second_moment_finite(n_out, n_mid, kurtosis=DEFAULT_KURTOSIS) -> np.ndarray | float:
     r"""Second spectral moment of ``M = B^T B`` at finite size (Prop. 2, exact).
 
     For ``B`` of shape ``(n_mid, n_out)`` with iid zero-mean entries of variance ``1/n_mid``
@@ -304,21 +262,36 @@ def mp_second_moment_finite(n_out, n_mid, kurtosis=3.0) -> np.ndarray | float:
     n_out, n_mid : int or array_like of int
         Sizes ``>= 1``.
     kurtosis : float or array_like, optional
-        ``k4 >= 1`` (:func:`entry_kurtosis`); 3 for Gaussian entries.
+        ``k4 >= 1`` (:func:`entry_kurtosis`); default 9/5, the package's default uniform
+        ``B`` (``DEFAULT_KURTOSIS``); 3 for Gaussian entries.
 
     Returns
     -------
     numpy.ndarray or float
     """
-    n_out = check_int_array("n_out", n_out)
-    n_mid = check_int_array("n_mid", n_mid)
+    return 1.0 + _finite_excess(n_out, n_mid, kurtosis)
+
+
+def _sizes(name, value):
+    """Layer size(s), validated as integers >= 1 and returned as float64 for the formulas.
+
+    Sizes beyond int64 are valid here (``n_mid = 10^20`` at ``r = 10^18``): the int64
+    copy that ``check_int_array`` returns would wrap around there, so it is discarded and
+    the value is used as float (every float above 2^53 is an integer; the formulas are
+    ratios, accurate to a few ulps at any size).
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        check_int_array(name, value)
+    return np.asarray(value, dtype=float)
+
+
+def _finite_excess(n_out, n_mid, kurtosis):
+    """``m2 - 1 = (n_out + k4 - 2) / n_mid`` from validated arguments, formed without
+    subtracting 1 (so no precision is lost when it is tiny)."""
+    n_out = _sizes("n_out", n_out)
+    n_mid = _sizes("n_mid", n_mid)
     k4 = check_at_least("kurtosis", kurtosis, 1.0)
-    return 1.0 + _m2_excess(n_out, n_mid, k4)
-
-
-def _m2_excess(n_out, n_mid, k4):
-    """``m2 - 1 = (n_out + k4 - 2) / n_mid``, formed without subtracting 1."""
-    return (np.asarray(n_out, dtype=float) + k4 - 2.0) / np.asarray(n_mid, dtype=float)
+    return (n_out + k4 - 2.0) / n_mid
 
 
 def eigenvalue_sd(expansion_ratio) -> np.ndarray:
@@ -337,7 +310,7 @@ def eigenvalue_sd(expansion_ratio) -> np.ndarray:
     return 1.0 / np.sqrt(r)
 
 
-def eigenvalue_sd_finite(n_out, n_mid, kurtosis=3.0) -> np.ndarray | float:
+def eigenvalue_sd_finite(n_out, n_mid, kurtosis=DEFAULT_KURTOSIS) -> np.ndarray | float:
     r"""Pooled SD of the eigenvalues of ``M = B^T B`` over many samples (Prop. 2, exact).
 
     Eigenvalues pooled over independent samples have mean ``E[tr M]/n_out = 1`` and second
@@ -352,9 +325,6 @@ def eigenvalue_sd_finite(n_out, n_mid, kurtosis=3.0) -> np.ndarray | float:
     n_out, n_mid : int or array_like of int
         Sizes ``>= 1``.
     kurtosis : float or array_like, optional
-        ``k4 >= 1``; 3 for Gaussian entries.
+        ``k4 >= 1``; default 9/5 (uniform ``B``); 3 for Gaussian entries.
     """
-    n_out = check_int_array("n_out", n_out)
-    n_mid = check_int_array("n_mid", n_mid)
-    k4 = check_at_least("kurtosis", kurtosis, 1.0)
-    return np.sqrt(_m2_excess(n_out, n_mid, k4))
+    return np.sqrt(_finite_excess(n_out, n_mid, kurtosis))

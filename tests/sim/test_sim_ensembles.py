@@ -171,7 +171,7 @@ def test_cuda_reproducible_and_same_law(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(sim.ENSEMBLES))
 def test_torch_backend_draws(name: str) -> None:
     """The torch draw path (used on GPUs) exercised on CPU tensors: same laws."""
-    from alignlab.sim._backend import Draw
+    from alignlab.sim.engine import Draw
 
     ens, std = _ens(name), 0.5
     out = torch.empty(6, 120, 80, dtype=torch.float64)

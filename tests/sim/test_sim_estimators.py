@@ -138,5 +138,6 @@ def test_simulators_mirror_theory_signatures() -> None:
     assert spec.kurtosis == pytest.approx(1.8) and spec.lam == pytest.approx(0.25)
     assert isinstance(spec.second_moment, sim.Estimate) and spec.second_moment.n == 16
     assert spec.eigenvalue_mean.mean == pytest.approx(1.0, abs=5 * spec.eigenvalue_mean.se)
-    path = sim.simulate_path_alignment(20, 80, n_in=12, n_samples=16, rng=3, method="wishart")
+    path = sim.simulate_path_alignment(20, 80, n_in=12, n_samples=16, rng=3,
+                                       ensemble="gaussian", method="wishart")
     assert path.samples.method == "wishart" and path.angle_deg.n == 16

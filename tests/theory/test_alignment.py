@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from alignlab.theory import (
+    DEFAULT_KURTOSIS,
     alignment_dynamics_cos,
     angle_deg,
+    eigenvalue_sd_finite,
+    eigenvalue_sd_orthogonal,
     entry_kurtosis,
     mp_second_moment_finite,
     norm_ratio,
@@ -88,9 +93,79 @@ def test_vectorised():
     assert path_alignment_angle_orthogonal(1.0).shape == ()
 
 
-def test_orthogonal_needs_r_at_least_one():
-    with pytest.raises(ValueError, match="`expansion_ratio`"):
-        path_alignment_angle_orthogonal(0.5)
+def test_orthogonal_below_one_is_a_tight_frame():
+    """r < 1: no B has B^T B = I; the orthogonal ensemble is a tight frame, M = lam Q, with
+    m2 = lam exactly: angle arctan(sqrt(1/r - 1)) (45 deg at r = 1/2, where the old code
+    raised and Figure 3 hard-coded 0), RMS norm ratio 1/sqrt(r), eigenvalue SD
+    sqrt(1/r - 1). Continuous at r = 1, where PFA-o's exact 0 / 1 / 0 take over."""
+    assert path_alignment_angle_orthogonal(0.5) == pytest.approx(45.0, abs=DEG * 4 * EPS)
+    assert path_norm_ratio_orthogonal(0.5) == pytest.approx(np.sqrt(2.0), rel=4 * EPS)
+    assert eigenvalue_sd_orthogonal(0.5) == pytest.approx(1.0, rel=4 * EPS)
+    r = np.array([0.01, 0.3, 0.999999, 1.0, 2.0])
+    np.testing.assert_allclose(path_alignment_angle_orthogonal(r),
+                               np.degrees(np.arccos(np.sqrt(np.minimum(r, 1.0)))),
+                               rtol=1e-12, atol=1e-6)  # arccos itself loses ~1e-6 deg near 0
+    np.testing.assert_array_equal(path_alignment_angle_orthogonal(r[3:]), 0.0)
+    np.testing.assert_array_equal(eigenvalue_sd_orthogonal(r[3:]), 0.0)
+    # (1 - r)/r is formed without cancellation (1 - r is exact there, Sterbenz): just
+    # below 1 the angle keeps full precision; 1/r - 1 would lose ~4 digits at 1e-12
+    r1 = 1.0 - 1e-12
+    assert path_alignment_angle_orthogonal(r1) == pytest.approx(
+        np.degrees(np.arctan(np.sqrt((1.0 - r1) / r1))), rel=8 * EPS, abs=0)
+
+
+def test_orthogonal_tight_frame_monte_carlo():
+    """Haar B with n_mid < n_out, entry variance 1/n_mid: every sample's spectrum is lam
+    (n_mid times) and 0, and E<W, MW> = |W|^2, E|MW|^2 = lam |W|^2 (the exact moments
+    behind the r < 1 formulas), for a fixed W."""
+    rng = np.random.default_rng(11)
+    n_samples, n_out, n_mid, n_in = 20_000, 5, 2, 3
+    lam = n_out / n_mid
+    q, _ = np.linalg.qr(rng.standard_normal((n_samples, n_out, n_mid)))  # (s, n_out, n_mid)
+    B = np.sqrt(lam) * np.swapaxes(q, 1, 2)  # orthonormal rows scaled: entry var 1/n_mid
+    M = np.swapaxes(B, 1, 2) @ B
+    eig = np.linalg.eigvalsh(M)
+    np.testing.assert_allclose(eig[:, -n_mid:], lam, atol=64 * EPS * lam)
+    np.testing.assert_allclose(eig[:, :-n_mid], 0.0, atol=64 * EPS * lam)
+    assert eigenvalue_sd_orthogonal(n_mid / n_out) == pytest.approx(np.std(eig[0]), rel=1e-12)
+    W = rng.standard_normal((n_out, n_in))
+    MW = M @ W
+    inner = np.einsum("oi,soi->s", W, MW) / np.sum(W * W)
+    sq = np.einsum("soi,soi->s", MW, MW) / np.sum(W * W)
+    assert abs(inner.mean() - 1.0) <= Z * inner.std(ddof=1) / np.sqrt(n_samples)
+    assert abs(sq.mean() - lam) <= Z * sq.std(ddof=1) / np.sqrt(n_samples)
+    expected = np.degrees(np.arccos(inner.mean() / np.sqrt(sq.mean())))  # ratio of means
+    assert path_alignment_angle_orthogonal(n_mid / n_out) == pytest.approx(expected, abs=1.0)
+
+
+def test_extreme_ratios_are_finite_and_asymptotic():
+    """r = 1e18 (n_mid = 1e20, beyond int64) and r = 1e-300 gave NaN and a RuntimeWarning;
+    now every form is finite, warning-free and equal to its asymptotic expansion."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        big, tiny = 1e18, 1e-300
+        # limits: angle ~ degrees(1/sqrt r), cos ~ 1, ratio ~ 1 + 1/(2r); and for r -> 0
+        assert path_alignment_angle(big) == pytest.approx(np.degrees(1e-9), rel=4 * EPS, abs=0)
+        assert path_alignment_cos(big) == 1.0 and path_norm_ratio(big) == 1.0
+        assert path_alignment_angle(tiny) == pytest.approx(90.0, rel=EPS)
+        assert path_norm_ratio(tiny) == pytest.approx(1e150, rel=4 * EPS)
+        assert path_alignment_cos(tiny) == pytest.approx(1e-150, rel=4 * EPS, abs=0)
+        assert np.isfinite(path_norm_ratio(5e-324))  # the smallest float: no overflow
+        # finite size at n_mid = 100 * 1e18, given as a Python int, a float, an array
+        k4 = DEFAULT_KURTOSIS
+        for n_mid in (10**20, 1e20, np.array([1e20, 1e21]), [10**20, 10**21]):
+            excess = (100 + k4 - 2) / np.asarray(n_mid, dtype=float)
+            np.testing.assert_allclose(path_alignment_angle_finite(100, n_mid),
+                                       np.degrees(np.sqrt(excess)), rtol=1e-12)
+            np.testing.assert_allclose(eigenvalue_sd_finite(100, n_mid), np.sqrt(excess),
+                                       rtol=4 * EPS)
+            np.testing.assert_allclose(path_norm_ratio_finite(100, n_mid), 1.0, rtol=EPS)
+        assert np.isfinite(path_norm_ratio_finite(10**300, 1))
+        assert path_alignment_angle_orthogonal(tiny) == pytest.approx(90.0, rel=EPS)
+        assert np.isfinite(path_norm_ratio_orthogonal(5e-324))
+        assert np.isfinite(eigenvalue_sd_orthogonal(5e-324))
+    with pytest.raises(ValueError, match="`n_mid`"):
+        path_alignment_angle_finite(100, [10**20, 0])
 
 
 def _ensemble(rng, name, shape):
@@ -176,6 +251,17 @@ def test_angle_and_norm_ratio():
     np.testing.assert_allclose(rows, [45.0, 0.0], atol=DEG * 4 * EPS)
     with pytest.raises(ValueError, match="`x`"):
         angle_deg(np.zeros(3), np.ones(3))
+
+
+def test_angle_is_accurate_near_zero():
+    """theory.angle_deg is the package's atan2 angle: a 1e-9 rad angle comes out to full
+    precision, where arccos(clip(cos)) gives exactly 0 (cos rounds to 1)."""
+    for t in (1e-9, 1e-12, 1e-15):
+        x = np.array([[3.0, 0.0], [0.0, 0.0]])
+        y = np.array([[5.0, 5.0 * t], [0.0, 0.0]])  # angle arctan(t)
+        assert angle_deg(x, y) == pytest.approx(np.degrees(np.arctan(t)), rel=16 * EPS, abs=0)
+        assert np.degrees(np.arccos(np.clip(np.sum(x * y) / (3.0 * np.hypot(5, 5 * t)),
+                                            -1, 1))) == 0.0  # what arccos gives
 
 
 @given(seed=st.integers(0, 2**32 - 1), scale=st.floats(1e-3, 1e3))

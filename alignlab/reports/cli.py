@@ -1,0 +1,151 @@
+"""The ``figure3`` and ``theory`` subcommands (registered on the ``alignlab`` parser).
+
+``alignlab figure3 [--samples N] [--ratios R ...] [--ensemble E] ... [--out DIR]``
+``alignlab theory --ratio R [R ...] [--n-out N] [--ensemble E] [--density D] [--csv PATH]``
+
+Exit statuses (the package's one scheme, see :mod:`alignlab.cli`): 0 success; 2 bad input
+or an unusable output location (one line, nothing written); 3 Figure 3's claim check
+failed (its files are written); 130 interrupted. Importing this module imports nothing
+heavy: numpy, torch and matplotlib are imported inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+__all__ = ["EXIT_CLAIM_FAILED", "cmd_figure3", "cmd_theory", "register"]
+
+EXIT_CLAIM_FAILED = 3  # the report ran and wrote its files, but its claim does not hold
+
+#: Internal argument names in error messages -> the flag that sets them, per subcommand
+#: (options whose ``dest`` is the internal name, e.g. ``n_out`` -> ``--n-out``, need no
+#: entry: alignlab.cli maps those itself).
+FIGURE3_FLAGS = {
+    "n_samples": "--samples",
+    "out_dir": "--out",
+    "expansion_ratio": "--ratios",
+    "expansion_ratios": "--ratios",
+    "n_mid": "--ratios",
+}
+THEORY_FLAGS = {
+    "ratios": "--ratio",
+    "expansion_ratio": "--ratio",
+    "n_mid": "--ratio",
+}
+
+
+def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = None) -> None:
+    """Add ``figure3`` and ``theory`` to ``subparsers`` (from ``parser.add_subparsers()``).
+
+    Each subcommand sets ``func`` (a handler taking the parsed namespace and returning an
+    exit status) and ``flags`` (internal argument names -> flags, for error messages).
+    ``parser_class`` is unused: subparsers are built with the class given to
+    ``add_subparsers``.
+    """
+    del parser_class
+    p = subparsers.add_parser(
+        "figure3",
+        help="regenerate Figure 3 (eigenvalues of B^T B, path alignment) with theory overlaid",
+        description="Simulate PFA's converged state R^T = B W over expansion ratios 1..100 "
+        "(the paper's protocol by default), write DIR/figure3.{csv,png,pdf,json}, print the "
+        "table and check that the simulation sits on Propositions 2 and 3. Exit status 3 "
+        "if it does not (the files are written).",
+    )
+    p.add_argument("--samples", type=int, default=100, help="samples per ratio (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--ensemble", default="uniform",
+                   help="law of B's entries: uniform (paper), gaussian, rademacher, "
+                        "orthogonal, sparse (default uniform)")
+    p.add_argument("--density", type=float, default=None,
+                   help="fraction of nonzero entries of B, for an ensemble that takes one "
+                        "(sparse; default: the ensemble's own, 0.1)")
+    p.add_argument("--method", default="direct", choices=("direct", "wishart"),
+                   help="'wishart' samples B^T B directly (gaussian only; cost independent "
+                        "of n_mid)")
+    p.add_argument("--coupled", action="store_true",
+                   help="common random numbers across ratios (each B the first n_mid rows of "
+                        "one draw): same law per ratio, correlated across ratios, ~2x faster")
+    p.add_argument("--device", default="cpu",
+                   help="torch device, e.g. cpu or cuda; must be available (default cpu)")
+    p.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    p.add_argument("--ratios", type=float, nargs="+", metavar="R",
+                   help="expansion ratios (default: the paper's 11 values, logspace(0, 2, 11))")
+    p.add_argument("--n-out", type=int, default=100, help="rows of W (default 100)")
+    p.add_argument("--n-in", type=int, default=256, help="columns of W (default 256)")
+    p.add_argument("--out", default="figures", metavar="DIR",
+                   help="output folder, checked before the simulation (default figures/, "
+                        "the committed figure: write experiments elsewhere)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_figure3, flags=FIGURE3_FLAGS)
+
+    t = subparsers.add_parser(
+        "theory",
+        help="print Proposition 2 and 3 predictions for expansion ratios",
+        description="Closed-form predictions at R^T = B W: eigenvalue SD of B^T B, path "
+        "alignment angle and norm ratio, in the limit and at finite size "
+        "(n_mid = floor(n_out r)), and the angle for orthogonal B. No simulation.",
+    )
+    t.add_argument("--ratio", type=float, nargs="+", action="extend", required=True,
+                   metavar="R", help="expansion ratio(s) r = n_mid / n_out (repeatable)")
+    t.add_argument("--n-out", type=int, default=100,
+                   help="n_out for the finite-size columns (default 100)")
+    t.add_argument("--ensemble", default="uniform",
+                   help="law of B's entries, sets the kurtosis: uniform (9/5), gaussian (3), "
+                        "rademacher (1), sparse (3/density) (default uniform)")
+    t.add_argument("--density", type=float, default=None,
+                   help="fraction of nonzero entries, for an ensemble that takes one "
+                        "(sparse; default: the ensemble's own)")
+    t.add_argument("--csv", metavar="PATH",
+                   help="also write the table as CSV (the location is checked first)")
+    t.set_defaults(func=cmd_theory, flags=THEORY_FLAGS)
+
+
+def cmd_figure3(args: argparse.Namespace) -> int:
+    """Handler of ``alignlab figure3``: validate the settings and the output folder, then
+    simulate, write the four files as one set, and check the claim."""
+    from alignlab.reports.figure3 import Figure3Config, ratios_from_cli, run_figure3
+
+    config = Figure3Config(
+        n_out=args.n_out,
+        n_in=args.n_in,
+        ratios=ratios_from_cli(args.ratios),
+        n_samples=args.samples,
+        seed=args.seed,
+        coupled=args.coupled,
+        ensemble=args.ensemble,
+        density=args.density,
+        method=args.method,
+        device=args.device,
+        dtype=args.dtype,
+    )
+    progress = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    t0 = time.perf_counter()
+    records, check, paths = run_figure3(config, args.out, progress=progress)
+    print(records.format(digits=5))
+    print()
+    print(check.summary())
+    print(f"wrote {', '.join(str(p) for p in paths.values())} "
+          f"in {time.perf_counter() - t0:.2f} s")
+    return 0 if check.ok else EXIT_CLAIM_FAILED
+
+
+def cmd_theory(args: argparse.Namespace) -> int:
+    """Handler of ``alignlab theory``: the table (and its CSV, location checked first)."""
+    from alignlab._output import check_output_file, write_atomic
+    from alignlab.reports.theory_table import theory_table
+
+    if args.csv is not None:
+        check_output_file(args.csv, name="csv")
+    table = theory_table(args.ratio, args.n_out, args.ensemble, args.density)
+    from alignlab import theory
+
+    options = {} if args.density is None else {"density": args.density}
+    k4 = theory.entry_kurtosis(args.ensemble, **options)
+    print(f"Propositions 2-3 at R^T = B W; finite size: n_out = {args.n_out}, B {args.ensemble}"
+          + "".join(f", {k} {v:g}" for k, v in options.items()) + f" (entry kurtosis {k4:g})")
+    print(table.format(digits=5))
+    if args.csv is not None:
+        print(f"wrote {write_atomic(args.csv, table.to_csv, name='csv')}")
+    return 0

@@ -1,0 +1,783 @@
+"""Training curves of any set of runs: the panels of the PFA paper's Figures 2, 4 and 5.
+
+``alignlab plot RUN_DIR [RUN_DIR ...] [--out DIR]`` reads run directories written by
+``alignlab train`` (``config.toml``, ``metrics.csv``, ``layers.csv``, ``summary.json``),
+groups them by *label* (the method's name, plus the method options that differ across the
+given runs, e.g. ``pfa r=10``; seeds pooled) and draws
+
+(a) test accuracy per label over epochs, mean +/- SD over seeds;
+(b) per-layer alignment angle over epochs, one subplot per label that has a measure
+    (``weight`` or ``path``), lines coloured by depth (light = first layer, dark = last);
+(c) per-layer norm ratio ``|feedback|_F / |W|_F`` likewise.
+
+Labels whose layers all have measure ``none`` (DFA) appear in (a) only. The files written
+into ``DIR`` are ``curves.png``, ``curves.pdf``, ``curves_accuracy.csv`` and
+``curves_layers.csv`` (the numbers behind the picture), written as one set
+(:func:`alignlab._output.write_together`). The output location is checked before
+any run is read; bad input is one ``ValueError`` line and nothing written. See
+``docs/plot.md``.
+
+How the run directories are read (``alignlab.train.rundir``'s format, read defensively):
+
+* accuracy is plotted and written in percent; a run whose accuracies are all <= 1 is read
+  as fractions (the harness's) and multiplied by 100;
+* SD is the sample SD over seeds (``ddof=1``), NaN for a single seed;
+* ``layers.csv`` may hold several log points per epoch (``train.log_every_steps``): the
+  curve uses the row whose ``step`` equals the ``step`` of that epoch's ``metrics.csv`` row
+  (the end of the epoch; epoch 0 = initialisation), or, without one, the epoch's largest
+  ``step``; rows with no angle (NaN: feedback not weight-shaped or never used) are left out;
+* depth is the order in which layers first appear in ``layers.csv`` (the harness writes
+  them in forward order), 1 = the layer nearest the input; a layer whose
+  ``feedback_used`` is false (nothing below it needs its feedback) is drawn dashed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alignlab._records import Records
+
+__all__ = [
+    "ACCURACY_COLUMNS",
+    "FLAGS",
+    "LAYER_COLUMNS",
+    "OUTPUT_NAMES",
+    "Run",
+    "RunSet",
+    "accuracy_curves",
+    "cmd_plot",
+    "default_out_dir",
+    "depth_colors",
+    "final_accuracy",
+    "format_final",
+    "layer_curves",
+    "load_runs",
+    "plot_curves",
+    "register",
+    "run_plot",
+]
+
+#: Columns of ``curves_accuracy.csv`` (accuracy in percent).
+ACCURACY_COLUMNS = ("label", "epoch", "mean", "sd", "n")
+#: Columns of ``curves_layers.csv`` (angle in degrees, norm ratio dimensionless).
+LAYER_COLUMNS = (
+    "label", "measure", "layer", "depth", "epoch",
+    "angle_deg_mean", "angle_deg_sd", "norm_ratio_mean", "norm_ratio_sd", "n",
+    "feedback_used",  # true / false (nothing below the layer needs its feedback) / "" unknown
+)
+#: What ``run_plot`` writes into its output folder, by kind.
+OUTPUT_NAMES = {
+    "accuracy_csv": "curves_accuracy.csv",
+    "layers_csv": "curves_layers.csv",
+    "png": "curves.png",
+    "pdf": "curves.pdf",
+}
+
+#: Internal argument names in error messages -> the command-line flag (alignlab.cli).
+FLAGS = {"out_dir": "--out", "run_dirs": "RUN_DIR"}
+
+#: Short names for method options in labels (the spec's notation: r = n_mid / n_out).
+_OPTION_ABBREV = {"expansion_ratio": "r"}
+#: Measures that have an alignment angle (``none``: nothing weight-shaped, e.g. DFA).
+_MEASURED = ("weight", "path")
+_MISSING = object()
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run directory, as read: identity from ``config.toml``, curves from the CSVs."""
+
+    path: Path
+    method: str  # config method.name
+    options: dict[str, Any]  # the other [method] keys (expansion_ratio, ...)
+    seed: int | None  # config train.seed
+    data: str | None  # config data.name
+    model: str | None  # config model.name
+    status: str | None  # summary.json "status" (None: no summary yet)
+    config: dict[str, Any] = field(repr=False)  # flattened: {"optim.lr": 0.01, ...}
+    epochs: np.ndarray = field(repr=False)  # int, metrics.csv epoch
+    test_acc: np.ndarray = field(repr=False)  # percent, NaN where empty
+    layers: tuple[dict[str, Any], ...] = field(repr=False)  # one per (layer, epoch) log point
+
+
+@dataclass(frozen=True)
+class RunSet:
+    """Runs with their labels, and the tidy per-run tables behind every curve.
+
+    ``accuracy``: label, run, seed, epoch, test_acc (percent).
+    ``layers``: label, run, seed, layer, depth, measure, epoch, angle_deg, norm_ratio,
+    feedback_used (measured layers with a finite angle only; one row per run, layer and
+    epoch).
+    """
+
+    runs: tuple[Run, ...]
+    labels: tuple[str, ...]  # labels[i] belongs to runs[i]
+    accuracy: Records
+    layers: Records
+
+    def label_order(self) -> list[str]:
+        """Distinct labels in the order their first run was given."""
+        return list(dict.fromkeys(self.labels))
+
+    @property
+    def data(self) -> str | None:
+        """The runs' data set (``data.name``); None if no run names one."""
+        names = {r.data for r in self.runs if r.data is not None}
+        return names.pop() if len(names) == 1 else None
+
+
+def _toml_load(path: Path) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ModuleNotFoundError:
+            raise ValueError(
+                f"`config.toml` must be readable, got {str(path)!r} (reading TOML needs "
+                "Python >= 3.11 or the tomli package)."
+            ) from None
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"`config.toml` must be valid TOML, got {str(path)!r} ({exc}).") from None
+
+
+def _flatten(table: dict, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = tuple(value) if isinstance(value, list) else value
+    return flat
+
+
+def _number(text: str | None, what: str) -> float:
+    if text is None or text.strip() == "":
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"`{what}` must be a number, got {text!r}.") from None
+
+
+def _read_csv(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        columns = list(reader.fieldnames or [])
+        missing = [c for c in required if c not in columns]
+        if missing:
+            raise ValueError(
+                f"`{path.name}` must have the columns {', '.join(required)}, got {columns} "
+                f"in {str(path)!r} (missing {', '.join(missing)})."
+            )
+        return list(reader)
+
+
+def _flag(text: str | None) -> bool | None:
+    """A CSV boolean (true/false, 1/0, yes/no); None when empty or unrecognised."""
+    value = (text or "").strip().lower()
+    return True if value in ("true", "1", "yes") else False if value in (
+        "false", "0", "no") else None
+
+
+def _section(config: dict, name: str) -> dict:
+    value = config.get(name, {})
+    return value if isinstance(value, dict) else {}
+
+
+def _read_run(run_dir: Path) -> Run:
+    config = _toml_load(run_dir / "config.toml")
+    method = _section(config, "method")
+    name = method.get("name")
+    if not isinstance(name, str) or not name:
+        raise ValueError(
+            f"`method.name` must be set in config.toml, got {name!r} in {str(run_dir)!r}."
+        )
+    options = {k: v for k, v in method.items() if k != "name"}
+    seed = _section(config, "train").get("seed")
+    data = _section(config, "data").get("name")
+    model = _section(config, "model").get("name")
+
+    rows = _read_csv(run_dir / "metrics.csv", ("epoch", "test_acc"))
+    where = f"{run_dir.name}/metrics.csv"
+    epochs_f = np.array([_number(r["epoch"], f"{where} epoch") for r in rows], dtype=float)
+    if not np.all(np.isfinite(epochs_f) & (epochs_f == np.round(epochs_f))):
+        raise ValueError(f"`epoch` must be whole numbers, got {epochs_f.tolist()} in {where}.")
+    acc = np.array([_number(r["test_acc"], f"{where} test_acc") for r in rows], dtype=float)
+    finite = acc[np.isfinite(acc)]
+    if finite.size and finite.max() <= 1.0:  # fractions -> percent
+        acc = acc * 100.0
+
+    # optimiser steps at each epoch's metrics row: picks the matching layers.csv log point
+    metric_step: dict[int, float] = {}
+    for e, r in zip(epochs_f.tolist(), rows, strict=True):
+        st = _number(r.get("step"), f"{where} step")
+        if math.isfinite(st):
+            metric_step[int(e)] = st
+
+    layers: list[dict[str, Any]] = []
+    layers_path = run_dir / "layers.csv"
+    if layers_path.is_file():
+        where = f"{run_dir.name}/layers.csv"
+        best: dict[tuple[str, int], tuple[float, int]] = {}  # (layer, epoch) -> (rank, index)
+        for r in _read_csv(layers_path, ("epoch", "layer", "measure", "angle_deg",
+                                         "norm_ratio")):
+            epoch = _number(r["epoch"], f"{where} epoch")
+            if not (math.isfinite(epoch) and epoch == round(epoch)):
+                continue
+            step = _number(r.get("step"), f"{where} step")
+            key = (r["layer"], int(epoch))
+            # Lower rank wins: the row at the metrics row's step; else the epoch's last log
+            # point (mid-epoch points carry the epoch in progress and a smaller step).
+            target = metric_step.get(int(epoch))
+            if target is not None and math.isfinite(step):
+                if step != target:
+                    continue  # a log point inside the epoch
+                rank = -math.inf
+            else:
+                rank = -step if math.isfinite(step) else 0.0
+            if key in best and best[key][0] < rank:
+                continue
+            row = {
+                "layer": r["layer"],
+                "epoch": int(epoch),
+                "measure": (r["measure"] or "none").strip(),
+                "angle_deg": _number(r["angle_deg"], f"{where} angle_deg"),
+                "norm_ratio": _number(r["norm_ratio"], f"{where} norm_ratio"),
+                "feedback_used": _flag(r.get("feedback_used")),
+            }
+            if key in best:  # a later row for the same point (e.g. after a resume) wins
+                layers[best[key][1]] = row
+                best[key] = (rank, best[key][1])
+            else:
+                best[key] = (rank, len(layers))
+                layers.append(row)
+
+    status = None
+    summary_path = run_dir / "summary.json"
+    if summary_path.is_file():
+        try:
+            summary = json.loads(summary_path.read_text())
+        except json.JSONDecodeError:
+            summary = {}
+        status = summary.get("status") if isinstance(summary, dict) else None
+
+    return Run(
+        path=run_dir,
+        method=name,
+        options=options,
+        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        data=data if isinstance(data, str) else None,
+        model=model if isinstance(model, str) else None,
+        status=status if isinstance(status, str) else None,
+        config=_flatten(config),
+        epochs=epochs_f.astype(np.int64),
+        test_acc=acc,
+        layers=tuple(layers),
+    )
+
+
+def _fmt_value(value: Any) -> str:
+    if value is _MISSING:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _option_text(key: str, value: Any) -> str:
+    return f"{_OPTION_ABBREV.get(key, key)}={_fmt_value(value)}"
+
+
+def _differing(dicts: Sequence[dict[str, Any]], skip: Iterable[str] = ()) -> list[str]:
+    """Keys (sorted) whose value is not the same in every dict (absent counts as a value)."""
+    skip = set(skip)
+    keys = sorted({k for d in dicts for k in d} - skip)
+    return [k for k in keys if len({repr(d.get(k, _MISSING)) for d in dicts}) > 1]
+
+
+def _bookkeeping(key: str) -> bool:
+    """Config entries that never distinguish experiments: the seed and the versions
+    (``[meta]``, ``[versions]`` or top-level entries)."""
+    return key == "train.seed" or "." not in key or key.startswith(("meta.", "versions."))
+
+
+def _labels(runs: Sequence[Run]) -> list[str]:
+    """One label per run: method name + the method options that differ among the runs of
+    that method (+ model if models differ); if two runs of one label share a seed, the
+    other config keys that differ among that label's runs are added; identical configs
+    with the same seed are an error (pooling them would understate the SD)."""
+    parts: list[list[str]] = [[r.method] for r in runs]
+    by_method: dict[str, list[int]] = {}
+    for i, r in enumerate(runs):
+        by_method.setdefault(r.method, []).append(i)
+    for idx in by_method.values():
+        for key in _differing([runs[i].options for i in idx]):
+            for i in idx:
+                if key in runs[i].options:
+                    parts[i].append(_option_text(key, runs[i].options[key]))
+    if len({repr(r.model) for r in runs}) > 1:
+        for i, r in enumerate(runs):
+            parts[i].append(f"model={_fmt_value(r.model)}")
+
+    labels = [" ".join(p) for p in parts]
+    groups: dict[str, list[int]] = {}
+    for i, lab in enumerate(labels):
+        groups.setdefault(lab, []).append(i)
+    for lab, idx in groups.items():
+        seeds = [runs[i].seed for i in idx if runs[i].seed is not None]
+        if len(seeds) == len(set(seeds)):
+            continue
+        extra = [k for k in _differing([runs[i].config for i in idx])
+                 if not _bookkeeping(k) and not k.startswith("method.")
+                 and k != "model.name"]
+        for i in idx:
+            labels[i] = " ".join(
+                [lab] + [f"{k}={_fmt_value(runs[i].config.get(k, _MISSING))}" for k in extra]
+            )
+        seen: dict[tuple[str, Any], Path] = {}
+        for i in idx:
+            key = (labels[i], runs[i].seed)
+            if runs[i].seed is not None and key in seen:
+                raise ValueError(
+                    "`run_dirs` must not repeat a configuration, got "
+                    f"{str(seen[key])!r} and {str(runs[i].path)!r} (both {labels[i]!r}, "
+                    f"seed {runs[i].seed})."
+                )
+            seen[key] = runs[i].path
+    return labels
+
+
+def _check_run_dirs(run_dirs: Sequence[str | os.PathLike]) -> list[Path]:
+    if isinstance(run_dirs, (str, os.PathLike)):
+        run_dirs = [run_dirs]
+    paths = [Path(p) for p in run_dirs]
+    if not paths:
+        raise ValueError("`run_dirs` must name at least one run directory, got [].")
+    for p in paths:
+        if not p.is_dir():
+            raise ValueError(f"`run_dirs` must be an existing directory, got {str(p)!r}.")
+        for name in ("metrics.csv", "config.toml"):
+            if not (p / name).is_file():
+                raise ValueError(
+                    f"`run_dirs` must be a run directory ({name} missing), got {str(p)!r}."
+                )
+    resolved = [p.resolve() for p in paths]
+    if len(set(resolved)) != len(resolved):
+        dup = next(p for p, q in zip(paths, resolved, strict=True) if resolved.count(q) > 1)
+        raise ValueError(f"`run_dirs` must not repeat a directory, got {str(dup)!r} twice.")
+    return paths
+
+
+def load_runs(run_dirs: Sequence[str | os.PathLike]) -> RunSet:
+    """Read run directories into labelled tidy tables (see :class:`RunSet`).
+
+    Raises ``ValueError`` (one line) for a missing directory, one without ``metrics.csv``
+    or ``config.toml``, runs on different data sets, or a configuration given twice.
+    """
+    paths = _check_run_dirs(run_dirs)
+    runs = [_read_run(p) for p in paths]
+    datasets: dict[str, list[str]] = {}
+    for r in runs:
+        if r.data is not None:
+            datasets.setdefault(r.data, []).append(r.path.name)
+    if len(datasets) > 1:
+        got = "; ".join(f"{d} ({', '.join(names)})" for d, names in datasets.items())
+        raise ValueError(f"`run_dirs` must all use one data set, got {got}.")
+    labels = _labels(runs)
+
+    acc_rows = []
+    layer_rows = []
+    depth_of: dict[str, dict[str, int]] = {}  # label -> layer -> depth (1-based)
+    for run, lab in zip(runs, labels, strict=True):
+        for e, a in zip(run.epochs.tolist(), run.test_acc.tolist(), strict=True):
+            acc_rows.append({"label": lab, "run": str(run.path), "seed": run.seed,
+                             "epoch": int(e), "test_acc": float(a)})
+        depths = depth_of.setdefault(lab, {})
+        for row in run.layers:
+            if row["measure"] not in _MEASURED or not math.isfinite(row["angle_deg"]):
+                continue
+            depths.setdefault(row["layer"], len(depths) + 1)
+            layer_rows.append({"label": lab, "run": str(run.path), "seed": run.seed,
+                               "layer": row["layer"], "depth": depths[row["layer"]],
+                               "measure": row["measure"], "epoch": row["epoch"],
+                               "angle_deg": row["angle_deg"],
+                               "norm_ratio": row["norm_ratio"],
+                               "feedback_used": row["feedback_used"]})
+    return RunSet(
+        runs=tuple(runs),
+        labels=tuple(labels),
+        accuracy=Records(acc_rows, ["label", "run", "seed", "epoch", "test_acc"]),
+        layers=Records(layer_rows, ["label", "run", "seed", "layer", "depth", "measure",
+                                    "epoch", "angle_deg", "norm_ratio", "feedback_used"]),
+    )
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def _mean_sd(values: Sequence[float]) -> tuple[float, float, int]:
+    """Mean and sample SD (ddof=1; NaN for one value) of the finite values, and their count."""
+    v = np.array([x for x in values if math.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return math.nan, math.nan, 0
+    sd = float(np.std(v, ddof=1)) if v.size > 1 else math.nan
+    return float(np.mean(v)), sd, int(v.size)
+
+
+def accuracy_curves(runset: RunSet) -> Records:
+    """Test accuracy (%) per label and epoch: mean, SD over seeds, n (``ACCURACY_COLUMNS``)."""
+    cells: dict[tuple[str, int], list[float]] = {}
+    for row in runset.accuracy:
+        cells.setdefault((row["label"], row["epoch"]), []).append(row["test_acc"])
+    order = {lab: i for i, lab in enumerate(runset.label_order())}
+    rows = []
+    for (lab, epoch), vals in sorted(cells.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
+        mean, sd, n = _mean_sd(vals)
+        if n:
+            rows.append({"label": lab, "epoch": epoch, "mean": mean, "sd": sd, "n": n})
+    return Records(rows, ACCURACY_COLUMNS)
+
+
+def layer_curves(runset: RunSet) -> Records:
+    """Alignment angle (deg) and norm ratio per label, layer and epoch (``LAYER_COLUMNS``)."""
+    cells: dict[tuple[str, int, int], list[dict]] = {}
+    for row in runset.layers:
+        cells.setdefault((row["label"], row["depth"], row["epoch"]), []).append(row)
+    order = {lab: i for i, lab in enumerate(runset.label_order())}
+    rows = []
+    for (lab, depth, epoch), group in sorted(
+        cells.items(), key=lambda kv: (order[kv[0][0]], kv[0][1], kv[0][2])
+    ):
+        a_mean, a_sd, n = _mean_sd([g["angle_deg"] for g in group])
+        r_mean, r_sd, _ = _mean_sd([g["norm_ratio"] for g in group])
+        measures = sorted({g["measure"] for g in group})
+        used = {g["feedback_used"] for g in group}
+        rows.append({
+            "label": lab, "measure": "/".join(measures), "layer": group[0]["layer"],
+            "depth": depth, "epoch": epoch, "angle_deg_mean": a_mean, "angle_deg_sd": a_sd,
+            "norm_ratio_mean": r_mean, "norm_ratio_sd": r_sd, "n": n,
+            "feedback_used": "true" if used == {True} else "false" if used == {False} else "",
+        })
+    return Records(rows, LAYER_COLUMNS)
+
+
+def final_accuracy(runset: RunSet, accuracy: Records | None = None) -> Records:
+    """Per label: the last epoch of its accuracy curve, mean +/- SD there, n of the runs.
+
+    ``runs`` counts the label's runs; ``n < runs`` means some run stopped early (its
+    status, from summary.json, is listed in ``incomplete``).
+    """
+    accuracy = accuracy_curves(runset) if accuracy is None else accuracy
+    last: dict[str, dict] = {}
+    for row in accuracy:
+        last[row["label"]] = row
+    rows = []
+    for lab in runset.label_order():
+        members = [r for r, lb in zip(runset.runs, runset.labels, strict=True) if lb == lab]
+        odd = [f"{r.path.name}: {r.status or 'no summary'}" for r in members
+               if r.status != "completed"]
+        row = last.get(lab)
+        rows.append({
+            "label": lab,
+            "epoch": row["epoch"] if row else -1,
+            "test_acc_mean": row["mean"] if row else math.nan,
+            "test_acc_sd": row["sd"] if row else math.nan,
+            "n": row["n"] if row else 0,
+            "runs": len(members),
+            "incomplete": "; ".join(odd) if odd else "-",
+        })
+    return Records(rows, ["label", "epoch", "test_acc_mean", "test_acc_sd", "n", "runs",
+                          "incomplete"])
+
+
+# --------------------------------------------------------------------------- plotting
+
+#: Sequential colormap for depth and the part of it used (its lightest end is invisible).
+DEPTH_CMAP = "YlGnBu"
+DEPTH_RANGE = (0.3, 1.0)
+
+
+def depth_colors(n_layers: int) -> list[tuple[float, float, float, float]]:
+    """RGBA per depth 1..n_layers: light (first layer) to dark (last layer)."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps[DEPTH_CMAP]
+    lo, hi = DEPTH_RANGE
+    if n_layers == 1:
+        return [tuple(cmap(hi))]
+    return [tuple(cmap(lo + (hi - lo) * k / (n_layers - 1))) for k in range(n_layers)]
+
+
+def _accuracy_ylim(acc: Records) -> tuple[float, float] | None:
+    """Zoom to where the curves end up: the lowest mean - SD over the last half of the
+    epochs (of any label) to the highest mean + SD there, with a 15% margin."""
+    if not len(acc):
+        return None
+    epochs = np.array(acc.column("epoch"))
+    half = epochs.max() / 2.0
+    lows, highs = [], []
+    for row in acc:
+        if row["epoch"] >= half:
+            sd = row["sd"] if math.isfinite(row["sd"]) else 0.0
+            lows.append(row["mean"] - sd)
+            highs.append(row["mean"] + sd)
+    lo, hi = min(lows), max(highs)
+    margin = max(0.15 * (hi - lo), 0.05)
+    return lo - margin, min(hi + margin, 100.0 + margin / 3)
+
+
+def plot_curves(accuracy: Records, layers: Records, *, title: str = ""):
+    """The figure: (a) accuracy on top, then (b) angle and (c) norm ratio per measured label.
+
+    Takes the tables of :func:`accuracy_curves` and :func:`layer_curves`; returns the
+    matplotlib Figure (Agg backend).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.ticker import MaxNLocator
+
+    acc_labels = list(dict.fromkeys(accuracy.column("label")))
+    measured = list(dict.fromkeys(layers.column("label")))
+    n_cols = max(len(measured), 1)
+    fig = plt.figure(figsize=(max(3.4 * n_cols + 1.2, 9.0), 3.6 + (6.0 if measured else 0.0)),
+                     layout="constrained")
+    # Two subfigures, each with its own layout: the accuracy legend (outside, right) and
+    # the depth colorbar take their room in their own row only.
+    top, bottom = fig.subfigures(2, 1, height_ratios=[3.6, 6.0]) if measured else (fig, None)
+
+    # (a) accuracy
+    ax = top.subplots()
+    palette = plt.get_cmap("tab10" if len(acc_labels) <= 10 else "tab20")
+    for k, lab in enumerate(acc_labels):
+        rows = [r for r in accuracy if r["label"] == lab]
+        e = np.array([r["epoch"] for r in rows])
+        m = np.array([r["mean"] for r in rows])
+        s = np.array([r["sd"] for r in rows])
+        color = palette(k % palette.N)
+        end = rows[-1]
+        text = f"{end['mean']:.2f}" + (f" ± {end['sd']:.2f}" if math.isfinite(end["sd"])
+                                        else "")
+        ax.plot(e, m, color=color, lw=1.6,
+                label=f"{lab}: {text} %  (n = {end['n']}, epoch {end['epoch']})")
+        band = np.isfinite(s)
+        if band.any():
+            ax.fill_between(e, m - np.where(band, s, 0), m + np.where(band, s, 0),
+                            where=band, color=color, alpha=0.2, lw=0)
+    ylim = _accuracy_ylim(accuracy)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("(a) test accuracy, mean ± SD over seeds (y axis zoomed to the last half "
+                 "of training)", loc="left", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              title="final epoch: mean ± SD", title_fontsize=8, alignment="left")
+
+    if not measured:
+        if title:
+            fig.suptitle(title, fontsize=10)
+        return fig
+
+    # (b), (c): per-layer curves, one column per measured label, colour = depth
+    n_depth = max(layers.column("depth"))
+    colors = depth_colors(n_depth)
+    names_by_depth: dict[int, set[str]] = {}
+    for r in layers:
+        names_by_depth.setdefault(r["depth"], set()).add(r["layer"])
+    grid = bottom.subplots(2, n_cols, sharex=True, squeeze=False)
+    layer_axes = []
+    any_unused = False
+    for j, lab in enumerate(measured):
+        rows = [r for r in layers if r["label"] == lab]
+        measure = rows[0]["measure"]
+        ax_b, ax_c = grid[0, j], grid[1, j]
+        layer_axes += [ax_b, ax_c]
+        for depth in sorted({r["depth"] for r in rows}):
+            rr = [r for r in rows if r["depth"] == depth]
+            e = np.array([r["epoch"] for r in rr])
+            for axis, col in ((ax_b, "angle_deg"), (ax_c, "norm_ratio")):
+                m = np.array([r[f"{col}_mean"] for r in rr])
+                s = np.array([r[f"{col}_sd"] for r in rr])
+                used = {r["feedback_used"] for r in rr}  # epoch 0 may not know yet: ""
+                unused = "false" in used and "true" not in used
+                any_unused |= unused
+                axis.plot(e, m, color=colors[depth - 1], lw=1.4, label=rr[0]["layer"],
+                          ls="--" if unused else "-", marker="o" if len(e) == 1 else None,
+                          ms=3)
+                band = np.isfinite(s)
+                if band.any():
+                    axis.fill_between(e, m - np.where(band, s, 0), m + np.where(band, s, 0),
+                                      where=band, color=colors[depth - 1], alpha=0.18, lw=0)
+        # 0 deg is meaningful: the axis starts there (a line on 0 stays visible)
+        hi = [r["angle_deg_mean"] + (r["angle_deg_sd"] if math.isfinite(r["angle_deg_sd"])
+                                     else 0.0) for r in rows]
+        y_top = 1.06 * max(max(hi), 1e-3)
+        ax_b.set_ylim(-0.02 * y_top, y_top)
+        ax_b.set_title(f"(b) {lab}: {measure} alignment", loc="left", fontsize=10)
+        ax_c.set_title(f"(c) {lab}: {measure} norm ratio", loc="left", fontsize=10)
+        lim = ax_c.get_ylim()
+        ax_c.axhline(1.0, color="0.5", lw=0.8, ls="--", zorder=0)  # equal norms
+        ax_c.set_ylim(lim)  # only where 1 is in the data's range: never squash the curves
+        ax_c.set_xlabel("epoch")
+        if j == 0:
+            ax_b.set_ylabel("alignment angle to W (deg)")
+            ax_c.set_ylabel(r"norm ratio $\|$feedback$\|_F\,/\,\|W\|_F$")
+        for axis in (ax_b, ax_c):
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+            axis.grid(alpha=0.3)
+
+    cmap = ListedColormap(colors)
+    norm = BoundaryNorm(np.arange(0.5, n_depth + 1.5), n_depth)
+    bar = bottom.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=layer_axes, fraction=0.04,
+                          pad=0.01, aspect=40)
+    ticks = list(range(1, n_depth + 1))
+    if n_depth > 12:  # keep the tick labels readable
+        ticks = sorted(set(np.linspace(1, n_depth, 7).round().astype(int).tolist()))
+    bar.set_ticks(ticks)
+    if all(len(names_by_depth[d]) == 1 for d in ticks):
+        names = [next(iter(names_by_depth[d])) for d in ticks]
+        bar.set_ticklabels([f"{d}: {'module ' if n.isdigit() else ''}{n}"
+                            for d, n in zip(ticks, names, strict=True)])
+    bar.set_label("layer depth (1 = input side)"
+                  + ("; dashed: feedback never used" if any_unused else ""))
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+# --------------------------------------------------------------------------- output
+
+
+def default_out_dir(run_dirs: Sequence[str | os.PathLike]) -> Path:
+    """``<first run's parent>/plot``: next to the runs, never over committed figures."""
+    return Path(run_dirs[0]).absolute().parent / "plot"
+
+
+def run_plot(
+    run_dirs: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike | None = None,
+) -> tuple[Records, dict[str, Path]]:
+    """Read the runs, write ``OUTPUT_NAMES`` into ``out_dir``; return the final-accuracy
+    table (:func:`final_accuracy`) and the paths written, by kind.
+
+    ``out_dir`` defaults to :func:`default_out_dir`. Everything is checked (the output
+    location first, by probing it, then the runs) before anything is written; the four files
+    are written under temporary names and renamed into place together
+    (:func:`alignlab._output.write_together`), so a failure leaves the folder as it
+    was.
+    """
+    from alignlab._output import check_output_dir, write_together
+
+    if isinstance(run_dirs, (str, os.PathLike)):
+        run_dirs = [run_dirs]
+    if not run_dirs:
+        raise ValueError("`run_dirs` must name at least one run directory, got [].")
+    out = check_output_dir(default_out_dir(run_dirs) if out_dir is None else out_dir,
+                           name="out_dir")
+    runset = load_runs(run_dirs)
+    acc = accuracy_curves(runset)
+    lay = layer_curves(runset)
+    final = final_accuracy(runset, acc)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = sorted({r.model for r in runset.runs if r.model})
+    title = (f"data: {runset.data or '?'}, model: {', '.join(models) or '?'}; "
+             f"{len(runset.runs)} runs, {len(runset.label_order())} labels; "
+             "lines: mean over seeds, bands: ± SD")
+    fig = plot_curves(acc, lay, title=title)
+    try:
+        written = write_together(out, {
+            OUTPUT_NAMES["accuracy_csv"]: acc.to_csv,
+            OUTPUT_NAMES["layers_csv"]: lay.to_csv,
+            OUTPUT_NAMES["png"]: lambda p: fig.savefig(p, format="png", dpi=150),
+            # No creation date: the same runs give a byte-identical PDF.
+            OUTPUT_NAMES["pdf"]: lambda p: fig.savefig(
+                p, format="pdf", metadata={"CreationDate": None}),
+        }, name="out_dir")
+    finally:
+        plt.close(fig)
+    return final, {kind: written[name] for kind, name in OUTPUT_NAMES.items()}
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = None) -> None:
+    """Add ``plot`` to ``subparsers`` (from ``parser.add_subparsers()``).
+
+    ``parser_class`` is accepted for symmetry with the other ``register`` functions and
+    unused (the subparsers use the class given to ``add_subparsers``). The handler returns
+    an exit status; matplotlib is imported only when it runs.
+    """
+    del parser_class
+    p = subparsers.add_parser(
+        "plot",
+        help="training curves of runs: accuracy, per-layer alignment and norm ratio",
+        description="Read run directories written by `alignlab train`, pool seeds per "
+        "method (label = method name + the options that differ across the runs) and write "
+        "DIR/curves.{png,pdf} (the paper's Figure 2/4/5 panels: test accuracy mean ± SD "
+        "over epochs; per-layer alignment angle and norm ratio coloured by depth) with "
+        "DIR/curves_accuracy.csv and DIR/curves_layers.csv. See docs/plot.md.",
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories")
+    p.add_argument("--out", metavar="DIR",
+                   help="output folder (default: <first RUN_DIR's parent>/plot)")
+    p.set_defaults(func=cmd_plot, flags=FLAGS)
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Handler of ``alignlab plot``."""
+    final, paths = run_plot(args.run_dirs, args.out)
+    print(format_final(final))
+    print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
+    return 0
+
+
+def format_final(final: Records) -> str:
+    """The final-accuracy table as printed by ``alignlab plot``."""
+    rows = []
+    for r in final:
+        sd = f" +/- {r['test_acc_sd']:.2f}" if math.isfinite(r["test_acc_sd"]) else ""
+        rows.append({
+            "label": r["label"],
+            "epoch": r["epoch"],
+            "test accuracy (%)": f"{r['test_acc_mean']:.2f}{sd}",
+            "seeds": f"{r['n']}/{r['runs']}",
+            "incomplete runs": r["incomplete"],
+        })
+    columns = ["label", "epoch", "test accuracy (%)", "seeds", "incomplete runs"]
+    if all(r["incomplete runs"] == "-" for r in rows):
+        columns.pop()
+        rows = [{c: r[c] for c in columns} for r in rows]
+    return "final test accuracy, mean +/- SD over seeds\n" + Records(rows, columns).format()

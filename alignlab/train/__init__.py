@@ -1,0 +1,40 @@
+"""The training harness: configs, the training loop, run directories and sweeps.
+
+>>> from alignlab.train import load_config, train
+>>> config = load_config("configs/fashion-mnist/pfa.toml", ["train.epochs=2"])
+>>> result = train(config, "runs/try")          # metrics.csv, layers.csv, ...
+
+On the command line: ``alignlab train CONFIG``, ``alignlab train --resume RUN_DIR``,
+``alignlab sweep CONFIG --grid KEY=V1,V2 ...`` (also ``python -m alignlab.train ...``).
+See ``docs/training.md``. Importing this package does not import torch; the names below
+are loaded on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__all__ = [
+    "Config",
+    "Diverged",
+    "RunResult",
+    "World",
+    "evaluate",
+    "load_config",
+    "resolve_config",
+    "run_sweep",
+    "train",
+]
+
+_WHERE = {
+    "Config": "config", "load_config": "config", "resolve_config": "config",
+    "Diverged": "loop", "RunResult": "loop", "evaluate": "loop", "train": "loop",
+    "run_sweep": "sweep", "World": "world",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

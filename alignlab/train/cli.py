@@ -1,0 +1,112 @@
+"""The ``train`` and ``sweep`` subcommands (registered on the ``alignlab`` parser).
+
+``alignlab train CONFIG [--set KEY=VALUE ...] [--out RUN_DIR]``
+``alignlab train --resume RUN_DIR``
+``alignlab sweep CONFIG [CONFIG ...] --grid KEY=V1,V2,... [--grid ...] [--jobs N] [--out DIR]``
+
+Exit statuses (the package's one scheme): 0 success; 1 a crash (a bug); 2 bad input or an
+unusable output folder (one line ``alignlab: error: ...``, nothing written); 4 training
+diverged (NaN/inf loss; the last good checkpoint is kept); 130 interrupted. torch and the
+harness are imported inside the handlers, so registering costs nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["cmd_sweep", "cmd_train", "register"]
+
+EXIT_DIVERGED = 4
+
+
+def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = None) -> None:
+    """Add ``train`` and ``sweep`` to ``subparsers`` (from ``parser.add_subparsers()``).
+
+    The subparsers build their parsers with the class given to ``add_subparsers``
+    (``parser_class=``); ``parser_class`` is accepted for symmetry with the other
+    ``register`` functions and unused. Each subcommand sets ``func`` to a handler taking
+    the parsed namespace and returning an exit status.
+    """
+    del parser_class
+    p = subparsers.add_parser(
+        "train",
+        help="train one network from a TOML config (or resume a run directory)",
+        description="Train a network converted to a credit-assignment method, logging "
+        "accuracy, alignment and update angles every epoch into a run directory "
+        "(config.toml, metrics.csv, layers.csv, checkpoint.pt, summary.json). "
+        "See docs/training.md.",
+    )
+    p.add_argument("config", nargs="?", metavar="CONFIG", help="TOML config file")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set optim.lr=0.1 (value parsed as a "
+                        "TOML literal; bare words are strings); repeatable")
+    p.add_argument("--out", metavar="RUN_DIR",
+                   help="run directory (default runs/<config-stem>-<timestamp>)")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_train)
+
+    s = subparsers.add_parser(
+        "sweep",
+        help="run a grid of configs (methods x seeds x any key) as parallel processes",
+        description="Run every point of the grid as its own run directory under DIR "
+        "(skipping completed runs, resuming interrupted ones) and write DIR/runs.csv and "
+        "DIR/summary.csv (mean and SD of the final metrics over train.seed).",
+    )
+    s.add_argument("configs", nargs="+", metavar="CONFIG",
+                   help="TOML config file(s); the grid runs for each (e.g. one per method)")
+    s.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="a grid axis, e.g. --grid method.name=bp,fa --grid train.seed=0,1,2; "
+                        "repeatable")
+    s.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key for every run; repeatable")
+    s.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="runs at a time (default 1); each gets cores // N threads")
+    s.add_argument("--out", metavar="DIR", help="sweep folder (default runs/<config-stem>-sweep)")
+    s.add_argument("--launcher", default="local", choices=("local", "inline"),
+                   help="where runs execute: local (default; --jobs subprocesses on this "
+                        "machine) or inline (one after another in this process)")
+    s.add_argument("--dry-run", action="store_true",
+                   help="validate every grid point and list the runs, run nothing")
+    s.set_defaults(func=cmd_sweep)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Handler of ``alignlab train``."""
+    from .loop import Diverged, train
+    from .rundir import default_run_dir, prepare_new_run, prepare_resume
+
+    if args.resume is not None:
+        if args.config is not None or args.sets or args.out is not None:
+            raise ValueError("`--resume` must be used alone (the run's config.toml is used), "
+                             "got CONFIG, --set or --out as well.")
+        config, run_dir = prepare_resume(args.resume)
+        resume = True
+    else:
+        if args.config is None:
+            raise ValueError("`CONFIG` must be given (or --resume RUN_DIR), got neither.")
+        from .config import load_config
+
+        config = load_config(args.config, args.sets)
+        out = args.out if args.out is not None else default_run_dir(args.config, args.sets)
+        run_dir = prepare_new_run(out)
+        resume = False
+    try:
+        result = train(config, run_dir, resume=resume, quiet=args.quiet)
+    except Diverged as exc:
+        print(f"alignlab: training diverged: {exc}", file=sys.stderr)
+        return EXIT_DIVERGED
+    if not args.quiet:
+        print(result.describe())
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Handler of ``alignlab sweep``."""
+    from .sweep import parse_grid, run_sweep
+
+    grid = parse_grid(args.grid)
+    return run_sweep(args.configs, grid, sets=args.sets, jobs=args.jobs, out=args.out,
+                     launcher=args.launcher, dry_run=args.dry_run)

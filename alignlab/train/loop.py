@@ -1,0 +1,507 @@
+"""The training loop: one visible loop, from a validated config to a run directory.
+
+``train(config, run_dir)`` does, in order:
+
+1. seed every stream from ``train.seed`` (``alignlab._rng``: model init, feedback draws,
+   batch order, weight-mirror noise, the probe batch, torch's global generator) and, when
+   ``train.deterministic``, make torch deterministic;
+2. load the data as tensors on the device; build the model, convert it to the method,
+   build the optimiser with :func:`alignlab.nn.make_optimizer` (factored PFA's step hook
+   included);
+3. log epoch 0 (before training), then for every epoch: set the learning rate and weight
+   decay of every parameter group from the schedules, run the minibatch steps (plus weight
+   mirror steps for WM), log (layers.csv: alignment and per-layer scalars; the update angle
+   on a fixed probe batch), evaluate on the validation and test sets, append the rows and
+   replace ``checkpoint.pt`` atomically.
+
+Logging runs inside ``torch.random.fork_rng`` and restores BatchNorm statistics, so the
+log frequency never changes the training trajectory. A NaN/inf loss raises
+:class:`Diverged` (``summary.json`` status "diverged"; the checkpoint of the last complete
+epoch is kept). ``train(config, run_dir, resume=True)`` continues from the checkpoint and,
+in deterministic mode, ends with exactly the numbers of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .. import __version__
+from .._rng import TAG_AUX, TAG_B, TAG_W, make_streams
+from ..data import TensorDataset, batches, load_dataset
+from ..models import build_model
+from ..nn import alignment, convert, converted_layers, make_optimizer, mirror_step, update_angles
+from ..nn.methods import WM
+from ..theory.decay import sgd_decay_step
+from .config import Config, dumps_toml
+from .rundir import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    LAYER_COLUMNS,
+    LAYERS_FILE,
+    METRIC_COLUMNS,
+    METRICS_FILE,
+    SUMMARY_FILE,
+    CsvLog,
+    atomic_torch_save,
+    atomic_write_text,
+    prepare_new_run,
+    read_summary,
+    write_json,
+)
+from .world import World
+
+__all__ = ["Diverged", "RunResult", "evaluate", "train"]
+
+_CHECKPOINT_FORMAT = 1
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite (the run stopped; exit status 4)."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What :func:`train` returns."""
+
+    run_dir: Path
+    status: str  # completed | diverged | interrupted
+    final: dict[str, Any]  # the last metrics.csv row
+    wall_s: float
+
+    def describe(self) -> str:
+        f = self.final
+        val = "" if f.get("val_acc") is None else f"  val acc {100 * f['val_acc']:.2f}%"
+        return (f"{self.status}: epoch {f.get('epoch')}  test acc "
+                f"{100 * f.get('test_acc', math.nan):.2f}%{val}  train loss "
+                f"{f.get('train_loss', math.nan):.4g}  ({self.wall_s:.1f} s)  -> {self.run_dir}")
+
+
+# ---------------------------------------------------------------------------------------
+# setup
+
+
+def _seeds(seed: int) -> dict[str, int]:
+    """One independent seed per role, all from ``train.seed`` (``alignlab._rng``)."""
+    streams = make_streams(seed, "train.seed")
+
+    def one(index: int, tag: int) -> int:
+        return int(streams.seed_sequence(index, tag).generate_state(1, np.uint64)[0]) & (
+            2**63 - 1)
+
+    return {"model": one(0, TAG_W), "feedback": one(0, TAG_B), "batches": one(0, TAG_AUX),
+            "mirror": one(1, TAG_AUX), "probe": one(2, TAG_AUX), "global": one(3, TAG_AUX)}
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"`train.device` must be a device torch can use, got {name!r} (no "
+                         "CUDA device is available; use 'cpu' or 'auto').")
+    return device
+
+
+class _Determinism:
+    """``torch.use_deterministic_algorithms`` for the run, restored afterwards."""
+
+    def __init__(self, on: bool):
+        self.on = on
+
+    def __enter__(self):
+        self.before = (torch.are_deterministic_algorithms_enabled(),
+                       torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+        if self.on:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
+        return self
+
+    def __exit__(self, *exc):
+        det, bench, cudnn_det = self.before
+        torch.use_deterministic_algorithms(det)
+        torch.backends.cudnn.benchmark = bench
+        torch.backends.cudnn.deterministic = cudnn_det
+        return False
+
+
+def _load_data(config: Config, device: torch.device, dtype: torch.dtype):
+    d = config.data
+    splits = load_dataset(d.name, root=d.root, limit=d.limit, val_size=d.val_size,
+                          pad_to=d.pad_to, augment=d.augment, download=d.download, seed=d.seed,
+                          device=device, **dict(d.options))
+
+    def cast(ds):
+        if ds is None or not isinstance(ds, TensorDataset) or ds.x.dtype == dtype:
+            return ds
+        return TensorDataset(ds.x.to(dtype), ds.y)
+
+    return splits, cast(splits.train), cast(splits.val), cast(splits.test)
+
+
+def _build_model(config: Config, seeds: dict[str, int], device: torch.device,
+                 dtype: torch.dtype) -> nn.Module:
+    torch.manual_seed(seeds["model"])  # the model's own initialisers use the global generator
+    model = build_model(config.model.name, **dict(config.model.options))
+    model.to(device=device, dtype=dtype)
+    return convert(model, config.method.name, inplace=True, rng=seeds["feedback"],
+                   **dict(config.method.options))
+
+
+def _check_fits(model: nn.Module, x: Tensor, num_classes: int) -> None:
+    """Run two examples through the model: a model that does not fit the data fails here,
+    before any training, naming the config keys to fix."""
+    try:
+        with torch.no_grad():
+            out = model.eval()(x[:2])
+    except RuntimeError as exc:
+        raise ValueError(f"`model` does not fit the data (input shape {tuple(x.shape[1:])}): "
+                         f"{str(exc).splitlines()[0]} (check model.sizes / model.in_channels "
+                         "against data.name and data.pad_to).") from None
+    if out.ndim != 2 or out.shape[1] != num_classes:
+        raise ValueError(f"`model` must output {num_classes} classes for this data set, got "
+                         f"output shape {tuple(out.shape)}.")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, dataset, batch_size: int) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (fraction) of ``model`` in eval mode on ``dataset``."""
+    model.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=dataset.device)
+    correct = torch.zeros((), dtype=torch.int64, device=dataset.device)
+    for xb, yb in batches(dataset, batch_size):
+        logits = model(xb)  # (B, K)
+        loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
+        correct += (logits.argmax(dim=1) == yb).sum()
+    n = len(dataset)
+    return float(loss_sum) / n, int(correct) / n
+
+
+def _dot(a: Tensor, b: Tensor) -> float:
+    return float(torch.dot(a.reshape(-1).double(), b.reshape(-1).double()))
+
+
+class _Probe:
+    """The per-layer references (``W_0``, ``F_0`` on the device) and the fixed probe batch
+    behind layers.csv."""
+
+    def __init__(self, model: nn.Module, train_ds, size: int, seed: int):
+        self.layers = converted_layers(model)
+        self.w0 = [layer.weight.detach().clone() for _, layer in self.layers]
+        self.fb0 = []
+        for _, layer in self.layers:
+            fb = layer.effective_feedback()
+            self.fb0.append(None if fb is None else fb.detach().clone())
+        self.w0_sq = [_dot(w, w) for w in self.w0]
+        self.fb0_sq = [math.nan if f is None else _dot(f, f) for f in self.fb0]
+        self.batch = None
+        if size and isinstance(train_ds, TensorDataset):
+            gen = torch.Generator().manual_seed(seed)
+            idx = torch.randperm(len(train_ds), generator=gen)[:size].to(train_ds.device)
+            self.batch = (train_ds.x.index_select(0, idx), train_ds.y.index_select(0, idx))
+
+    def rows(self, model: nn.Module, epoch: int, step: int, decay_c: float
+             ) -> tuple[list[dict[str, Any]], dict[str, float]]:
+        """layers.csv rows at this point, and the all-layer update angle."""
+        was_training = model.training
+        model.train()
+        cuda = [d.index or 0 for d in {p.device for p in model.parameters()}
+                if d.type == "cuda"]
+        with torch.random.fork_rng(devices=cuda):
+            upd = (update_angles(model, F.cross_entropy, *self.batch)
+                   if self.batch is not None else None)
+            align = {r["layer"]: r for r in alignment(model)}
+        model.train(was_training)
+        by_layer = {} if upd is None else {r["layer"]: r for r in upd}
+        rows = []
+        for i, (name, layer) in enumerate(self.layers):
+            a, u = align[name], by_layer.get(name, {})
+            w = layer.weight.detach()
+            fb0 = self.fb0[i]
+            rows.append({
+                "epoch": epoch, "step": step, "layer": name, "type": a["type"],
+                "method": a["method"], "measure": a["measure"], "angle_deg": a["angle_deg"],
+                "norm_ratio": a["norm_ratio"], "feedback_used": a["feedback_used"],
+                "update_angle_deg": u.get("angle_deg", math.nan),
+                "update_norm_ratio": u.get("norm_ratio", math.nan),
+                "w_sq": _dot(w, w), "w_dot_w0": _dot(w, self.w0[i]), "w0_sq": self.w0_sq[i],
+                "fb0_sq": self.fb0_sq[i],
+                "w_dot_fb0": math.nan if fb0 is None else _dot(w, fb0),
+                "decay_c": decay_c,
+            })
+        total = by_layer.get("(all)", {})
+        return rows, {"update_angle_deg": total.get("angle_deg", math.nan),
+                      "update_norm_ratio": total.get("norm_ratio", math.nan)}
+
+
+class _Progress:
+    """A tqdm bar on a terminal (if tqdm is installed and not in CI), else one plain line
+    per epoch; nothing when quiet or not the main process."""
+
+    def __init__(self, enabled: bool, epochs: int):
+        self.enabled, self.epochs, self.bar = enabled, epochs, None
+        self.tqdm = None
+        if enabled and sys.stdout.isatty() and not os.environ.get("CI"):
+            try:
+                from tqdm import tqdm
+
+                self.tqdm = tqdm
+            except ImportError:
+                pass
+
+    def start(self, epoch: int, n_batches: int) -> None:
+        if self.tqdm is not None:
+            self.bar = self.tqdm(total=n_batches, desc=f"epoch {epoch}/{self.epochs}",
+                                 leave=False, dynamic_ncols=True)
+
+    def step(self, i: int, loss: Tensor) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            if i % 50 == 0:
+                self.bar.set_postfix(loss=f"{float(loss):.4f}")
+
+    def end(self, row: dict[str, Any]) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self.enabled:
+            val = "" if row["val_acc"] is None else f"  val {100 * row['val_acc']:.2f}%"
+            print(f"epoch {row['epoch']:>3}/{self.epochs}  loss {row['train_loss']:.4f}  "
+                  f"acc {100 * row['train_acc']:.2f}%{val}  test {100 * row['test_acc']:.2f}%  "
+                  f"lr {row['lr']:.3g}  wd {row['weight_decay']:.3g}  "
+                  f"{row['epoch_s']:.1f}+{row['log_s']:.1f} s", flush=True)
+
+
+def _config_key(config: Config) -> str:
+    return json.dumps(config.to_dict(), sort_keys=True, default=list)
+
+
+def _write_config(run_dir: Path, config: Config) -> None:
+    meta = {"alignlab_version": __version__, "torch_version": torch.__version__,
+            "python_version": platform.python_version(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    text = dumps_toml({**config.to_dict(), "meta": meta},
+                      header="Resolved config of this run (every default filled in).\n"
+                             "Continue it with: alignlab train --resume <this folder>")
+    atomic_write_text(run_dir / CONFIG_FILE, text)
+
+
+# ---------------------------------------------------------------------------------------
+# the loop
+
+
+def train(config: Config, run_dir: str | Path, *, resume: bool = False, quiet: bool = False,
+          world: World | None = None) -> RunResult:
+    """Train as ``config`` says, writing the run directory ``run_dir`` (see module doc).
+
+    Raises
+    ------
+    Diverged
+        The loss became NaN/inf (``summary.json`` says "diverged"; the last checkpoint is
+        the last complete epoch).
+    ValueError
+        A config that cannot run here (no GPU, a model that does not fit the data), or a
+        ``resume`` whose checkpoint belongs to another config.
+    """
+    world = world or World()
+    run_dir = Path(run_dir)
+    cfg = config
+    if not resume and world.is_main:
+        prepare_new_run(run_dir)  # a new or empty folder; refuses one that holds a run
+    if resume:
+        done = read_summary(run_dir)
+        if done is not None and done.get("status") == "completed":
+            return RunResult(run_dir, "completed", done.get("final", {}),
+                             float(done.get("wall_s", 0.0)))
+    device = _device(cfg.train.device)
+    dtype = torch.float64 if cfg.train.dtype == "float64" else torch.float32
+    with _Determinism(cfg.train.deterministic):
+        return _train(cfg, run_dir, resume, quiet, world, device, dtype)
+
+
+def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
+           device: torch.device, dtype: torch.dtype) -> RunResult:
+    t_start = time.perf_counter()
+    seeds = _seeds(cfg.train.seed)
+    main = world.is_main
+    metrics_log = CsvLog(run_dir / METRICS_FILE, METRIC_COLUMNS)
+    layers_log = CsvLog(run_dir / LAYERS_FILE, LAYER_COLUMNS)
+    checkpoint = run_dir / CHECKPOINT_FILE
+    if main and not resume:
+        _write_config(run_dir, cfg)
+
+    # ---- data, model, optimiser ----------------------------------------------------------
+    splits, train_ds, val_ds, test_ds = _load_data(cfg, device, dtype)
+    model = _build_model(cfg, seeds, device, dtype)
+    if isinstance(test_ds, TensorDataset):
+        _check_fits(model, test_ds.x, splits.num_classes)
+    o = cfg.optim
+    extra = {"momentum": o.momentum, "nesterov": o.nesterov} if o.name == "sgd" else {
+        "betas": o.betas}
+    opt = make_optimizer(model, o.name, lr=o.lr_at(1), weight_decay=o.weight_decay_at(1),
+                         **extra)
+    probe = _Probe(model, train_ds, cfg.train.probe_size, seeds["probe"])
+    mirrored = any(isinstance(layer.method, WM) for _, layer in converted_layers(model))
+    tracks_decay = o.name == "sgd" and not o.nesterov  # Proposition 1's c_t is defined
+    batch_gen = torch.Generator().manual_seed(seeds["batches"])  # order and augmentation
+    mirror_gen = torch.Generator().manual_seed(seeds["mirror"])
+    torch.manual_seed(seeds["global"])  # anything else random (e.g. brSF's redraws)
+    n_train = len(train_ds)
+    bs = cfg.train.batch_size
+    n_batches = n_train // bs if cfg.train.drop_last else -(-n_train // bs)
+    nan_every = 1 if device.type == "cpu" else 50  # .item() syncs a GPU: check less often
+    k_log = cfg.train.log_every_steps
+
+    # ---- state (fresh, or from the checkpoint) --------------------------------------------
+    epoch, step, c, u, wall_before = 0, 0, 1.0, 0.0, 0.0
+    metric_rows: list[dict[str, Any]] = []
+    layer_rows: list[dict[str, Any]] = []
+    if resume and checkpoint.is_file():
+        ck = torch.load(checkpoint, map_location=device, weights_only=False)
+        if ck.get("format") != _CHECKPOINT_FORMAT or ck.get("config") != _config_key(cfg):
+            raise ValueError(f"`--resume` {str(run_dir)!r}: its checkpoint was written for "
+                             "another config or format; start a new run instead.")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        batch_gen.set_state(ck["batch_gen"])
+        mirror_gen.set_state(ck["mirror_gen"])
+        torch.set_rng_state(ck["torch_rng"])
+        if ck.get("cuda_rng") is not None and device.type == "cuda":
+            torch.cuda.set_rng_state(ck["cuda_rng"], device)
+        epoch, step, (c, u), wall_before = ck["epoch"], ck["step"], ck["decay"], ck["wall_s"]
+        metric_rows, layer_rows = ck["metrics"], ck["layers"]
+    if main:  # the files say exactly what the checkpoint says (drops rows of a lost epoch)
+        metrics_log.rewrite(metric_rows)
+        layers_log.rewrite(layer_rows)
+    progress = _Progress(main and not quiet, cfg.train.epochs)
+
+    def wall() -> float:
+        return wall_before + time.perf_counter() - t_start
+
+    def save_checkpoint() -> None:
+        if not main:
+            return
+        atomic_torch_save({
+            "format": _CHECKPOINT_FORMAT, "config": _config_key(cfg), "epoch": epoch,
+            "step": step, "decay": (c, u), "wall_s": wall(),
+            "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "batch_gen": batch_gen.get_state(), "mirror_gen": mirror_gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "metrics": metric_rows, "layers": layer_rows,
+        }, checkpoint)
+
+    def finish_row(row: dict[str, Any], t_log: float) -> None:
+        """Log point at the end of ``epoch``: layers, evaluation, files, checkpoint."""
+        rows, upd = probe.rows(model, epoch, step, c if tracks_decay else math.nan)
+        val = evaluate(model, val_ds, cfg.train.eval_batch_size) if val_ds is not None else None
+        test = evaluate(model, test_ds, cfg.train.eval_batch_size)
+        row.update(upd)
+        row.update(val_loss=None if val is None else val[0], val_acc=None if val is None
+                   else val[1], test_loss=test[0], test_acc=test[1])
+        row["log_s"] = time.perf_counter() - t_log
+        row["wall_s"] = wall()
+        metric_rows.append(row)
+        layer_rows.extend(rows)
+        if main:
+            layers_log.append(rows)
+            metrics_log.append([row])
+        save_checkpoint()
+        progress.end(row)
+
+    def write_summary(status: str, message: str = "") -> RunResult:
+        final = metric_rows[-1] if metric_rows else {}
+        vals = [r["val_acc"] for r in metric_rows if r.get("val_acc") is not None]
+        summary = {
+            "status": status, "message": message,
+            "epochs_completed": metric_rows[-1]["epoch"] if metric_rows else 0,
+            "epochs": cfg.train.epochs, "steps": step, "final": final,
+            "best_val_acc": max(vals) if vals else None, "wall_s": wall(),
+            "device": str(device), "threads": torch.get_num_threads(),
+            "alignlab_version": __version__, "torch_version": torch.__version__,
+        }
+        if main:
+            write_json(run_dir / SUMMARY_FILE, summary)
+        return RunResult(run_dir, status, final, summary["wall_s"])
+
+    try:
+        if epoch == 0 and not metric_rows:  # ---- epoch 0: the state before training --------
+            t_log = time.perf_counter()
+            loss0, acc0 = evaluate(model, train_ds, cfg.train.eval_batch_size)
+            finish_row({"epoch": 0, "step": 0, "train_loss": loss0, "train_acc": acc0,
+                        "lr": o.lr_at(1), "weight_decay": o.weight_decay_at(1),
+                        "epoch_s": 0.0}, t_log)
+
+        while epoch < cfg.train.epochs:  # ---- training epochs --------------------------------
+            epoch += 1
+            lr, wd = o.lr_at(epoch), o.weight_decay_at(epoch)
+            for group in opt.param_groups:  # every group, learned feedback included
+                group["lr"], group["weight_decay"] = lr, wd
+            t0 = time.perf_counter()
+            if mirrored and epoch == 1:
+                for _ in range(cfg.wm.initial_steps):
+                    _mirror(model, cfg, mirror_gen)
+            model.train()
+            progress.start(epoch, n_batches)
+            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+            correct = torch.zeros((), dtype=torch.int64, device=device)
+            for i, (xb, yb) in enumerate(batches(train_ds, bs, shuffle=True, generator=batch_gen,
+                                                 drop_last=cfg.train.drop_last,
+                                                 augment=splits.augment_fn)):
+                logits = model(xb)  # (B, K)
+                loss = F.cross_entropy(logits, yb)
+                if i % nan_every == 0 and not math.isfinite(value := float(loss.detach())):
+                    raise Diverged(f"loss is {value} at epoch {epoch}, step {step + 1}")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if tracks_decay:
+                    c, u = sgd_decay_step(c, u, lr, wd, o.momentum, step > 0)
+                step += 1
+                if mirrored and cfg.wm.every_steps and step % cfg.wm.every_steps == 0:
+                    _mirror(model, cfg, mirror_gen)
+                loss_sum += loss.detach().double() * yb.shape[0]
+                correct += (logits.argmax(dim=1) == yb).sum()
+                progress.step(i, loss)
+                if k_log and step % k_log == 0 and i < n_batches - 1:  # mid-epoch log point
+                    rows, _ = probe.rows(model, epoch, step, c if tracks_decay else math.nan)
+                    layer_rows.extend(rows)
+                    if main:
+                        layers_log.append(rows)
+            seen = n_batches * bs if cfg.train.drop_last else n_train
+            train_loss = float(loss_sum) / seen
+            if not math.isfinite(train_loss):
+                raise Diverged(f"loss is {train_loss} over epoch {epoch}")
+            epoch_s = time.perf_counter() - t0
+            finish_row({"epoch": epoch, "step": step, "train_loss": train_loss,
+                        "train_acc": int(correct) / seen, "lr": lr, "weight_decay": wd,
+                        "epoch_s": epoch_s}, time.perf_counter())
+    except Diverged as exc:
+        last = metric_rows[-1]["epoch"] if metric_rows else None
+        msg = (f"{exc}; stopped. Last good checkpoint: {checkpoint} (epoch {last}).")
+        write_summary("diverged", msg)
+        raise Diverged(msg) from None
+    except KeyboardInterrupt:
+        write_summary("interrupted", "interrupted; continue with alignlab train --resume")
+        raise
+    return write_summary("completed")
+
+
+def _mirror(model: nn.Module, cfg: Config, generator: torch.Generator) -> None:
+    w = cfg.wm
+    mirror_step(model, lr=w.lr, weight_decay=w.weight_decay, noise_std=w.noise_std,
+                n_samples=w.n_samples, rng=generator)

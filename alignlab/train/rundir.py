@@ -1,0 +1,201 @@
+"""The run directory: its files, their columns, and writing them safely.
+
+``config.toml``   the resolved config, plus ``[meta]`` (alignlab, torch, python versions)
+``metrics.csv``   one row per epoch (:data:`METRIC_COLUMNS`; epoch 0 = before training)
+``layers.csv``    one row per converted layer per log point (:data:`LAYER_COLUMNS`)
+``checkpoint.pt`` everything needed to continue exactly, replaced atomically every epoch
+``summary.json``  status (completed | diverged | interrupted), final metrics, wall time
+
+Floats are written with ``repr`` (shortest exact round trip), so two runs can be compared
+for exact equality from their CSV files.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "LAYER_COLUMNS",
+    "METRIC_COLUMNS",
+    "CsvLog",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "default_run_dir",
+    "prepare_new_run",
+    "prepare_resume",
+    "read_csv",
+    "read_summary",
+]
+
+CONFIG_FILE = "config.toml"
+METRICS_FILE = "metrics.csv"
+LAYERS_FILE = "layers.csv"
+CHECKPOINT_FILE = "checkpoint.pt"
+SUMMARY_FILE = "summary.json"
+
+METRIC_COLUMNS = [
+    "epoch",  # 0 = before training; training epochs 1..train.epochs
+    "step",  # optimiser steps taken so far
+    "train_loss",  # mean minibatch loss over the epoch (train mode); epoch 0: eval pass
+    "train_acc",  # fraction correct over the epoch's minibatches; epoch 0: eval pass
+    "val_loss", "val_acc",  # on the validation split (empty without one)
+    "test_loss", "test_acc",  # on the test set, eval mode
+    "lr",  # learning rate in force during this epoch (row 0: the one training starts with)
+    "weight_decay",  # weight decay in force during this epoch (row 0: likewise)
+    "update_angle_deg",  # angle (all layers) between this method's and BP's weight update
+    "update_norm_ratio",  # |g_method| / |g_bp| on the probe batch
+    "epoch_s",  # wall seconds of this epoch's training steps
+    "log_s",  # wall seconds of this row's evaluation and logging
+    "wall_s",  # wall seconds since the run started (summed over resumes)
+]
+
+LAYER_COLUMNS = [
+    "epoch", "step",  # the log point: end of `epoch`, or mid-epoch at optimiser step `step`
+    "layer", "type", "method", "measure",  # measure: weight | path | none (alignlab.alignment)
+    "angle_deg", "norm_ratio",  # W vs the effective feedback (|F| / |W|)
+    "feedback_used",  # whether anything below the layer needed its feedback
+    "update_angle_deg", "update_norm_ratio",  # weight update vs BP's on the probe batch
+    "w_sq",  # |W_t|_F^2
+    "w_dot_w0",  # <W_t, W_0>
+    "w0_sq",  # |W_0|_F^2
+    "fb0_sq",  # |F_0|_F^2, the initial effective feedback (PFA: |B^T R_0^T|^2)
+    "w_dot_fb0",  # <W_t, F_0>
+    "decay_c",  # Proposition 1's factor c_t (D_t = c_t D_0) for the SGD schedule so far
+]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else repr(value)
+    return str(value)
+
+
+class CsvLog:
+    """A CSV file with fixed columns, appended row by row (flushed), or rewritten."""
+
+    def __init__(self, path: Path, columns: Sequence[str]):
+        self.path = Path(path)
+        self.columns = list(columns)
+
+    def rewrite(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        text = [",".join(self.columns)]
+        text += [",".join(_cell(r.get(c)) for c in self.columns) for r in rows]
+        atomic_write_text(self.path, "\n".join(text) + "\n")
+
+    def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        with open(self.path, "a", encoding="utf-8") as fh:
+            for r in rows:
+                fh.write(",".join(_cell(r.get(c)) for c in self.columns) + "\n")
+            fh.flush()
+
+
+def read_csv(path: str | Path) -> list[dict[str, str]]:
+    """Rows of a CSV file as dicts of strings."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file in ``path``'s folder, fsync, then rename over
+    ``path``: a reader (or a kill -9) sees the old file or the new one, never half."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` through a temporary file in the same folder and ``os.replace``."""
+    import torch
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        torch.save(obj, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: Mapping[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+def read_summary(run_dir: str | Path) -> dict[str, Any] | None:
+    """``summary.json`` of a run, or None if it has none (or an unreadable one)."""
+    try:
+        with open(Path(run_dir) / SUMMARY_FILE, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def default_run_dir(config_path: str | Path, overrides: Sequence[str] = ()) -> Path:
+    """``runs/<config-stem>-<YYYYmmdd-HHMMSS>[-<hash of the --set overrides>]``."""
+    stem = Path(config_path).stem
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    if overrides:
+        digest = hashlib.sha1("\n".join(overrides).encode()).hexdigest()[:6]
+        stamp = f"{stamp}-{digest}"
+    return Path("runs") / f"{stem}-{stamp}"
+
+
+_RUN_FILES = (CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE, SUMMARY_FILE)
+
+
+def prepare_new_run(out: str | Path) -> Path:
+    """Create the run directory ``out`` (an empty or new folder; a folder that holds
+    only logs is fine). A folder that already holds a run is refused: resume it instead."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"`--out` must be a folder, got the file {str(path)!r}.")
+    if path.is_dir() and any((path / f).exists() for f in _RUN_FILES):
+        raise ValueError(f"`--out` {str(path)!r} already holds a run: continue it with "
+                         f"`alignlab train --resume {path}` or choose another folder.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"`--out` {str(path)!r} is not a writable folder: "
+                         f"{exc.strerror or exc}.") from None
+    return path
+
+
+def prepare_resume(run_dir: str | Path):
+    """``(config, path)`` of a run directory to continue (its ``config.toml``)."""
+    from .config import load_config
+
+    path = Path(run_dir)
+    if not (path / CONFIG_FILE).is_file():
+        raise ValueError(f"`--resume` must be a run directory (with {CONFIG_FILE}), got "
+                         f"{str(path)!r}.")
+    return load_config(path / CONFIG_FILE), path

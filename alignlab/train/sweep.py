@@ -1,0 +1,309 @@
+"""``alignlab sweep``: a grid of runs, each an ordinary run directory, and their summary.
+
+Every combination of the ``--grid`` values (for each CONFIG given) is one run, named
+``<config-stem>__<key>=<value>__...`` under the sweep folder. All points are validated
+before anything starts. Runs whose ``summary.json`` says completed (or diverged: that is
+deterministic) are skipped and runs with a ``config.toml`` are resumed, so re-running the
+same command finishes an interrupted sweep. The sweep then writes
+
+* ``runs.csv``: one row per run (grid values, status, exit code, final metrics);
+* ``summary.csv``: one row per grid point *without* ``train.seed`` (and per config):
+  ``n`` completed runs, mean and SD (ddof 1) over seeds of the final test and validation
+  accuracy and training loss, and how many runs diverged or failed.
+
+Launchers say where runs execute; ``local`` runs ``--jobs`` subprocesses
+(``python -m alignlab.train train ...``) at a time on this machine, each with
+``cores // jobs`` threads (``OMP_NUM_THREADS``) and its output in ``<run>/train.log``;
+``inline`` runs them one after another in this process (debugging, tests).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._records import Records
+from .config import _toml_value, load_config, parse_value
+from .rundir import CONFIG_FILE, read_summary
+
+__all__ = ["LAUNCHERS", "Task", "parse_grid", "run_sweep"]
+
+SEED_KEY = "train.seed"
+_FINISHED = ("completed", "diverged")  # deterministic outcomes: not run again
+
+
+def _split_top(text: str) -> list[str]:
+    """Split at commas outside brackets and quotes ("[784,100,10],[784,10]" -> 2 items)."""
+    parts, depth, quote, cur = [], 0, None, []
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    parts.append("".join(cur))
+    return [p.strip() for p in parts]
+
+
+def parse_grid(items: Sequence[str]) -> list[tuple[str, list[Any]]]:
+    """``["method.name=bp,fa", "train.seed=0,1"]`` -> ``[(key, [values...]), ...]``."""
+    grid: list[tuple[str, list[Any]]] = []
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][\w-]*\.[A-Za-z_][\w-]*", key) or not text:
+            raise ValueError(f"`--grid` must be SECTION.KEY=V1,V2,... (e.g. train.seed=0,1,2), "
+                             f"got {item!r}.")
+        if any(key == k for k, _ in grid):
+            raise ValueError(f"`--grid` must name each key once, got {key!r} twice.")
+        grid.append((key, [parse_value(v) for v in _split_top(text)]))
+    return grid
+
+
+def _slug(value: Any) -> str:
+    text = _toml_value(value).strip('"') if not isinstance(value, str) else value
+    return re.sub(r"[^\w.+-]+", "-", text).strip("-") or "x"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run of the sweep."""
+
+    name: str
+    config: Path
+    overrides: tuple[tuple[str, Any], ...]  # the grid values of this run
+    run_dir: Path
+
+    def argv(self, sets: Sequence[str]) -> list[str]:
+        """Arguments of ``python -m alignlab.train`` for this run (resume if started)."""
+        if (self.run_dir / CONFIG_FILE).exists():
+            return ["train", "--resume", str(self.run_dir)]
+        args = ["train", str(self.config), "--out", str(self.run_dir)]
+        for s in sets:
+            args += ["--set", s]
+        for key, value in self.overrides:
+            args += ["--set", f"{key}={_toml_value(value)}"]
+        return args
+
+
+class LocalLauncher:
+    """Runs tasks as subprocesses of this machine, ``jobs`` at a time."""
+
+    def __init__(self, jobs: int, *, poll_s: float = 0.2):
+        self.jobs = jobs
+        self.poll_s = poll_s
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
+        self.threads = max(1, cores // jobs)
+
+    def run(self, tasks: Sequence[Task], sets: Sequence[str], report) -> dict[str, int]:
+        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads),
+               "MKL_NUM_THREADS": str(self.threads)}
+        pending = deque(tasks)
+        running: dict[str, tuple[subprocess.Popen, Any, Task]] = {}
+        codes: dict[str, int] = {}
+        try:
+            while pending or running:
+                while pending and len(running) < self.jobs:
+                    task = pending.popleft()
+                    task.run_dir.mkdir(parents=True, exist_ok=True)
+                    log = open(task.run_dir / "train.log", "a", encoding="utf-8")  # noqa: SIM115
+                    cmd = [sys.executable, "-m", "alignlab.train", *task.argv(sets)]
+                    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                            stdin=subprocess.DEVNULL)
+                    running[task.name] = (proc, log, task)
+                    report(f"started  {task.name} (pid {proc.pid})")
+                for name, (proc, log, _task) in list(running.items()):
+                    rc = proc.poll()
+                    if rc is not None:
+                        log.close()
+                        codes[name] = rc
+                        del running[name]
+                        report(f"finished {name}: exit {rc}")
+                if running:
+                    time.sleep(self.poll_s)
+        except KeyboardInterrupt:
+            for proc, _log, _task in running.values():
+                proc.send_signal(signal.SIGINT)
+            for proc, log, _task in running.values():
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                log.close()
+            raise
+        return codes
+
+
+class InlineLauncher:
+    """Runs tasks one after another in this process (for debugging and tests); each run's
+    output still goes to ``<run>/train.log``."""
+
+    def __init__(self, jobs: int = 1):
+        self.jobs = 1
+
+    def run(self, tasks: Sequence[Task], sets: Sequence[str], report) -> dict[str, int]:
+        import contextlib
+        import traceback
+
+        from .__main__ import main
+
+        codes: dict[str, int] = {}
+        for task in tasks:
+            task.run_dir.mkdir(parents=True, exist_ok=True)
+            report(f"started  {task.name} (in this process)")
+            with open(task.run_dir / "train.log", "a", encoding="utf-8") as log, \
+                    contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                try:
+                    codes[task.name] = main(task.argv(sets))
+                except Exception:  # a crash of one run is reported, not fatal to the others
+                    traceback.print_exc()
+                    codes[task.name] = 1
+            report(f"finished {task.name}: exit {codes[task.name]}")
+        return codes
+
+
+LAUNCHERS = {"local": LocalLauncher, "inline": InlineLauncher}
+
+
+def _tasks(configs: Sequence[str | Path], grid: Sequence[tuple[str, list[Any]]],
+           sets: Sequence[str], out: Path) -> list[Task]:
+    keys = [k for k, _ in grid]
+    tasks: list[Task] = []
+    stems = [Path(c).stem for c in configs]
+    if len(set(stems)) != len(stems):
+        raise ValueError(f"`CONFIG` files must have distinct names (run folders are named "
+                         f"after them), got {stems}.")
+    for config in configs:
+        for combo in itertools.product(*(values for _, values in grid)):
+            overrides = tuple(zip(keys, combo, strict=True))
+            name = "__".join([Path(config).stem] + [f"{k}={_slug(v)}" for k, v in overrides])
+            try:
+                load_config(config, [*sets, *overrides])
+            except ValueError as exc:
+                raise ValueError(f"{exc} (grid point {name})") from None
+            tasks.append(Task(name, Path(config), overrides, out / name))
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"`--grid` values must give distinct run names, got {names}.")
+    return tasks
+
+
+def run_sweep(configs: str | Path | Sequence[str | Path], grid: Sequence[tuple[str, list[Any]]],
+              *, sets: Sequence[str] = (), jobs: int = 1, out: str | Path | None = None,
+              launcher: str = "local", dry_run: bool = False, quiet: bool = False) -> int:
+    """Run the grid and write ``runs.csv`` and ``summary.csv``; return the exit status
+    (0: every run completed or diverged; 1: some run failed, see runs.csv)."""
+    if isinstance(configs, str | Path):
+        configs = [configs]
+    if not configs:
+        raise ValueError("`CONFIG` must name at least one config file, got none.")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"`--jobs` must be an integer >= 1, got {jobs!r}.")
+    if launcher not in LAUNCHERS:
+        raise ValueError(f"`--launcher` must be one of {', '.join(map(repr, LAUNCHERS))}; "
+                         f"got {launcher!r}.")
+    out = Path(out) if out is not None else Path("runs") / f"{Path(configs[0]).stem}-sweep"
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"`--out` must be a folder, got the file {str(out)!r}.")
+    tasks = _tasks(configs, grid, sets, out)
+
+    def report(msg: str) -> None:
+        if not quiet:
+            print(f"sweep: {msg}", flush=True)
+
+    todo = []
+    for task in tasks:
+        done = read_summary(task.run_dir)
+        if done is not None and done.get("status") in _FINISHED:
+            report(f"skipped  {task.name} ({done['status']})")
+        else:
+            todo.append(task)
+    report(f"{len(tasks)} runs, {len(todo)} to run, {jobs} at a time -> {out}")
+    if dry_run:
+        for task in todo:
+            print(" ".join(["alignlab", *task.argv(sets)]))
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    codes: dict[str, int] = {}
+    try:
+        codes = LAUNCHERS[launcher](jobs).run(todo, sets, report)
+    finally:
+        runs, summary = _collect(tasks, grid, codes)
+        runs.to_csv(out / "runs.csv")
+        summary.to_csv(out / "summary.csv")
+    if not quiet:
+        print(summary.format(digits=5))
+        print(f"wrote {out / 'runs.csv'} and {out / 'summary.csv'}")
+    failed = [r["run"] for r in runs if r["status"] not in _FINISHED]
+    if failed:
+        print(f"alignlab: sweep: {len(failed)} run(s) did not finish: {', '.join(failed)} "
+              f"(see <run>/train.log)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _collect(tasks: Sequence[Task], grid: Sequence[tuple[str, list[Any]]],
+             codes: dict[str, int]) -> tuple[Records, Records]:
+    keys = [k for k, _ in grid]
+    rows = []
+    for task in tasks:
+        s = read_summary(task.run_dir) or {}
+        final = s.get("final", {}) or {}
+        status = s.get("status", "failed" if task.name in codes else "not run")
+        if status not in _FINISHED and task.name in codes and codes[task.name] != 0:
+            status = "failed"
+        rows.append({"run": task.name, "config": str(task.config),
+                     **{k: _toml_value(v).strip('"') for k, v in task.overrides},
+                     "status": status, "exit": codes.get(task.name, ""),
+                     "epochs": final.get("epoch", ""),
+                     "test_acc": _num(final.get("test_acc")),
+                     "val_acc": _num(final.get("val_acc")),
+                     "train_loss": _num(final.get("train_loss")),
+                     "wall_s": _num(s.get("wall_s"))})
+    run_cols = ["run", "config", *keys, "status", "exit", "epochs", "test_acc", "val_acc",
+                "train_loss", "wall_s"]
+    group_keys = [k for k in keys if k != SEED_KEY]
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["config"], *(r[k] for k in group_keys)), []).append(r)
+    summary = []
+    for gkey, members in groups.items():
+        done = [m for m in members if m["status"] == "completed"]
+        row = {"config": gkey[0], **dict(zip(group_keys, gkey[1:], strict=True)),
+               "n": len(done)}
+        for col in ("test_acc", "val_acc", "train_loss"):
+            vals = [m[col] for m in done if not math.isnan(m[col])]
+            row[f"{col}_mean"] = statistics.fmean(vals) if vals else math.nan
+            row[f"{col}_sd"] = statistics.stdev(vals) if len(vals) > 1 else math.nan
+        row["n_diverged"] = sum(m["status"] == "diverged" for m in members)
+        row["n_failed"] = sum(m["status"] not in _FINISHED for m in members)
+        summary.append(row)
+    sum_cols = ["config", *group_keys, "n", "test_acc_mean", "test_acc_sd", "val_acc_mean",
+                "val_acc_sd", "train_loss_mean", "train_loss_sd", "n_diverged", "n_failed"]
+    return Records(rows, run_cols), Records(summary, sum_cols)
+
+
+def _num(value: Any) -> float:
+    return math.nan if value is None else float(value)

@@ -1,0 +1,587 @@
+"""``alignlab plot``: run directories -> accuracy / alignment / norm-ratio curves.
+
+The fixture writes run directories in the harness's format with numbers chosen so that every
+mean and SD is exact in float64: values are dyadic rationals, and each (label, epoch) group
+of three seeds is ``x - d, x, x + d``, whose mean is ``x`` and sample SD ``d`` exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+
+from alignlab.reports import curves
+from alignlab.reports.curves import (
+    ACCURACY_COLUMNS,
+    LAYER_COLUMNS,
+    OUTPUT_NAMES,
+    accuracy_curves,
+    depth_colors,
+    layer_curves,
+    load_runs,
+    plot_curves,
+    run_plot,
+)
+
+matplotlib.use("Agg")
+
+EPOCHS = 5
+SEEDS = (0, 1, 2)
+# File order (= depth) differs from name order (block.10 < head < stem), so a sort by name
+# would show up as a wrong depth.
+LAYERS = ("stem", "block.10", "head")
+
+
+# --------------------------------------------------------------------------- the fixture
+
+
+def acc_frac(method_index: int, seed: int, epoch: int) -> float:
+    """Test accuracy as a fraction: mean 0.5 + e/16 + m/32, seed offset (s-1) d."""
+    return 0.5 + epoch / 16 + method_index / 32 + (seed - 1) * acc_sd_frac(method_index, epoch)
+
+
+def acc_sd_frac(method_index: int, epoch: int) -> float:
+    return 2.0**-7 * (1 + (epoch + method_index) % 3)
+
+
+def angle(method_index: int, seed: int, depth: int, epoch: int) -> float:
+    return 10.0 * depth + 20.0 * method_index + epoch + (seed - 1) * angle_sd(depth)
+
+
+def angle_sd(depth: int) -> float:
+    return 0.5 * depth
+
+
+def norm_ratio(method_index: int, seed: int, depth: int, epoch: int) -> float:
+    return 1.0 + 0.125 * depth - epoch / 32 + method_index / 4 + (seed - 1) * 0.0625
+
+
+def write_run(
+    run_dir: Path,
+    *,
+    method: str,
+    method_index: int = 0,
+    seed: int = 0,
+    options: dict | None = None,
+    measure: str = "weight",
+    data: str = "synthetic",
+    model: str = "mlp",
+    epochs: int = EPOCHS,
+    percent: bool = False,
+    status: str = "completed",
+    extra_config: str = "",
+    step_rows: bool = True,
+    metrics_step: bool = True,
+) -> Path:
+    """A run directory as ``alignlab train`` writes it, with the numbers above."""
+    run_dir.mkdir(parents=True)
+    opts = "".join(f"{k} = {v!r}\n" if not isinstance(v, str) else f'{k} = "{v}"\n'
+                   for k, v in (options or {}).items())
+    (run_dir / "config.toml").write_text(
+        'alignlab_version = "0.1.0"\n\n'
+        f'[data]\nname = "{data}"\nlimit = 512\n\n'
+        f'[model]\nname = "{model}"\n\n'
+        f'[method]\nname = "{method}"\n{opts}\n'
+        "[optim]\nlr = 0.01\nmomentum = 0.9\n\n"
+        f"[train]\nseed = {seed}\nepochs = {epochs}\nbatch_size = 64\n\n"
+        f'{extra_config}[meta]\nalignlab = "0.1.0"\ntorch = "2.4.0"\n'
+    )
+    scale = 100.0 if percent else 1.0
+    steps_per_epoch = 8
+    with (run_dir / "metrics.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["epoch", *(["step"] if metrics_step else []), "train_loss", "train_acc",
+                    "val_acc", "test_acc", "lr", "weight_decay", "wall_s"])
+        for e in range(epochs + 1):
+            w.writerow([e, *([e * steps_per_epoch] if metrics_step else []), 2.3 / (1 + e),
+                        0.5, "", repr(scale * acc_frac(method_index, seed, e)), 0.01, 0.0,
+                        0.1 * e])
+    # As the harness logs: end of epoch e at step 8 e (epoch 0: initialisation); with
+    # log_every_steps, mid-epoch points carry the epoch in progress and a smaller step.
+    with (run_dir / "layers.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["epoch", "step", "layer", "type", "method", "measure", "angle_deg",
+                    "norm_ratio", "feedback_used", "update_angle_deg", "w_sq", "w_dot_w0",
+                    "w0_sq", "fb0_sq"])
+        for e in range(epochs + 1):
+            if step_rows and e > 0:  # a log point inside epoch e: never on the curve
+                for name in LAYERS:
+                    w.writerow([e, e * steps_per_epoch - 4, name, "Linear", method, measure,
+                                999.0, 999.0, "true", 30.0, 1.0, 1.0, 1.0, 1.0])
+            for d, name in enumerate(LAYERS, start=1):
+                used = "false" if d == 1 else "true"  # nothing below the first layer
+                if measure == "none":
+                    w.writerow([e, e * steps_per_epoch, name, "Linear", method, "none", "",
+                                "", used, 45.0, 1.0, 1.0, 1.0, ""])
+                    continue
+                w.writerow([e, e * steps_per_epoch, name, "Linear", method, measure,
+                            repr(angle(method_index, seed, d, e)),
+                            repr(norm_ratio(method_index, seed, d, e)), used, 30.0, 1.0, 1.0,
+                            1.0, 1.0])
+    (run_dir / "summary.json").write_text(json.dumps({"status": status, "test_acc": 0.9}))
+    return run_dir
+
+
+METHODS = (("fa", {}, "weight"), ("pfa", {"expansion_ratio": 10.0}, "path"))
+
+
+def make_runs(root: Path) -> list[Path]:
+    """2 methods x 3 seeds, 5 epochs, 3 layers (FA: weight measure; PFA r=10: path)."""
+    out = []
+    for m, (method, options, measure) in enumerate(METHODS):
+        for s in SEEDS:
+            out.append(write_run(root / "runs" / f"{method}-s{s}", method=method,
+                                 method_index=m, seed=s, options=options, measure=measure))
+    return out
+
+
+@pytest.fixture
+def runs(tmp_path) -> list[Path]:
+    return make_runs(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def plotted(tmp_path_factory):
+    """The fixture runs plotted once (drawing is the slow part): (runs, final, paths)."""
+    root = tmp_path_factory.mktemp("plotted")
+    runs = make_runs(root)
+    final, paths = run_plot(runs, root / "out")
+    return runs, final, paths
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def test_accuracy_csv_is_the_exact_mean_and_sd(plotted):
+    _, final, paths = plotted
+    rows = read_csv(paths["accuracy_csv"])
+    assert list(rows[0]) == list(ACCURACY_COLUMNS)
+    assert len(rows) == 2 * (EPOCHS + 1)
+    expected = {}
+    for m in range(len(METHODS)):
+        for e in range(EPOCHS + 1):
+            # percent; exact: every value is a multiple of 25/32
+            expected[(m, e)] = (100 * (0.5 + e / 16 + m / 32), 100 * acc_sd_frac(m, e))
+    labels = ["fa", "pfa"]
+    for row in rows:
+        m, e = labels.index(row["label"]), int(row["epoch"])
+        mean, sd = expected[(m, e)]
+        assert float(row["mean"]) == mean, row
+        assert float(row["sd"]) == sd, row
+        assert int(row["n"]) == 3
+    # the printed table: last epoch of each label
+    assert final.column("label") == labels
+    assert final.column("epoch") == [EPOCHS, EPOCHS]
+    assert final.column("test_acc_mean") == [expected[(m, EPOCHS)][0] for m in (0, 1)]
+    assert final.column("test_acc_sd") == [expected[(m, EPOCHS)][1] for m in (0, 1)]
+
+
+def test_percent_and_fraction_inputs_give_the_same_csv(tmp_path):
+    for unit, percent in (("frac", False), ("pct", True)):
+        dirs = [write_run(tmp_path / unit / f"s{s}", method="fa", seed=s, percent=percent)
+                for s in SEEDS]
+        accuracy_curves(load_runs(dirs)).to_csv(tmp_path / f"{unit}.csv")
+    frac = (tmp_path / "frac.csv").read_text()
+    assert frac == (tmp_path / "pct.csv").read_text()
+    assert float(read_csv(tmp_path / "frac.csv")[0]["mean"]) == 50.0
+
+
+def test_layers_csv_is_exact_with_depth_in_file_order(plotted):
+    _, _, paths = plotted
+    rows = read_csv(paths["layers_csv"])
+    assert list(rows[0]) == list(LAYER_COLUMNS)
+    assert len(rows) == 2 * len(LAYERS) * (EPOCHS + 1)
+    for row in rows:
+        m = ["fa", "pfa"].index(row["label"])
+        d, e = int(row["depth"]), int(row["epoch"])
+        assert row["layer"] == LAYERS[d - 1]  # depth = order in layers.csv, not by name
+        assert row["measure"] == METHODS[m][2]
+        # The in-epoch log point (999) never enters: the epoch's first log point is used.
+        assert float(row["angle_deg_mean"]) == 10.0 * d + 20.0 * m + e
+        assert float(row["angle_deg_sd"]) == angle_sd(d)
+        assert float(row["norm_ratio_mean"]) == 1.0 + 0.125 * d - e / 32 + m / 4
+        assert float(row["norm_ratio_sd"]) == 0.0625
+        assert int(row["n"]) == 3
+        assert row["feedback_used"] == ("false" if d == 1 else "true")
+
+
+def test_without_a_metrics_step_the_epochs_last_log_point_is_used(tmp_path):
+    """Fallback when metrics.csv has no step column: the largest step of each epoch."""
+    for kind, has_step in (("with", True), ("without", False)):
+        dirs = [write_run(tmp_path / kind / f"s{s}", method="pfa", seed=s, measure="path",
+                          metrics_step=has_step) for s in SEEDS]
+        lay = layer_curves(load_runs(dirs))
+        assert max(lay.column("angle_deg_mean")) < 999.0
+        (tmp_path / f"{kind}.csv").write_text(str(lay))
+    assert (tmp_path / "with.csv").read_text() == (tmp_path / "without.csv").read_text()
+
+
+def test_nan_angles_are_left_out_and_n_counts_the_rest(tmp_path):
+    """The harness writes NaN where a layer's feedback is not measured (e.g. FA's first
+    layer once its feedback is known to be unused): that seed drops out of that point."""
+    dirs = [write_run(tmp_path / f"s{s}", method="fa", seed=s, step_rows=False)
+            for s in SEEDS]
+    path = dirs[1] / "layers.csv"
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        cells = line.split(",")
+        if cells[0] == "3" and cells[2] == "head":
+            cells[6] = cells[7] = "nan"
+            lines[i] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    lay = layer_curves(load_runs(dirs))
+    (row,) = [r for r in lay if r["layer"] == "head" and r["epoch"] == 3]
+    assert row["n"] == 2
+    assert row["angle_deg_mean"] == (angle(0, 0, 3, 3) + angle(0, 2, 3, 3)) / 2 == 33.0
+    assert row["angle_deg_sd"] == float(np.std([angle(0, 0, 3, 3), angle(0, 2, 3, 3)],
+                                               ddof=1))
+    assert {r["n"] for r in lay if not (r["layer"] == "head" and r["epoch"] == 3)} == {3}
+
+
+def test_seeds_are_pooled_per_label(runs):
+    runset = load_runs(runs)
+    assert list(runset.labels) == ["fa"] * 3 + ["pfa"] * 3
+    assert runset.label_order() == ["fa", "pfa"]
+    acc = accuracy_curves(runset)
+    assert set(acc.column("n")) == {3}
+    # each label's epoch-3 mean is its own seeds' mean, not the other label's
+    by = {(r["label"], r["epoch"]): r["mean"] for r in acc}
+    assert by[("pfa", 3)] - by[("fa", 3)] == 100 / 32
+
+
+def test_single_seed_has_nan_sd_and_n_1(tmp_path):
+    d = write_run(tmp_path / "r", method="bp", seed=4)
+    acc = accuracy_curves(load_runs([d]))
+    assert set(acc.column("n")) == {1}
+    assert all(math.isnan(x) for x in acc.column("sd"))
+    assert acc.column("mean")[0] == 100 * acc_frac(0, 4, 0)
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def test_labels_name_only_the_options_that_differ(tmp_path):
+    root = tmp_path / "runs"
+    dirs = [
+        write_run(root / "pfa10", method="pfa", options={"expansion_ratio": 10.0,
+                                                          "ensemble": "uniform"}),
+        write_run(root / "pfa3", method="pfa", options={"expansion_ratio": 3.0,
+                                                         "ensemble": "uniform"}),
+        write_run(root / "pfao", method="pfa-o", options={"expansion_ratio": 1.0}),
+        write_run(root / "bp", method="bp"),
+    ]
+    # same method, same options, different seed: one label (pooled)
+    dirs.append(write_run(root / "pfa10b", method="pfa", seed=1,
+                          options={"expansion_ratio": 10.0, "ensemble": "uniform"}))
+    runset = load_runs(dirs)
+    assert list(runset.labels) == ["pfa r=10", "pfa r=3", "pfa-o", "bp", "pfa r=10"]
+    assert runset.label_order() == ["pfa r=10", "pfa r=3", "pfa-o", "bp"]
+
+
+def test_same_seed_different_config_is_split_not_pooled(tmp_path):
+    root = tmp_path / "runs"
+    dirs = [write_run(root / f"lr{i}-s{s}", method="fa", seed=s,
+                      extra_config="" if i == 0 else "[schedule]\nlr_gamma = 0.5\n\n")
+            for i in (0, 1) for s in (0, 1)]
+    labels = load_runs(dirs).labels
+    assert list(labels) == ["fa schedule.lr_gamma=-"] * 2 + ["fa schedule.lr_gamma=0.5"] * 2
+
+
+def test_the_same_configuration_twice_is_an_error(tmp_path):
+    a = write_run(tmp_path / "a", method="fa", seed=0)
+    b = write_run(tmp_path / "b", method="fa", seed=0)
+    with pytest.raises(ValueError, match=r"must not repeat a configuration.*seed 0"):
+        load_runs([a, b])
+    with pytest.raises(ValueError, match="must not repeat a directory"):
+        load_runs([a, tmp_path / "." / "a"])
+
+
+def test_models_that_differ_are_in_the_label(tmp_path):
+    dirs = [write_run(tmp_path / "m", method="fa", model="mlp"),
+            write_run(tmp_path / "r", method="fa", model="resnet20")]
+    assert list(load_runs(dirs).labels) == ["fa model=mlp", "fa model=resnet20"]
+
+
+# --------------------------------------------------------------------------- the figure
+
+
+def luminance(rgba) -> float:
+    r, g, b = rgba[:3]
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def axes_titled(fig, prefix: str):
+    return [ax for ax in fig.axes if ax.get_title(loc="left").startswith(prefix)]
+
+
+def test_depth_colours_go_from_light_to_dark(runs):
+    import matplotlib.colors as mcolors
+    import matplotlib.pyplot as plt
+
+    runset = load_runs(runs)
+    fig = plot_curves(accuracy_curves(runset), layer_curves(runset))
+    try:
+        for prefix in ("(b) fa: weight", "(b) pfa: path", "(c) fa: weight", "(c) pfa: path"):
+            (ax,) = axes_titled(fig, prefix)
+            lines = [ln for ln in ax.get_lines() if ln.get_label() in LAYERS]
+            assert [ln.get_label() for ln in lines] == list(LAYERS)  # drawn in depth order
+            lum = [luminance(mcolors.to_rgba(ln.get_color())) for ln in lines]
+            assert lum[0] > lum[1] > lum[2], lum  # first layer lightest, last darkest
+            assert [mcolors.to_rgba(ln.get_color()) for ln in lines] == depth_colors(3)
+            # the first layer's feedback is never used (feedback_used false): dashed
+            assert [ln.get_linestyle() for ln in lines] == ["--", "-", "-"]
+        # one colorbar, ticks named after the layers
+        (bar_ax,) = [ax for ax in fig.axes if ax.get_ylabel().startswith("layer depth")]
+        assert bar_ax.get_ylabel().endswith("dashed: feedback never used")
+        assert [t.get_text() for t in bar_ax.get_yticklabels()] == [
+            f"{d}: {name}" for d, name in enumerate(LAYERS, start=1)]
+    finally:
+        plt.close(fig)
+
+
+def test_accuracy_axis_zooms_to_the_last_half(runs):
+    import matplotlib.pyplot as plt
+
+    runset = load_runs(runs)
+    acc = accuracy_curves(runset)
+    fig = plot_curves(acc, layer_curves(runset))
+    try:
+        (ax,) = axes_titled(fig, "(a)")
+        lo, hi = ax.get_ylim()
+        late = [r for r in acc if r["epoch"] >= EPOCHS / 2]
+        assert lo < min(r["mean"] - r["sd"] for r in late)  # late bands fully visible
+        assert hi > max(r["mean"] + r["sd"] for r in late)
+        assert lo > max(r["mean"] for r in acc if r["epoch"] == 0)  # epoch 0 cut off: zoomed
+        assert ax.get_ylabel() == "test accuracy (%)" and ax.get_xlabel() == "epoch"
+        assert [t.get_text().split(":")[0] for t in ax.get_legend().get_texts()] == ["fa", "pfa"]
+    finally:
+        plt.close(fig)
+
+
+def test_dfa_appears_only_in_the_accuracy_panel(runs, tmp_path):
+    dfa = [write_run(tmp_path / "runs" / f"dfa-s{s}", method="dfa", method_index=2, seed=s,
+                     measure="none") for s in SEEDS]
+    runset = load_runs(runs + dfa)
+    acc, lay = accuracy_curves(runset), layer_curves(runset)
+    assert "dfa" in acc.column("label")
+    assert "dfa" not in lay.column("label")
+    import matplotlib.pyplot as plt
+
+    fig = plot_curves(acc, lay)
+    try:
+        assert not axes_titled(fig, "(b) dfa") and not axes_titled(fig, "(c) dfa")
+        assert len(axes_titled(fig, "(b)")) == 2
+    finally:
+        plt.close(fig)
+    # DFA only: one panel, no colorbar
+    fig = plot_curves(*(lambda r: (accuracy_curves(r), layer_curves(r)))(load_runs(dfa)))
+    try:
+        assert [ax.get_title(loc="left")[:3] for ax in fig.axes] == ["(a)"]
+    finally:
+        plt.close(fig)
+
+
+def test_a_diverged_seed_shortens_n_and_is_reported(tmp_path):
+    dirs = [write_run(tmp_path / f"s{s}", method="pfa", seed=s,
+                      epochs=2 if s == 2 else EPOCHS,
+                      status="diverged" if s == 2 else "completed") for s in SEEDS]
+    runset = load_runs(dirs)
+    final = curves.final_accuracy(runset)
+    n = {r["epoch"]: r["n"] for r in accuracy_curves(runset)}
+    assert n == {0: 3, 1: 3, 2: 3, 3: 2, 4: 2, 5: 2}
+    (row,) = list(final)
+    assert (row["epoch"], row["n"], row["runs"]) == (EPOCHS, 2, 3)
+    assert row["incomplete"] == "s2: diverged"
+    assert "s2: diverged" in curves.format_final(final)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_writes_png_pdf_and_csvs_and_no_temporary_files(plotted):
+    runs, _, paths = plotted
+    out = paths["png"].parent
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_NAMES.values())
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert paths["pdf"].read_bytes()[:5] == b"%PDF-"
+    assert paths["png"].stat().st_size > 20_000 and paths["pdf"].stat().st_size > 5_000
+
+
+def test_same_runs_same_bytes(plotted):
+    runs, _, paths = plotted
+    first = {k: p.read_bytes() for k, p in paths.items()}
+    _, again = run_plot(runs, paths["png"].parent)  # overwrites; the PDF has no date
+    assert {k: p.read_bytes() for k, p in again.items()} == first
+
+
+def test_default_out_is_next_to_the_runs(runs):
+    _, paths = run_plot(runs)
+    assert paths["png"].parent == runs[0].parent.parent / "runs" / "plot"
+    assert paths["png"].exists()
+
+
+def test_a_failure_while_writing_leaves_the_folder_as_it_was(runs, tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "curves_accuracy.csv").write_text("old\n")
+    real = Figure.savefig
+
+    def failing(self, fname, *args, **kwargs):
+        if kwargs.get("format") == "pdf":
+            raise OSError("disk full")
+        return real(self, fname, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", failing)
+    with pytest.raises(ValueError, match="`out_dir` could not be written: disk full"):
+        run_plot(runs, out)
+    assert [p.name for p in out.iterdir()] == ["curves_accuracy.csv"]
+    assert (out / "curves_accuracy.csv").read_text() == "old\n"
+    monkeypatch.setattr(Figure, "savefig", lambda *a, **k: (_ for _ in ()).throw(
+        OSError("disk full")))
+    with pytest.raises(ValueError, match="disk full"):
+        run_plot(runs, tmp_path / "new" / "deeper")
+    assert not (tmp_path / "new").exists()  # folders it created are removed again
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def assert_nothing_written(root: Path, before: set[Path]) -> None:
+    assert set(root.rglob("*")) == before
+
+
+@pytest.mark.parametrize("case", ["missing", "no_metrics", "mixed_data", "out_is_file",
+                                  "out_under_file"])
+def test_errors_are_one_line_and_write_nothing(runs, tmp_path, case):
+    out = tmp_path / "out"
+    run_dirs = list(runs)
+    if case == "missing":
+        run_dirs.append(tmp_path / "runs" / "nope")
+        pattern = r"`run_dirs` must be an existing directory, got '.*nope'\."
+    elif case == "no_metrics":
+        (runs[1] / "metrics.csv").unlink()
+        pattern = r"must be a run directory \(metrics.csv missing\), got '.*fa-s1'\."
+    elif case == "mixed_data":
+        run_dirs.append(write_run(tmp_path / "runs" / "cifar", method="fa", data="cifar10"))
+        pattern = r"must all use one data set, got synthetic \(.*\); cifar10 \(cifar\)\."
+    elif case == "out_is_file":
+        out.write_text("x")
+        pattern = r"`out_dir` must be a writable folder, got '.*out' \(an existing file\)\."
+    else:
+        out.write_text("x")
+        out = out / "sub"
+        pattern = r"`out_dir` must be a writable folder, got '.*sub' \('.*out' is a file\)\."
+    before = set(tmp_path.rglob("*"))
+    with pytest.raises(ValueError, match=pattern) as info:
+        run_plot(run_dirs, out)
+    assert "\n" not in str(info.value)
+    assert_nothing_written(tmp_path, before)
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_unwritable_out_is_checked_before_reading_runs(tmp_path):
+    # /proc refuses new entries even to root; the run folder does not even exist: the
+    # output check comes first
+    with pytest.raises(ValueError, match=r"`out_dir` must be a writable folder, got "
+                                         r"'/proc/alignlab-plot' \(cannot create"):
+        run_plot([tmp_path / "nope"], "/proc/alignlab-plot")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="root may write into a read-only folder")
+def test_read_only_out(runs, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(ValueError, match="`out_dir` must be a writable folder"):
+            run_plot(runs, locked / "out")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_bad_metrics_columns_name_the_file(tmp_path):
+    d = write_run(tmp_path / "r", method="fa")
+    (d / "metrics.csv").write_text("epoch,train_loss\n0,2.3\n")
+    with pytest.raises(ValueError, match=r"`metrics.csv` must have the columns epoch, "
+                                         r"test_acc.*missing test_acc"):
+        load_runs([d])
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def alignlab_main(monkeypatch):
+    """``alignlab.cli.main`` with ``plot`` registered (added to COMMAND_MODULES if the
+    lead has not wired it yet), so exit statuses and flag names are the real ones."""
+    from alignlab import cli as alignlab_cli
+
+    modules = getattr(alignlab_cli, "COMMAND_MODULES", None)
+    if modules is None:
+        pytest.skip("alignlab.cli has no COMMAND_MODULES")
+    if "alignlab.reports.curves" not in modules:
+        monkeypatch.setattr(alignlab_cli, "COMMAND_MODULES",
+                            (*modules, "alignlab.reports.curves"))
+    return alignlab_cli.main
+
+
+def test_cli_prints_the_final_table_and_writes(runs, tmp_path, capsys, alignlab_main):
+    assert alignlab_main(["plot", *map(str, runs), "--out", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "final test accuracy, mean +/- SD over seeds"
+    fa = next(ln for ln in lines if ln.lstrip().startswith("fa "))
+    mean, sd = 100 * (0.5 + EPOCHS / 16), 100 * acc_sd_frac(0, EPOCHS)
+    assert f"{mean:.2f} +/- {sd:.2f}" in fa and "3/3" in fa
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        OUTPUT_NAMES.values())
+
+
+@pytest.mark.parametrize("case", ["missing_run", "out_is_file"])
+def test_cli_errors_exit_2_with_one_line_naming_the_flag(runs, tmp_path, capsys, case,
+                                                         alignlab_main):
+    out = tmp_path / "o2"
+    argv = ["plot", *map(str, runs)]
+    if case == "missing_run":
+        argv.append(str(tmp_path / "nope"))
+        expected = "alignlab: error: `RUN_DIR` must be an existing directory, got '"
+    else:
+        out.write_text("x")
+        expected = "alignlab: error: `--out` must be a writable folder, got '"
+    before = set(tmp_path.rglob("*"))
+    assert alignlab_main([*argv, "--out", str(out)]) == 2
+    io = capsys.readouterr()
+    assert io.out == "" and io.err.count("\n") == 1 and io.err.startswith(expected), io.err
+    assert set(tmp_path.rglob("*")) == before
+
+
+def test_registering_imports_no_matplotlib_pyplot():
+    import subprocess
+    import sys
+
+    code = ("import argparse, sys; from alignlab.reports import curves; "
+            "p = argparse.ArgumentParser(); curves.register(p.add_subparsers()); "
+            "print('matplotlib.pyplot' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_large_depth_count_uses_sparse_ticks():
+    cols = depth_colors(20)
+    lum = np.array([luminance(c) for c in cols])
+    assert np.all(np.diff(lum) < 0)  # monotone light -> dark over a ResNet-20's 20 layers

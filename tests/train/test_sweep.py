@@ -1,0 +1,90 @@
+"""``alignlab sweep``: a grid of runs in parallel subprocesses and the summary over seeds."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+
+import pytest
+from trainhelpers import write_config
+
+from alignlab.train.__main__ import main
+from alignlab.train.rundir import read_csv, read_summary
+from alignlab.train.sweep import Task, _collect, parse_grid
+
+
+def test_sweep_runs_the_grid_and_summarises_over_seeds(tmp_path, capsys):
+    a = write_config(tmp_path / "bp.toml", train={"epochs": 2})
+    b = write_config(tmp_path / "fa.toml", method={"name": "fa"}, train={"epochs": 2})
+    out = tmp_path / "sweep"
+    argv = ["sweep", str(a), str(b), "--grid", "train.seed=0,1", "--launcher", "inline",
+            "--out", str(out)]
+    assert main(argv) == 0
+    runs = read_csv(out / "runs.csv")
+    assert sorted(r["run"] for r in runs) == sorted(
+        f"{m}__train.seed={s}" for m in ("bp", "fa") for s in (0, 1))
+    assert all(r["status"] == "completed" for r in runs)
+    summary = read_csv(out / "summary.csv")
+    assert len(summary) == 2 and "train.seed" not in summary[0]
+    for row in summary:
+        accs = [read_summary(out / f"{row['config'].split('/')[-1][:-5]}__train.seed={s}")
+                ["final"]["test_acc"] for s in (0, 1)]
+        assert int(row["n"]) == 2
+        assert float(row["test_acc_mean"]) == statistics.fmean(accs)
+        assert math.isclose(float(row["test_acc_sd"]), statistics.stdev(accs), rel_tol=1e-12)
+    assert accs[0] != accs[1]  # the seeds differ
+    # running it again finishes nothing new: every run is skipped
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert "4 runs, 0 to run" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_local_launcher_runs_parallel_subprocesses(tmp_path):
+    cfg = write_config(tmp_path / "c.toml", train={"epochs": 1})
+    out = tmp_path / "sweep"
+    code = main(["sweep", str(cfg), "--grid", "method.name=bp,usf", "--jobs", "2",
+                 "--out", str(out)])
+    assert code == 0
+    runs = read_csv(out / "runs.csv")
+    assert [(r["method.name"], r["status"], r["exit"]) for r in runs] == [
+        ("bp", "completed", "0"), ("usf", "completed", "0")]
+    for r in runs:  # each ran in its own process, one thread each (2 cores // 2 jobs or 1)
+        log = (out / r["run"] / "train.log").read_text()
+        assert "completed: epoch 1" in log
+        assert read_summary(out / r["run"])["threads"] == max(1, len(os.sched_getaffinity(0))
+                                                              // 2)
+
+
+def test_failed_runs_are_reported_not_fatal(tmp_path):
+    grid = parse_grid(["method.name=bp,fa", "train.seed=0,1"])
+    tasks = [Task(f"{m}_{s}", tmp_path / "c.toml", (("method.name", m), ("train.seed", s)),
+                  tmp_path / f"{m}_{s}") for m in ("bp", "fa") for s in (0, 1)]
+    for t in tasks:
+        t.run_dir.mkdir()
+    for t, acc in zip(tasks[:3], (0.5, 0.7, 0.9), strict=True):
+        (t.run_dir / "summary.json").write_text(json.dumps(
+            {"status": "completed", "final": {"epoch": 2, "test_acc": acc, "train_loss": 1.0},
+             "wall_s": 1.0}))
+    runs, summary = _collect(tasks, grid, {t.name: (0 if i < 3 else 1)
+                                           for i, t in enumerate(tasks)})
+    assert [r["status"] for r in runs] == ["completed"] * 3 + ["failed"]
+    bp, fa = summary
+    assert (bp["method.name"], bp["n"], bp["n_failed"]) == ("bp", 2, 0)
+    assert bp["test_acc_mean"] == pytest.approx(0.6)
+    assert (fa["n"], fa["n_failed"], fa["test_acc_mean"]) == (1, 1, 0.9)
+    assert math.isnan(fa["test_acc_sd"])
+
+
+def test_grid_parsing_and_bad_grids(tmp_path, capsys):
+    assert parse_grid(["model.sizes=[20,8,4],[20,4]", "method.name=bp, fa"]) == [
+        ("model.sizes", [[20, 8, 4], [20, 4]]), ("method.name", ["bp", "fa"])]
+    cfg = write_config(tmp_path / "c.toml")
+    for grid, key in (("train.seed", "--grid"), ("optim.lrr=1,2", "optim.lrr"),
+                      ("optim.lr=0.1,-1", "optim.lr")):
+        assert main(["sweep", str(cfg), "--grid", grid, "--out", str(tmp_path / "s")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"alignlab: error: `{key}`"), err
+        assert not (tmp_path / "s").exists()  # nothing started, nothing written
