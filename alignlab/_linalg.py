@@ -83,8 +83,7 @@ def haar_orthogonal_(batch):
     a = batch if tall else batch.mT
     q, r = torch.linalg.qr(a)  # q: (..., max, min), orthonormal columns
     sign = torch.where(torch.diagonal(r, dim1=-2, dim2=-1) < 0, -1.0, 1.0).to(q.dtype)
-    q = q * sign[..., None, :]
-    batch.copy_(q if tall else q.mT)
+    batch.copy_(q.mul_(sign[..., None, :]) if tall else q.mul_(sign[..., None, :]).mT)
     return batch
 
 
@@ -94,8 +93,11 @@ def mid_width(n_out, expansion_ratio, groups: int = 1):
     ``floor(n_out * r)`` (Figure 3's protocol, ``int(100 * 10**0.8) = 630``), computed with a
     1e-9 guard so that ``100 * 0.29`` gives 29, at least 1, and rounded *up* to a multiple of
     ``groups`` (grouped convolutions split ``B`` into ``groups`` blocks). Vectorised over
-    numpy arrays; returns an int for scalar input.
+    numpy arrays (int64, or float64 where a value exceeds int64); returns a Python int for
+    scalar input.
     """
     n = np.maximum(1, np.floor(np.asarray(n_out, dtype=float) * expansion_ratio + 1e-9))
     n = groups * np.ceil(n / groups)
-    return int(n) if n.ndim == 0 else n.astype(np.int64)
+    if n.ndim == 0:
+        return int(n)  # a Python int: exact past int64 (r = 1e18 gives n_mid = 1e20)
+    return n.astype(np.int64) if np.all(n < 2.0**63) else n  # floats where int64 would wrap

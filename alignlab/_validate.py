@@ -73,12 +73,15 @@ def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
 
 def check_int_array(name: str, value: Any, *, minimum: int = 1) -> np.ndarray | int:
     """Integers >= minimum, scalar or integer-valued array (integral floats accepted, bool
-    not): for functions vectorised over sizes or step counts. Returns int or int64 array."""
+    not): for functions vectorised over sizes or step counts. Returns a Python int, an int64
+    array, or a float64 array where a value is past int64 (never a silent wrap)."""
     if isinstance(value, bool) or np.asarray(value).dtype == bool:
         raise _fail(name, f"an integer >= {minimum} (or an array of them)", value)
     a = np.asarray(check_finite(name, value))
     if not (np.all(a == np.round(a)) and np.all(a >= minimum)):
         raise _fail(name, f"an integer >= {minimum} (or an array of them)", value)
+    if a.ndim and not np.all(a < 2.0**63):  # astype(int64) would wrap silently
+        return a  # float64: the sizes' own scale (callers compute in floats past 2**53)
     return int(a) if a.ndim == 0 else a.astype(np.int64)
 
 

@@ -107,9 +107,9 @@ class Figure3Config:
         check_choice("ensemble", self.ensemble, ENSEMBLES)
         b_ens = self.b_ensemble()  # the ensemble refuses a density it does not take
         check_choice("w_ensemble", self.w_ensemble, ENSEMBLES)
-        from alignlab.sim.pfa import _check_method
+        from alignlab.sim import check_method
 
-        _check_method(self.method, b_ens)  # 'wishart' only where B^T B is Wishart
+        check_method(self.method, b_ens)  # 'wishart' only where B^T B is Wishart
         check_choice("dtype", self.dtype, ("float32", "float64"))
         check_positive("z", self.z)
         _check_device_available(self.device)
@@ -132,18 +132,13 @@ class Figure3Config:
         :func:`alignlab.sim.memory.memory_budget`; the message names the largest size
         (``ratios`` for ``n_mid``), as the simulators' own check does. (The simulators also
         check the memory of the results, before they start.)"""
-        from alignlab.sim.memory import check_memory, sample_bytes
+        from alignlab.sim import check_sample
 
         n_mids = self.n_mids()
         big = int(np.argmax(n_mids))
-        nbytes = sample_bytes(self.n_out, self.n_in, n_mids[big],
-                              itemsize=np.dtype(self.dtype).itemsize, method=self.method,
-                              ensemble=b_ens, w_ensemble=self.w_ensemble)
-        sizes = {"n_out": (self.n_out, self.n_out), "n_in": (self.n_in, self.n_in)}
-        if self.method != "wishart":  # the Bartlett sampler's cost does not grow with n_mid
-            sizes["ratios"] = (n_mids[big], self.ratios[big])
-        name = max(sizes, key=lambda k: sizes[k][0])
-        check_memory(name, nbytes, value=sizes[name][1])
+        check_sample(self.n_out, self.n_in, n_mids[big], itemsize=np.dtype(self.dtype).itemsize,
+                     method=self.method, ensemble=b_ens, w_ensemble=self.w_ensemble,
+                     n_mid_alias=("ratios", self.ratios[big]))
 
     def resolved(self) -> dict:
         """The settings as written to ``figure3.json``: every field, ``density`` as the

@@ -200,7 +200,7 @@ class Orthogonal(Ensemble):
 
     name: ClassVar[str] = "orthogonal"
     iid: ClassVar[bool] = False
-    finish_copies: ClassVar[int] = 2  # QR's Q and its sign-fixed copy
+    finish_copies: ClassVar[int] = 1  # QR's Q (its signs are fixed in place)
 
     def fill_(self, out, std, draw):
         draw.normal_(out, 1.0)  # iid Gaussian; made Haar-orthonormal in finish_

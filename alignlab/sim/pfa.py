@@ -104,7 +104,6 @@ def check_method(method: str, b_ens: Ensemble) -> str:
     return method
 
 
-_check_method = check_method  # the name alignlab.reports.figure3 imports today
 
 
 def _itemsize(dt: torch.dtype) -> int:

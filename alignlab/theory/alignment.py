@@ -24,7 +24,7 @@ from alignlab import _linalg
 from alignlab._validate import check_at_least, check_finite, check_positive
 
 from .entries import DEFAULT_KURTOSIS
-from .marchenko_pastur import _finite_excess
+from .spectrum import _finite_excess
 
 __all__ = [
     "alignment_dynamics_cos",

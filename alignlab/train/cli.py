@@ -74,10 +74,12 @@ def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = No
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Handler of ``alignlab train``."""
+    """Handler of ``alignlab train`` (under torchrun: one rank of a distributed run)."""
     from .loop import Diverged, train
-    from .rundir import default_run_dir, prepare_new_run, prepare_resume
+    from .rundir import default_run_dir, prepare_resume
+    from .world import World
 
+    world = World.from_env()
     if args.resume is not None:
         if args.config is not None or args.sets or args.out is not None:
             raise ValueError("`--resume` must be used alone (the run's config.toml is used), "
@@ -90,15 +92,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         from .config import load_config
 
         config = load_config(args.config, args.sets)
-        out = args.out if args.out is not None else default_run_dir(args.config, args.sets)
-        run_dir = prepare_new_run(out)
+        run_dir = args.out if args.out is not None else default_run_dir(args.config, args.sets)
         resume = False
+    quiet = args.quiet or not world.is_main
     try:
-        result = train(config, run_dir, resume=resume, quiet=args.quiet)
+        result = train(config, run_dir, resume=resume, quiet=quiet, world=world)
     except Diverged as exc:
-        print(f"alignlab: training diverged: {exc}", file=sys.stderr)
+        if world.is_main:
+            print(f"alignlab: training diverged: {exc}", file=sys.stderr)
         return EXIT_DIVERGED
-    if not args.quiet:
+    if not quiet:
         print(result.describe())
     return 0
 

@@ -57,6 +57,7 @@ __all__ = [
 
 _OPTIMIZERS = ("sgd", "adam", "adamw")
 _DTYPES = ("float32", "float64")
+_AMP = ("off", "bf16", "fp16")
 
 
 # ---------------------------------------------------------------------------------------
@@ -256,6 +257,10 @@ class TrainSettings:
     drop_last: bool = False  # drop the last incomplete training batch of each epoch
     log_every_steps: int = 0  # also log layers.csv every k optimiser steps; 0: per epoch only
     probe_size: int = 256  # training examples of the fixed update-angle probe; 0: no probe
+    log_layers: bool = True  # layers.csv and the update angle; false: metrics.csv only
+    amp: str = "off"  # off | bf16 | fp16: autocast the forward pass (fp16: CUDA + GradScaler)
+    channels_last: bool = False  # NHWC memory format for 4-D inputs (convolutions on CUDA)
+    compile: bool = False  # torch.compile the training forward/backward
 
     def __post_init__(self):
         _check_min("train.epochs", self.epochs, 1)
@@ -267,6 +272,13 @@ class TrainSettings:
         _check_min("train.probe_size", self.probe_size, 0)
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
             raise _fail("train.device", "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'", self.device)
+        check_choice("train.amp", self.amp, _AMP)
+        if self.amp == "fp16" and self.device in ("cpu", "mps"):
+            raise ValueError(f"`train.amp` must be 'off' or 'bf16' on {self.device} (fp16 needs "
+                             "CUDA and its GradScaler), got 'fp16'.")
+        if self.amp != "off" and self.dtype == "float64":
+            raise ValueError(f"`train.amp` must be 'off' with train.dtype = 'float64', got "
+                             f"{self.amp!r}.")
 
 
 @dataclass(frozen=True)

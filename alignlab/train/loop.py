@@ -23,13 +23,15 @@ in deterministic mode, ends with exactly the numbers of an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
 import math
 import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,6 @@ from .._rng import TAG_AUX, TAG_B, TAG_W, make_streams
 from ..data import TensorDataset, batches, load_dataset
 from ..models import build_model
 from ..nn import alignment, convert, converted_layers, make_optimizer, mirror_step, update_angles
-from ..nn.methods import WM
 from ..theory.decay import sgd_decay_step
 from .config import Config, dumps_toml
 from .rundir import (
@@ -55,11 +56,11 @@ from .rundir import (
     METRICS_FILE,
     SUMMARY_FILE,
     CsvLog,
-    atomic_torch_save,
-    atomic_write_text,
-    prepare_new_run,
+    check_new_run,
     read_summary,
+    torch_save_atomic,
     write_json,
+    write_text_atomic,
 )
 from .world import World
 
@@ -80,6 +81,7 @@ class RunResult:
     status: str  # completed | diverged | interrupted
     final: dict[str, Any]  # the last metrics.csv row
     wall_s: float
+    model: nn.Module | None = field(default=None, repr=False, compare=False)  # trained model
 
     def describe(self) -> str:
         f = self.final
@@ -105,14 +107,33 @@ def _seeds(seed: int) -> dict[str, int]:
             "mirror": one(1, TAG_AUX), "probe": one(2, TAG_AUX), "global": one(3, TAG_AUX)}
 
 
-def _device(name: str) -> torch.device:
+def _device(name: str, world: World) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"`train.device` must be a device torch can use, got {name!r} (no "
-                         "CUDA device is available; use 'cpu' or 'auto').")
-    return device
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(name)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"`train.device` must be a device torch can use, got {name!r} (no "
+                             "CUDA device is available; use 'cpu' or 'auto').")
+    if world.distributed and device.type == "cuda" and device.index is not None:
+        raise ValueError(f"`train.device` must be 'cuda' or 'auto' in a distributed run (rank "
+                         f"r trains on cuda:LOCAL_RANK), got {name!r}.")
+    return world.device(device)
+
+
+def _check_amp(amp: str, device: torch.device) -> None:
+    """What ``train.device = 'auto'`` resolved to must support ``train.amp``."""
+    if amp == "fp16" and device.type != "cuda":
+        raise ValueError(f"`train.amp` must be 'off' or 'bf16' on {device.type} (fp16 needs CUDA "
+                         "and its GradScaler), got 'fp16'.")
+
+
+def _autocast(device: torch.device, amp: str):
+    """A factory of the forward pass's autocast context (``nullcontext`` when amp is off)."""
+    if amp == "off":
+        return contextlib.nullcontext
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return lambda: torch.autocast(device.type, dtype=dtype)
 
 
 class _Determinism:
@@ -158,6 +179,8 @@ def _build_model(config: Config, seeds: dict[str, int], device: torch.device,
     torch.manual_seed(seeds["model"])  # the model's own initialisers use the global generator
     model = build_model(config.model.name, **dict(config.model.options))
     model.to(device=device, dtype=dtype)
+    if config.train.channels_last:  # before convert: the converted layers keep W as it is
+        model.to(memory_format=torch.channels_last)
     return convert(model, config.method.name, inplace=True, rng=seeds["feedback"],
                    **dict(config.method.options))
 
@@ -178,14 +201,18 @@ def _check_fits(model: nn.Module, x: Tensor, num_classes: int) -> None:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset, batch_size: int) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy (fraction) of ``model`` in eval mode on ``dataset``."""
+def evaluate(model: nn.Module, dataset, batch_size: int, *, autocast=None
+             ) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (fraction) of ``model`` in eval mode on ``dataset``
+    (``autocast``: a factory of the context the forward passes run in, e.g. AMP's)."""
     model.eval()
+    autocast = autocast or contextlib.nullcontext
     loss_sum = torch.zeros((), dtype=torch.float64, device=dataset.device)
     correct = torch.zeros((), dtype=torch.int64, device=dataset.device)
     for xb, yb in batches(dataset, batch_size):
-        logits = model(xb)  # (B, K)
-        loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
+        with autocast():  # (autocast runs cross_entropy in float32)
+            logits = model(xb)  # (B, K)
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
         correct += (logits.argmax(dim=1) == yb).sum()
     n = len(dataset)
     return float(loss_sum) / n, int(correct) / n
@@ -249,13 +276,16 @@ class _Probe:
 
 
 class _Progress:
-    """A tqdm bar on a terminal (if tqdm is installed and not in CI), else one plain line
-    per epoch; nothing when quiet or not the main process."""
+    """A tqdm bar (loss and accuracy so far) on a terminal, if tqdm is installed and ``CI``
+    is unset; otherwise (or also, at the end of each epoch) one plain line per epoch on
+    stdout. Nothing when quiet or not the main process. The bar goes to stderr, so it is
+    shown only when stderr is a terminal."""
 
-    def __init__(self, enabled: bool, epochs: int):
+    def __init__(self, enabled: bool, epochs: int, stream=None):
         self.enabled, self.epochs, self.bar = enabled, epochs, None
         self.tqdm = None
-        if enabled and sys.stdout.isatty() and not os.environ.get("CI"):
+        stream = sys.stderr if stream is None else stream
+        if enabled and stream.isatty() and not os.environ.get("CI"):
             try:
                 from tqdm import tqdm
 
@@ -268,11 +298,12 @@ class _Progress:
             self.bar = self.tqdm(total=n_batches, desc=f"epoch {epoch}/{self.epochs}",
                                  leave=False, dynamic_ncols=True)
 
-    def step(self, i: int, loss: Tensor) -> None:
+    def step(self, i: int, loss: Tensor, correct: Tensor, seen: int) -> None:
         if self.bar is not None:
             self.bar.update(1)
-            if i % 50 == 0:
-                self.bar.set_postfix(loss=f"{float(loss):.4f}")
+            if i % 50 == 0:  # .item() syncs a GPU: not every step
+                self.bar.set_postfix(loss=f"{float(loss):.4f}",
+                                     acc=f"{100 * int(correct) / max(seen, 1):.1f}%")
 
     def end(self, row: dict[str, Any]) -> None:
         if self.bar is not None:
@@ -297,7 +328,7 @@ def _write_config(run_dir: Path, config: Config) -> None:
     text = dumps_toml({**config.to_dict(), "meta": meta},
                       header="Resolved config of this run (every default filled in).\n"
                              "Continue it with: alignlab train --resume <this folder>")
-    atomic_write_text(run_dir / CONFIG_FILE, text)
+    write_text_atomic(run_dir / CONFIG_FILE, text)
 
 
 # ---------------------------------------------------------------------------------------
@@ -308,29 +339,41 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = False, quiet: b
           world: World | None = None) -> RunResult:
     """Train as ``config`` says, writing the run directory ``run_dir`` (see module doc).
 
+    ``world``: this process among the processes of a distributed run (default: one
+    process; ``World.from_env()`` under torchrun). Every rank calls ``train`` with the same
+    config; the process group is joined (and left) here unless it exists already; only the
+    main rank writes ``run_dir`` (the other ranks use the main rank's ``run_dir``).
+
     Raises
     ------
     Diverged
         The loss became NaN/inf (``summary.json`` says "diverged"; the last checkpoint is
         the last complete epoch).
     ValueError
-        A config that cannot run here (no GPU, a model that does not fit the data), or a
-        ``resume`` whose checkpoint belongs to another config.
+        A config that cannot run here (no GPU, fp16 without CUDA, a model that does not fit
+        the data), an unusable ``run_dir``, or a ``resume`` whose checkpoint belongs to
+        another config. Nothing is written.
     """
     world = world or World()
-    run_dir = Path(run_dir)
     cfg = config
-    if not resume and world.is_main:
-        prepare_new_run(run_dir)  # a new or empty folder; refuses one that holds a run
-    if resume:
-        done = read_summary(run_dir)
-        if done is not None and done.get("status") == "completed":
-            return RunResult(run_dir, "completed", done.get("final", {}),
-                             float(done.get("wall_s", 0.0)))
-    device = _device(cfg.train.device)
+    device = _device(cfg.train.device, world)
+    _check_amp(cfg.train.amp, device)
     dtype = torch.float64 if cfg.train.dtype == "float64" else torch.float32
-    with _Determinism(cfg.train.deterministic):
-        return _train(cfg, run_dir, resume, quiet, world, device, dtype)
+    created = world.init(device)
+    try:
+        if resume:
+            run_dir = Path(run_dir)
+            done = world.agree(lambda: read_summary(run_dir))
+            if done is not None and done.get("status") == "completed":
+                return RunResult(run_dir, "completed", done.get("final", {}),
+                                 float(done.get("wall_s", 0.0)))
+        else:  # a new or empty folder (created later); refuses one that holds a run
+            run_dir = world.agree(lambda: check_new_run(run_dir))
+        with _Determinism(cfg.train.deterministic):
+            return _train(cfg, run_dir, resume, quiet, world, device, dtype)
+    finally:
+        if created:
+            world.close()
 
 
 def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
@@ -341,53 +384,81 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
     metrics_log = CsvLog(run_dir / METRICS_FILE, METRIC_COLUMNS)
     layers_log = CsvLog(run_dir / LAYERS_FILE, LAYER_COLUMNS)
     checkpoint = run_dir / CHECKPOINT_FILE
-    if main and not resume:
-        _write_config(run_dir, cfg)
 
     # ---- data, model, optimiser ----------------------------------------------------------
+    if world.distributed and not main:
+        world.barrier()  # the main rank loads (and, if needed, downloads) first
     splits, train_ds, val_ds, test_ds = _load_data(cfg, device, dtype)
+    if world.distributed and main:
+        world.barrier()
     model = _build_model(cfg, seeds, device, dtype)
     if isinstance(test_ds, TensorDataset):
         _check_fits(model, test_ds.x, splits.num_classes)
+    n_train = len(train_ds)
+    bs = cfg.train.batch_size
+    if world.distributed:
+        _check_shards(n_train, bs, cfg.train.drop_last, world.world_size)
+    if main and not resume:  # every check passed: now the run directory is written
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_config(run_dir, cfg)
     o = cfg.optim
     extra = {"momentum": o.momentum, "nesterov": o.nesterov} if o.name == "sgd" else {
         "betas": o.betas}
     opt = make_optimizer(model, o.name, lr=o.lr_at(1), weight_decay=o.weight_decay_at(1),
                          **extra)
-    probe = _Probe(model, train_ds, cfg.train.probe_size, seeds["probe"])
-    mirrored = any(isinstance(layer.method, WM) for _, layer in converted_layers(model))
+    layers = converted_layers(model)
+    log_layers = cfg.train.log_layers and main
+    probe = _Probe(model, train_ds, cfg.train.probe_size, seeds["probe"]) if log_layers \
+        else None
+    mirrored = any(layer.method.mirror_trained for _, layer in layers)
     tracks_decay = o.name == "sgd" and not o.nesterov  # Proposition 1's c_t is defined
     batch_gen = torch.Generator().manual_seed(seeds["batches"])  # order and augmentation
     mirror_gen = torch.Generator().manual_seed(seeds["mirror"])
     torch.manual_seed(seeds["global"])  # anything else random (e.g. brSF's redraws)
-    n_train = len(train_ds)
-    bs = cfg.train.batch_size
     n_batches = n_train // bs if cfg.train.drop_last else -(-n_train // bs)
     nan_every = 1 if device.type == "cpu" else 50  # .item() syncs a GPU: check less often
-    k_log = cfg.train.log_every_steps
+    k_log = cfg.train.log_every_steps if log_layers else 0
+    autocast = _autocast(device, cfg.train.amp)
+    scaler = torch.amp.GradScaler(device.type) if cfg.train.amp == "fp16" else None
+    channels_last = cfg.train.channels_last
 
     # ---- state (fresh, or from the checkpoint) --------------------------------------------
-    epoch, step, c, u, wall_before = 0, 0, 1.0, 0.0, 0.0
+    epoch, step, updates, c, u, wall_before = 0, 0, 0, 1.0, 0.0, 0.0
     metric_rows: list[dict[str, Any]] = []
     layer_rows: list[dict[str, Any]] = []
-    if resume and checkpoint.is_file():
-        ck = torch.load(checkpoint, map_location=device, weights_only=False)
-        if ck.get("format") != _CHECKPOINT_FORMAT or ck.get("config") != _config_key(cfg):
-            raise ValueError(f"`--resume` {str(run_dir)!r}: its checkpoint was written for "
-                             "another config or format; start a new run instead.")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        batch_gen.set_state(ck["batch_gen"])
-        mirror_gen.set_state(ck["mirror_gen"])
-        torch.set_rng_state(ck["torch_rng"])
-        if ck.get("cuda_rng") is not None and device.type == "cuda":
-            torch.cuda.set_rng_state(ck["cuda_rng"], device)
-        epoch, step, (c, u), wall_before = ck["epoch"], ck["step"], ck["decay"], ck["wall_s"]
-        metric_rows, layer_rows = ck["metrics"], ck["layers"]
+    if resume:
+        ck = world.agree(lambda: torch.load(checkpoint, map_location="cpu", weights_only=False)
+                         if checkpoint.is_file() else None)
+        if ck is not None:
+            if ck.get("format") != _CHECKPOINT_FORMAT or ck.get("config") != _config_key(cfg):
+                raise ValueError(f"`--resume` {str(run_dir)!r}: its checkpoint was written for "
+                                 "another config or format; start a new run instead.")
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            batch_gen.set_state(ck["batch_gen"])
+            mirror_gen.set_state(ck["mirror_gen"])
+            torch.set_rng_state(ck["torch_rng"])
+            if ck.get("cuda_rng") is not None and device.type == "cuda":
+                torch.cuda.set_rng_state(ck["cuda_rng"], device)
+            if scaler is not None and ck.get("scaler") is not None:
+                scaler.load_state_dict(ck["scaler"])
+            epoch, step, (c, u), wall_before = ck["epoch"], ck["step"], ck["decay"], ck["wall_s"]
+            updates = ck.get("updates", step)
+            metric_rows, layer_rows = ck["metrics"], ck["layers"]
     if main:  # the files say exactly what the checkpoint says (drops rows of a lost epoch)
         metrics_log.rewrite(metric_rows)
         layers_log.rewrite(layer_rows)
     progress = _Progress(main and not quiet, cfg.train.epochs)
+
+    # ---- the network that trains: DDP over the ranks, optionally compiled ----------------
+    net: nn.Module = model
+    if world.distributed:
+        # every rank built the same model from the same seeds: check it, bit for bit, rather
+        # than broadcast it (init_sync=False), so factored PFA's W stays the W it follows
+        world.check_identical(_shared_state(model), "the models built on each rank")
+        net = _ddp(model, device)
+    if cfg.train.compile:
+        net = torch.compile(net)
 
     def wall() -> float:
         return wall_before + time.perf_counter() - t_start
@@ -395,21 +466,33 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
     def save_checkpoint() -> None:
         if not main:
             return
-        atomic_torch_save({
+        torch_save_atomic({
             "format": _CHECKPOINT_FORMAT, "config": _config_key(cfg), "epoch": epoch,
-            "step": step, "decay": (c, u), "wall_s": wall(),
+            "step": step, "updates": updates, "decay": (c, u), "wall_s": wall(),
             "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scaler": None if scaler is None else scaler.state_dict(),
             "batch_gen": batch_gen.get_state(), "mirror_gen": mirror_gen.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "metrics": metric_rows, "layers": layer_rows,
         }, checkpoint)
 
+    def probe_rows() -> tuple[list[dict[str, Any]], dict[str, float]]:
+        if probe is None:
+            return [], {"update_angle_deg": math.nan, "update_norm_ratio": math.nan}
+        return probe.rows(model, epoch, step, c if tracks_decay else math.nan)
+
     def finish_row(row: dict[str, Any], t_log: float) -> None:
-        """Log point at the end of ``epoch``: layers, evaluation, files, checkpoint."""
-        rows, upd = probe.rows(model, epoch, step, c if tracks_decay else math.nan)
-        val = evaluate(model, val_ds, cfg.train.eval_batch_size) if val_ds is not None else None
-        test = evaluate(model, test_ds, cfg.train.eval_batch_size)
+        """Log point at the end of ``epoch`` (main rank): layers, evaluation, files,
+        checkpoint."""
+        if world.distributed:  # the ranks must still be one model (cheap: once an epoch)
+            world.check_identical(_shared_state(model), f"the models after epoch {epoch}")
+        if not main:
+            return
+        rows, upd = probe_rows()
+        ev = cfg.train.eval_batch_size
+        val = evaluate(model, val_ds, ev, autocast=autocast) if val_ds is not None else None
+        test = evaluate(model, test_ds, ev, autocast=autocast)
         row.update(upd)
         row.update(val_loss=None if val is None else val[0], val_acc=None if val is None
                    else val[1], test_loss=test[0], test_acc=test[1])
@@ -417,9 +500,8 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
         row["wall_s"] = wall()
         metric_rows.append(row)
         layer_rows.extend(rows)
-        if main:
-            layers_log.append(rows)
-            metrics_log.append([row])
+        layers_log.append(rows)
+        metrics_log.append([row])
         save_checkpoint()
         progress.end(row)
 
@@ -432,16 +514,19 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
             "epochs": cfg.train.epochs, "steps": step, "final": final,
             "best_val_acc": max(vals) if vals else None, "wall_s": wall(),
             "device": str(device), "threads": torch.get_num_threads(),
+            "world_size": world.world_size,
             "alignlab_version": __version__, "torch_version": torch.__version__,
         }
         if main:
             write_json(run_dir / SUMMARY_FILE, summary)
-        return RunResult(run_dir, status, final, summary["wall_s"])
+        return RunResult(run_dir, status, final, summary["wall_s"], model)
 
+    shard = world.shard
     try:
         if epoch == 0 and not metric_rows:  # ---- epoch 0: the state before training --------
             t_log = time.perf_counter()
-            loss0, acc0 = evaluate(model, train_ds, cfg.train.eval_batch_size)
+            loss0, acc0 = (evaluate(model, train_ds, cfg.train.eval_batch_size,
+                                    autocast=autocast) if main else (math.nan, math.nan))
             finish_row({"epoch": 0, "step": 0, "train_loss": loss0, "train_acc": acc0,
                         "lr": o.lr_at(1), "weight_decay": o.weight_decay_at(1),
                         "epoch_s": 0.0}, t_log)
@@ -459,30 +544,61 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
             progress.start(epoch, n_batches)
             loss_sum = torch.zeros((), dtype=torch.float64, device=device)
             correct = torch.zeros((), dtype=torch.int64, device=device)
+            seen = 0
             for i, (xb, yb) in enumerate(batches(train_ds, bs, shuffle=True, generator=batch_gen,
                                                  drop_last=cfg.train.drop_last,
                                                  augment=splits.augment_fn)):
-                logits = model(xb)  # (B, K)
-                loss = F.cross_entropy(logits, yb)
-                if i % nan_every == 0 and not math.isfinite(value := float(loss.detach())):
-                    raise Diverged(f"loss is {value} at epoch {epoch}, step {step + 1}")
+                n_global = yb.shape[0]  # the global batch, drawn as one process draws it
+                if world.distributed:  # this rank's contiguous shard of it
+                    part = shard(n_global)
+                    xb, yb = xb[part], yb[part]
+                if channels_last and xb.ndim == 4:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                with autocast():
+                    logits = net(xb)  # (b, K), b = this rank's share of the batch
+                    if world.distributed:  # DDP averages the ranks' gradients: sum * W / B
+                        ce_sum = F.cross_entropy(logits, yb, reduction="sum")
+                        loss = ce_sum * (world.world_size / n_global)
+                    else:
+                        loss = F.cross_entropy(logits, yb)
+                part_sum = (ce_sum.detach().double() if world.distributed
+                            else loss.detach().double() * n_global)
+                if i % nan_every == 0:
+                    if world.distributed:  # every rank must stop at the same step
+                        value = float(world.all_reduce_sum(part_sum.clone())) / n_global
+                    else:
+                        value = float(loss.detach())
+                    if not math.isfinite(value):
+                        raise Diverged(f"loss is {value} at epoch {epoch}, step {step + 1}")
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if tracks_decay:
-                    c, u = sgd_decay_step(c, u, lr, wd, o.momentum, step > 0)
+                has_buffer = updates > 0  # SGD's momentum buffers exist after the first step
+                if scaler is None:
+                    loss.backward()
+                    opt.step()
+                    stepped = True
+                else:  # fp16: a step with inf/nan gradients is skipped (and the scale cut)
+                    scaler.scale(loss).backward()
+                    before = scaler.get_scale()
+                    scaler.step(opt)
+                    scaler.update()
+                    stepped = scaler.get_scale() >= before
+                if stepped:
+                    updates += 1
+                    if tracks_decay:
+                        c, u = sgd_decay_step(c, u, lr, wd, o.momentum, has_buffer)
                 step += 1
                 if mirrored and cfg.wm.every_steps and step % cfg.wm.every_steps == 0:
                     _mirror(model, cfg, mirror_gen)
-                loss_sum += loss.detach().double() * yb.shape[0]
+                loss_sum += part_sum
                 correct += (logits.argmax(dim=1) == yb).sum()
-                progress.step(i, loss)
+                seen += n_global
+                progress.step(i, loss, correct, seen // world.world_size)
                 if k_log and step % k_log == 0 and i < n_batches - 1:  # mid-epoch log point
-                    rows, _ = probe.rows(model, epoch, step, c if tracks_decay else math.nan)
+                    rows, _ = probe_rows()
                     layer_rows.extend(rows)
-                    if main:
-                        layers_log.append(rows)
-            seen = n_batches * bs if cfg.train.drop_last else n_train
+                    layers_log.append(rows)
+            if world.distributed:  # the epoch's loss and hits over every rank's shards
+                loss_sum, correct = world.all_reduce_sum(loss_sum), world.all_reduce_sum(correct)
             train_loss = float(loss_sum) / seen
             if not math.isfinite(train_loss):
                 raise Diverged(f"loss is {train_loss} over epoch {epoch}")
@@ -498,7 +614,64 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
     except KeyboardInterrupt:
         write_summary("interrupted", "interrupted; continue with alignlab train --resume")
         raise
+    world.barrier()  # the other ranks leave once the main rank has written everything
     return write_summary("completed")
+
+
+def _check_shards(n_train: int, batch_size: int, drop_last: bool, world_size: int) -> None:
+    """Every global batch must give every rank at least one example."""
+    last = 0 if drop_last else n_train % batch_size
+    if batch_size < world_size or 0 < last < world_size:
+        raise ValueError(
+            f"`train.batch_size` must split into {world_size} non-empty shards (one per rank) "
+            f"for every batch, got batch_size = {batch_size} with a last batch of {last} "
+            "examples (set train.drop_last = true or change data.limit).")
+
+
+def _shared_state(model: nn.Module) -> dict[str, Any]:
+    """What must be identical on every rank of a distributed run: the parameters, the
+    converted layers' feedback state (buffers such as fixed ``B``; BatchNorm's running
+    statistics are per rank, as in any DDP run) and their Python scalars (factored PFA's
+    ``(c, u)``)."""
+    out: dict[str, Any] = dict(model.named_parameters())
+    for name, layer in converted_layers(model):
+        for bname, buf in layer.named_buffers(recurse=False):
+            if buf is not None:
+                out[f"{name}.{bname}"] = buf
+        scalars = layer.method.scalar_state(layer)
+        if scalars:
+            out[f"{name}.<scalars>"] = scalars
+    return out
+
+
+def _ddp(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` wrapped in DistributedDataParallel.
+
+    * ``init_sync=False``: the ranks built identical models (checked by the caller), so
+      nothing is broadcast (a broadcast would rewrite factored PFA's ``W`` behind its hook);
+    * no buffer sync (``forward_sync_buffers=False``): fixed feedback is identical by
+      construction and checked every epoch; re-broadcasting it every forward pass would
+      cost a model's worth of traffic per step (BatchNorm statistics stay per rank);
+    * feedback learned outside the backward pass (``Method.mirror_trained``: the weight
+      mirror) gets no gradient: DDP is told to ignore it, and every rank applies the same
+      mirror step (same generator, same ``W``).
+
+    The wrapper calls ``model`` itself, so hooks on the model's root (DFA's output-error
+    capture) run as in one process; factored PFA's step hooks live on the optimiser, which
+    steps once per global batch on every rank.
+    """
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    outside = {id(p) for _, layer in converted_layers(model) if layer.method.mirror_trained
+               for p in layer.feedback_parameters()}
+    ignore = [name for name, p in model.named_parameters() if id(p) in outside]
+    if ignore:
+        DDP._set_params_and_buffers_to_ignore_for_model(model, ignore)
+    ids = [device.index] if device.type == "cuda" else None
+    # torch 2.13 renamed broadcast_buffers; with init_sync=False neither syncs at init
+    no_sync = ("forward_sync_buffers" if "forward_sync_buffers" in
+               inspect.signature(DDP.__init__).parameters else "broadcast_buffers")
+    return DDP(model, device_ids=ids, init_sync=False, **{no_sync: False})
 
 
 def _mirror(model: nn.Module, cfg: Config, generator: torch.Generator) -> None:

@@ -16,23 +16,26 @@ import csv
 import hashlib
 import json
 import math
-import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._output import check_output_dir, write_atomic
+
 __all__ = [
     "LAYER_COLUMNS",
     "METRIC_COLUMNS",
     "CsvLog",
-    "atomic_write_bytes",
-    "atomic_write_text",
     "default_run_dir",
+    "check_new_run",
     "prepare_new_run",
     "prepare_resume",
     "read_csv",
     "read_summary",
+    "torch_save_atomic",
+    "write_json",
+    "write_text_atomic",
 ]
 
 CONFIG_FILE = "config.toml"
@@ -92,7 +95,7 @@ class CsvLog:
     def rewrite(self, rows: Iterable[Mapping[str, Any]]) -> None:
         text = [",".join(self.columns)]
         text += [",".join(_cell(r.get(c)) for c in self.columns) for r in rows]
-        atomic_write_text(self.path, "\n".join(text) + "\n")
+        write_text_atomic(self.path, "\n".join(text) + "\n")
 
     def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
         with open(self.path, "a", encoding="utf-8") as fh:
@@ -107,37 +110,21 @@ def read_csv(path: str | Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file in ``path``'s folder, fsync, then rename over
-    ``path``: a reader (or a kill -9) sees the old file or the new one, never half."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def write_text_atomic(path: Path, text: str) -> None:
+    """``text`` (UTF-8) into ``path`` through :func:`alignlab._output.write_atomic`."""
+    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` through a temporary file in the same folder and ``os.replace``."""
+def torch_save_atomic(obj: Any, path: Path) -> None:
+    """``torch.save(obj)`` into ``path`` through :func:`alignlab._output.write_atomic`: a
+    kill -9 at any moment leaves the previous checkpoint or the new one, never half."""
     import torch
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def write_json(path: Path, obj: Mapping[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+    write_text_atomic(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
 
 
 def _json_default(value: Any) -> Any:
@@ -170,23 +157,21 @@ def default_run_dir(config_path: str | Path, overrides: Sequence[str] = ()) -> P
 _RUN_FILES = (CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE, SUMMARY_FILE)
 
 
-def prepare_new_run(out: str | Path) -> Path:
-    """Create the run directory ``out`` (an empty or new folder; a folder that holds
-    only logs is fine). A folder that already holds a run is refused: resume it instead."""
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"`--out` must be a folder, got the file {str(path)!r}.")
+def check_new_run(out: str | Path) -> Path:
+    """Check, creating nothing, that ``out`` can become a new run directory: a writable
+    folder (existing and without a run, or creatable) (:func:`alignlab._output.
+    check_output_dir`). A folder that already holds a run is refused: resume it instead."""
+    path = check_output_dir(out, name="out")
     if path.is_dir() and any((path / f).exists() for f in _RUN_FILES):
-        raise ValueError(f"`--out` {str(path)!r} already holds a run: continue it with "
+        raise ValueError(f"`out` {str(path)!r} already holds a run: continue it with "
                          f"`alignlab train --resume {path}` or choose another folder.")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise ValueError(f"`--out` {str(path)!r} is not a writable folder: "
-                         f"{exc.strerror or exc}.") from None
+    return path
+
+
+def prepare_new_run(out: str | Path) -> Path:
+    """:func:`check_new_run`, then create the folder (with its parents)."""
+    path = check_new_run(out)
+    path.mkdir(parents=True, exist_ok=True)
     return path
 
 

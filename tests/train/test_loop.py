@@ -17,8 +17,8 @@ from alignlab.train.rundir import LAYER_COLUMNS, METRIC_COLUMNS, read_csv, read_
 
 TIMING = {"epoch_s", "log_s", "wall_s"}  # the only columns allowed to differ between runs
 
-METHODS = [  # (method, options, lr): DFA needs a smaller step (as in the paper's CIFAR runs)
-    ("bp", {}, 0.05), ("fa", {}, 0.05), ("dfa", {}, 0.01), ("usf", {}, 0.05), ("kp", {}, 0.05),
+METHODS = [  # (method, options, lr): one lr (DFA's Xavier-scaled B trains at it too)
+    ("bp", {}, 0.05), ("fa", {}, 0.05), ("dfa", {}, 0.05), ("usf", {}, 0.05), ("kp", {}, 0.05),
     ("wm", {}, 0.05), ("pfa", {"expansion_ratio": 4}, 0.05), ("pfa-o", {}, 0.05),
 ]
 
