@@ -73,56 +73,7 @@ _SOURCES = {
     ), "spectrum"),
 }
 
-__all__ = [
-    # Proposition 1
-    "decay_factor",
-    "decay_factor_continuous",
-    "decay_factor_piecewise",
-    "decay_factor_schedule",
-    "sgd_decay_step",
-    "decay_rate_asymptotic",
-    # entry moments per ensemble (the one table)
-    "DEFAULT_ENSEMBLE",
-    "DEFAULT_KURTOSIS",
-    "ENTRY_MOMENTS",
-    "EntryMoments",
-    "abs_moment_ratio",
-    "entry_kurtosis",
-    "entry_moments",
-    # Proposition 2
-    "MarchenkoPasturGen",
-    "eigenvalue_sd",
-    "eigenvalue_sd_finite",
-    "marchenko_pastur",
-    "mp_edges",
-    "mp_second_moment_finite",
-    "narayana_moment",
-    # Proposition 3 and geometry
-    "alignment_dynamics_cos",
-    "angle_deg",
-    "eigenvalue_sd_orthogonal",
-    "norm_ratio",
-    "path_alignment_angle",
-    "path_alignment_angle_finite",
-    "path_alignment_angle_orthogonal",
-    "path_alignment_cos",
-    "path_alignment_cos_finite",
-    "path_norm_ratio",
-    "path_norm_ratio_finite",
-    "path_norm_ratio_orthogonal",
-    # other closed forms
-    "fa_init_cos_mean",
-    "fa_init_cos_sd",
-    "gaitprop_mismatch",
-    "pinv_alignment_cos",
-    "sign_concordant_angle_iid",
-    "sign_concordant_cos",
-    "sign_concordant_cos_iid",
-    "sign_concordant_cos_random_magnitude",
-    "weight_mirror_feedback",
-    # sympy derivations (lazy)
-    "symbolic",
-]
+__all__ = [*_SOURCES, "symbolic"]
 
 
 def __getattr__(name: str) -> Any:
