@@ -8,6 +8,8 @@ Subcommands
 ``alignlab train``    train one network from a TOML config (:mod:`alignlab.train.cli`)
 ``alignlab sweep``    run a grid of training configs
 ``alignlab plot``     training curves of run directories (:mod:`alignlab.reports.curves`)
+``alignlab compare``  measured alignment of run directories against Propositions 1-3 and
+                      the Monte Carlo at each layer's shapes (:mod:`alignlab.reports.compare`)
 
 Exit statuses (one scheme for every subcommand)
 -----------------------------------------------
@@ -53,6 +55,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "alignlab.reports.cli",  # figure3, theory
     "alignlab.train.cli",  # train, sweep
     "alignlab.reports.curves",  # plot
+    "alignlab.reports.compare",  # compare
 )
 
 

@@ -2,7 +2,8 @@
 
 Proposition 1 (``decay``): ``D_t = R_t^T - B W_t`` decays as ``c(t) D_0`` under SGD.
 Proposition 2 (``spectrum``): the spectrum of ``B^T B`` and its finite-size moments.
-Proposition 3 (``alignment``): path alignment against the expansion ratio, PFA-o, dynamics.
+Proposition 3 (``alignment``): path alignment against the expansion ratio, PFA-o.
+Propositions 1 + 3 over time (``dynamics``): the alignment predicted from logged scalars.
 ``entries``: the one table of entry moments per ensemble (``ENTRY_MOMENTS``), which
 ``alignlab.sim`` reads too; ``DEFAULT_ENSEMBLE`` ('uniform') is the package's default ``B``.
 ``closed_forms``: sign-concordant, FA at init, weight mirror, GAIT-prop, pseudo-inverse.
@@ -20,6 +21,11 @@ from typing import Any
 
 # name -> submodule that defines it
 _SOURCES = {
+    **dict.fromkeys((
+        "path_alignment_dynamics_angle",
+        "path_alignment_dynamics_cos",
+        "path_norm_ratio_dynamics",
+    ), "dynamics"),
     **dict.fromkeys((
         "alignment_dynamics_cos",
         "angle_deg",

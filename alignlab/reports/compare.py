@@ -1,0 +1,920 @@
+"""Theory against training: measured alignment next to Propositions 1-3, layer by layer.
+
+``alignlab compare RUN_DIR [RUN_DIR ...] [--out DIR]`` reads run directories written by
+``alignlab train`` and, for every converted layer, puts the measured alignment (path
+alignment for PFA, weight alignment for KP, ...) next to
+
+* the **dynamics prediction** of Propositions 1 + 3 at every log point, from the logged
+  per-layer scalars only (``w_sq, w_dot_w0, w0_sq, fb0_sq, decay_c``;
+  :mod:`alignlab.theory.dynamics`), and the **fixed point** (Proposition 3 at the layer's
+  ``n_out``, ``n_mid`` and ``B``'s entry kurtosis);
+* the **Monte Carlo distribution** of the fixed-point angle at the layer's exact shapes
+  and ``B`` ensemble, ``W`` drawn from its initial law (:func:`alignlab.sim.
+  simulate_path_alignment`): mean, SD and ``z = (measured - mean) / SD``;
+* the **conditional Monte Carlo**: the trained ``W`` from ``checkpoint.pt`` kept, ``B``
+  redrawn from its ensemble (:func:`alignlab.sim.sample_btb`), the angle between ``W``
+  and ``B^T B W`` (the fixed point ``R^T = B W``): what the angle would be had training not
+  coupled ``W`` to ``B``. ``cond_z`` says where the measured angle sits in it.
+
+It writes ``DIR/compare.csv`` (one row per run, layer and log point: :data:`COLUMNS`),
+``DIR/compare.png`` and ``DIR/compare.pdf`` as one set (:func:`alignlab._output.
+write_together`; the location is checked before any work), and prints the final rows.
+``docs/compare.md`` explains every column, panel and formula.
+
+How a layer's feedback is classified (what the method *is*, read from its class-level
+properties and its ``B``, never from its name):
+
+==============  ==========================================  ================================
+law ``kind``    when                                        theory
+==============  ==========================================  ================================
+``iid``         ``measure == 'path'``, ``B^T B != I``       ``m2 = 1 + (n_out + k4 - 2)/n_mid``
+``orthonormal`` ``B^T B = I`` (PFA-o, PFA-id), or a weight  ``m2 = 1``: fixed point 0 deg,
+                kernel that learns from the backward pass   MC SD 0 (``z`` undefined)
+                (KP: ``B = I``, ``n_mid = n_out``)
+``none``        feedback that does not learn from           no prediction (measured only)
+                ``grad_W`` (FA, SF, WM): no Proposition 1
+==============  ==========================================  ================================
+
+A method whose feedback is not weight-shaped (``measure == 'none'``: DFA) is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import sys
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alignlab._records import Records
+
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_SAMPLES",
+    "FLAGS",
+    "OUTPUT_NAMES",
+    "SUMMARY_COLUMNS",
+    "FeedbackLaw",
+    "LayerInfo",
+    "RunData",
+    "cmd_compare",
+    "compare_table",
+    "default_out_dir",
+    "feedback_law",
+    "final_rows",
+    "format_summary",
+    "load_run",
+    "plot_compare",
+    "register",
+    "run_compare",
+]
+
+#: Columns of ``compare.csv`` (one row per run, layer and ``layers.csv`` log point).
+COLUMNS = (
+    "run", "label", "method", "optimizer", "layer", "depth", "type", "measure",
+    "b_law", "kurtosis", "w_law", "n_out", "n_in", "n_mid", "expansion_ratio",
+    "epoch", "step", "epoch_frac", "final", "decay_c",
+    "measured_deg", "predicted_deg", "predicted_cross_deg", "fixed_point_deg",
+    "mc_mean_deg", "mc_sd_deg", "z",
+    "cond_mean_deg", "cond_sd_deg", "cond_z",
+    "measured_norm_ratio", "predicted_norm_ratio", "fixed_point_norm_ratio",
+    "mc_norm_ratio_mean", "cond_norm_ratio_mean", "mc_samples",
+)
+#: Columns of the printed summary (the final row of every layer).
+SUMMARY_COLUMNS = (
+    "run", "layer", "n_out", "n_mid", "r", "measured", "predicted", "fixed_pt",
+    "mc_mean", "mc_sd", "z", "cond_mean", "cond_sd", "cond_z",
+)
+OUTPUT_NAMES = {"csv": "compare.csv", "png": "compare.png", "pdf": "compare.pdf"}
+#: Internal argument names in error messages -> the command-line flag (alignlab.cli).
+FLAGS = {"out_dir": "--out", "run_dirs": "RUN_DIR", "n_samples": "--samples"}
+DEFAULT_SAMPLES = 100  # MC draws per layer: SD known to ~7% (1/sqrt(2n)), enough for z
+
+_REQUIRED = ("config.toml", "metrics.csv", "layers.csv", "checkpoint.pt")
+_LAYER_FIELDS = ("epoch", "step", "layer", "measure", "angle_deg", "norm_ratio", "w_sq",
+                 "w_dot_w0", "w0_sq", "fb0_sq", "w_dot_fb0", "decay_c")
+#: ``B^T B`` counts as the identity when every entry is within this of I's (a float32 Haar
+#: B is within ~1e-6; an iid B's entries deviate by about 1/sqrt(n_mid), 1e-4 only from
+#: n_mid = 10^8 on)
+_IDENTITY_TOL = 1e-4
+#: The angle recomputed from checkpoint.pt must match layers.csv's at the checkpoint's
+#: log point to this many degrees (float32 rounding of the path is ~1e-5 deg)
+_CHECKPOINT_TOL_DEG = 1e-2
+#: Bytes of work per conditional-MC chunk (M and M W of a chunk of samples)
+_CHUNK_BYTES = 64 * 2**20
+
+
+# --------------------------------------------------------------------------- the law of B
+
+
+@cache
+def _masked_class():
+    """The Ensemble class of a Bernoulli-masked iid law (built on first use: importing
+    alignlab.sim imports torch, which this CLI module must not do at import)."""
+    from dataclasses import dataclass as _dc
+    from typing import ClassVar
+
+    from alignlab.sim.ensembles import Ensemble
+
+    @_dc(frozen=True)
+    class Masked(Ensemble):
+        """iid Bernoulli(``density``) mask times ``base``'s law with SD ``std /
+        sqrt(density)`` (variance ``std^2``): sparse PFA's ``B`` for any ``b_init``
+        (:class:`alignlab.sim.Sparse` is the Gaussian case only). Kurtosis
+        ``base.kurtosis / density``."""
+
+        name: ClassVar[str] = "masked"
+        base: Any = None
+        density: float = 1.0
+
+        @property
+        def kurtosis(self) -> float:
+            return self.base.kurtosis / self.density
+
+        def fill_(self, out, std, draw):
+            self.base.fill_(out, std / math.sqrt(self.density), draw)
+            draw.keep_(out, self.density)
+
+    return Masked
+
+
+@dataclass(frozen=True)
+class FeedbackLaw:
+    """What Propositions 1-3 need to know about one layer's feedback.
+
+    kind : 'iid' (``B`` with iid entries), 'orthonormal' (``B^T B = I``: PFA-o, PFA-id,
+        KP's ``B = I``) or 'none' (no Proposition 1: fixed or mirrored feedback).
+    n_mid : rows of ``B`` (``n_out`` for 'orthonormal' KP; None for 'none').
+    ensemble : the :mod:`alignlab.sim` ensemble of ``B``'s entries ('iid' only).
+    description : how the law prints ('uniform', 'uniform x Bernoulli(0.5)', ...).
+    """
+
+    kind: str
+    n_mid: int | None = None
+    ensemble: Any = field(default=None, repr=False)
+    description: str = "-"
+
+    @property
+    def kurtosis(self) -> float:
+        """Entry kurtosis of ``B`` (NaN unless 'iid')."""
+        return float(self.ensemble.kurtosis) if self.kind == "iid" else math.nan
+
+    def m2(self, n_out: int) -> float:
+        """``E tr (B^T B)^2 / n_out``: Proposition 2's finite-size value, 1 for 'orthonormal'."""
+        if self.kind == "orthonormal":
+            return 1.0
+        if self.kind == "none":
+            return math.nan
+        from alignlab.theory import mp_second_moment_finite
+
+        return float(mp_second_moment_finite(n_out, self.n_mid, self.kurtosis))
+
+    def fixed_point(self, n_out: int) -> tuple[float, float]:
+        """``(angle_deg, norm_ratio)`` at ``R^T = B W`` (Proposition 3, finite size)."""
+        if self.kind == "orthonormal":
+            return 0.0, 1.0
+        if self.kind == "none":
+            return math.nan, math.nan
+        from alignlab.theory import path_alignment_angle_finite, path_norm_ratio_finite
+
+        k4 = self.kurtosis
+        return (float(path_alignment_angle_finite(n_out, self.n_mid, k4)),
+                float(path_norm_ratio_finite(n_out, self.n_mid, k4)))
+
+
+def feedback_law(layer, where: str = "layer") -> FeedbackLaw:
+    """The :class:`FeedbackLaw` of a converted layer (``alignlab.nn``), from its method's
+    class-level properties (``measure``, ``feedback_learns_from_backward``), its ``B``
+    (``pfa_B``) and the options that say how ``B`` was drawn (``b_init`` and, for masked
+    ``B``, ``density``).
+
+    Raises ``ValueError`` (naming ``where``) for a method with no weight-shaped feedback
+    (``measure == 'none'``), grouped convolutions, and a ``B`` whose law cannot be told.
+    """
+    import torch
+
+    from alignlab.sim import ENSEMBLES, get_ensemble
+
+    meth = layer.method
+    if meth.measure == "none":
+        raise ValueError(
+            f"`run_dirs` must be runs of a method with a path or weight alignment, got "
+            f"{where} trained by {meth.name!r} (measure 'none': its feedback is not "
+            "weight-shaped; compare its update angles instead).")
+    if not meth.feedback_learns_from_backward:
+        return FeedbackLaw("none")
+    n_out = int(layer.weight.shape[0])
+    if meth.measure == "weight":  # KP: W^T - B_KP decays (Proposition 1 with B = I)
+        return FeedbackLaw("orthonormal", n_out, description="B = I")
+    b = getattr(layer, "pfa_B", None)
+    if b is None:
+        raise ValueError(f"`run_dirs` must hold PFA layers with their B (pfa_B), got none in "
+                         f"{where}.")
+    if b.shape[1] != n_out:
+        raise ValueError(f"`run_dirs` must not hold grouped convolutions (B is one "
+                         f"(n_mid, n_out) block per group), got B {tuple(b.shape)} for "
+                         f"n_out = {n_out} in {where}.")
+    n_mid = int(b.shape[0])
+    b64 = b.detach().double()
+    gram = b64.T @ b64  # (n_out, n_out)
+    eye = torch.eye(n_out, dtype=gram.dtype)
+    if float((gram - eye).abs().max()) <= _IDENTITY_TOL:
+        return FeedbackLaw("orthonormal", n_mid, description="B^T B = I")
+    base = getattr(meth, "b_init", None)
+    if base not in ENSEMBLES or not ENSEMBLES[base].iid:
+        raise ValueError(
+            f"`run_dirs` must hold feedback whose law is known, got {where} with B^T B != I "
+            f"and no iid `b_init` option (method {meth.name!r}).")
+    ens = get_ensemble(base)
+    density = float(getattr(meth, "density", 1.0))
+    if density < 1.0:
+        return FeedbackLaw("iid", n_mid, _masked_class()(base=ens, density=density),
+                           f"{base} x Bernoulli({density:g})")
+    return FeedbackLaw("iid", n_mid, ens, base)
+
+
+def _w_law(weight) -> str:
+    """The iid law (of :data:`alignlab.theory.ENTRY_MOMENTS`, unmasked) whose kurtosis is
+    nearest that of ``weight``'s entries: the initial law of ``W`` for the Monte Carlo,
+    read from a fresh initialisation (Xavier-uniform MLP: 'uniform'; Kaiming-normal
+    ResNet: 'gaussian'). The angle's law depends on ``W``'s only through small terms."""
+    from alignlab.sim import ENSEMBLES
+    from alignlab.theory import ENTRY_MOMENTS
+
+    x = weight.detach().double().flatten()
+    x = x - x.mean()
+    m2 = float((x * x).mean())
+    k4 = float((x**4).mean()) / (m2 * m2) if m2 > 0 else 3.0
+    candidates = {name: m.kurtosis for name, m in ENTRY_MOMENTS.items()
+                  if not m.masked and name in ENSEMBLES}
+    return min(candidates, key=lambda name: abs(candidates[name] - k4))
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One converted layer of a run, at its checkpoint."""
+
+    name: str
+    depth: int  # 1 = nearest the input (forward order)
+    type: str
+    measure: str
+    n_out: int
+    n_in: int  # W flattened: (n_out, n_in), conv n_in = C_in k k
+    law: FeedbackLaw
+    w_law: str
+    weight: Any = field(repr=False)  # torch float64 (n_out, n_in), the trained W
+    measured_ckpt: float = math.nan  # angle recomputed from checkpoint.pt
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A run directory as :func:`load_run` read it."""
+
+    path: Path
+    label: str
+    method: str
+    optimizer: str
+    epoch: int  # the checkpoint's epoch (the final row of every layer)
+    step: int
+    steps: dict[int, int] = field(repr=False)  # metrics.csv: epoch -> optimiser steps
+    rows: tuple[dict[str, Any], ...] = field(repr=False)  # layers.csv, parsed
+    layers: tuple[LayerInfo, ...] = field(repr=False)
+
+
+def _incomplete(path: Path, what: str) -> ValueError:
+    return ValueError(f"`run_dirs` must be complete run directories, got {str(path)!r} "
+                      f"({what}).")
+
+
+def _check_run_dir(path: Path) -> None:
+    if not path.is_dir():
+        raise ValueError(f"`run_dirs` must be existing directories, got {str(path)!r}.")
+    missing = [f for f in _REQUIRED if not (path / f).is_file()]
+    if missing:
+        raise _incomplete(path, f"no {', '.join(missing)}")
+
+
+def _number(text: str | None) -> float:
+    if text is None or text.strip() == "":
+        return math.nan
+    return float(text)
+
+
+def _read_rows(path: Path, name: str, required: Sequence[str]) -> list[dict[str, str]]:
+    with (path / name).open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise _incomplete(path, f"{name} has no column {', '.join(missing)}")
+        rows = list(reader)
+    if not rows:
+        raise _incomplete(path, f"{name} has no rows")
+    return rows
+
+
+def _parse_layers(path: Path) -> list[dict[str, Any]]:
+    out = []
+    for r in _read_rows(path, "layers.csv", _LAYER_FIELDS):
+        try:
+            row = {k: _number(r[k]) for k in _LAYER_FIELDS
+                   if k not in ("layer", "measure")}
+        except ValueError as exc:
+            raise _incomplete(path, f"layers.csv has a value that is not a number: {exc}") \
+                from None
+        row["layer"], row["method"] = r["layer"], r.get("method", "")
+        row["measure"] = (r["measure"] or "none").strip()
+        row["epoch"], row["step"] = int(row["epoch"]), int(row["step"])
+        out.append(row)
+    return out
+
+
+def _check_logs(path: Path) -> list[dict[str, Any]]:
+    """``layers.csv`` parsed, after checking that every layer has a path or weight
+    alignment (cheap: run before any checkpoint is loaded)."""
+    rows = _parse_layers(path)
+    none = sorted({r["layer"] for r in rows if r["measure"] == "none"})
+    if none:
+        method = next(r["method"] for r in rows if r["measure"] == "none")
+        raise ValueError(
+            f"`run_dirs` must be runs of a method with a path or weight alignment, got "
+            f"{str(path)!r} (method {method!r}: measure 'none' in layers "
+            f"{', '.join(none)}; its feedback is not weight-shaped).")
+    return rows
+
+
+def _rebuild(config, state_dict):
+    """The run's model, converted to its method, with the checkpoint's tensors; and the
+    initial weights of a fresh initialisation (for ``W``'s law). Built in the run's dtype
+    on the CPU, under a forked RNG (the caller's generator is left as it was)."""
+    import torch
+
+    from alignlab.models import build_model
+    from alignlab.nn import convert, converted_layers
+
+    dtype = torch.float64 if config.train.dtype == "float64" else torch.float32
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = build_model(config.model.name, **dict(config.model.options)).to(dtype=dtype)
+        model = convert(model, config.method.name, inplace=True, rng=0,
+                        **dict(config.method.options))
+    fresh = {name: layer.weight.detach().clone() for name, layer in converted_layers(model)}
+    model.load_state_dict(state_dict)
+    return model, fresh
+
+
+def load_run(run_dir: str | os.PathLike, label: str | None = None) -> RunData:
+    """Read one run directory: its config, ``metrics.csv`` steps, ``layers.csv`` rows and
+    the layers rebuilt from ``checkpoint.pt`` (every layer's ``W``, feedback law and the
+    angle recomputed there, which must match ``layers.csv`` at the checkpoint's log point).
+
+    Raises ``ValueError`` (one line) for a missing or incomplete directory, a method with
+    no path or weight alignment, and a checkpoint that does not match the logs.
+    """
+    import torch
+
+    from alignlab._linalg import angle_deg
+    from alignlab.nn import converted_layers
+    from alignlab.train import load_config
+
+    path = Path(run_dir)
+    _check_run_dir(path)
+    try:
+        config = load_config(path / "config.toml")
+    except ValueError as exc:
+        raise ValueError(f"{exc} (in {str(path / 'config.toml')!r})") from None
+    rows = _check_logs(path)
+    steps = {}
+    for r in _read_rows(path, "metrics.csv", ("epoch", "step")):
+        steps[int(_number(r["epoch"]))] = int(_number(r["step"]))
+    try:
+        ck = torch.load(path / "checkpoint.pt", map_location="cpu", weights_only=True)
+        state, epoch, step = ck["model"], int(ck["epoch"]), int(ck["step"])
+    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is bad input here
+        raise _incomplete(path, f"checkpoint.pt cannot be read: {type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+    try:
+        model, fresh = _rebuild(config, state)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"`run_dirs` must hold checkpoints of their own config, got "
+                         f"{str(path)!r} ({str(exc).splitlines()[0]}).") from None
+
+    final = {r["layer"]: r for r in rows if r["epoch"] == epoch and r["step"] == step}
+    layers = []
+    for depth, (name, layer) in enumerate(converted_layers(model), start=1):
+        where = f"layer {name!r} of {str(path)!r}"
+        law = feedback_law(layer, where)
+        if name not in final:
+            raise _incomplete(path, f"layers.csv has no row for layer {name!r} at the "
+                                    f"checkpoint (epoch {epoch}, step {step})")
+        w = layer.weight.detach()
+        n_out = int(w.shape[0])
+        fb = layer.effective_feedback()
+        measured = math.nan if fb is None else float(angle_deg(w, fb))
+        logged = final[name]["angle_deg"]
+        if math.isfinite(logged) and abs(measured - logged) > _CHECKPOINT_TOL_DEG:
+            raise ValueError(
+                f"`run_dirs` must hold a checkpoint that matches its logs, got {where}: "
+                f"angle {measured:.4f} deg from checkpoint.pt, {logged:.4f} in layers.csv "
+                f"(epoch {epoch}).")
+        layers.append(LayerInfo(
+            name=name, depth=depth, type=type(layer).__name__, measure=layer.method.measure,
+            n_out=n_out, n_in=int(w[0].numel()), law=law, w_law=_w_law(fresh[name]),
+            weight=w.double().reshape(n_out, -1).clone(), measured_ckpt=measured))
+    known = {li.name for li in layers}
+    unknown = sorted({r["layer"] for r in rows} - known)
+    if unknown:
+        raise ValueError(f"`run_dirs` must hold logs of their own model, got {str(path)!r} "
+                         f"(layers.csv names layers {', '.join(unknown)} that the model "
+                         "does not have).")
+    return RunData(path=path, label=label or path.name, method=config.method.name,
+                   optimizer=config.optim.name, epoch=epoch, step=step, steps=steps,
+                   rows=tuple(rows), layers=tuple(layers))
+
+
+# --------------------------------------------------------------------------- Monte Carlo
+
+
+def _seed(seed: int, key: str, index: int = 0) -> int:
+    """An int seed for ``key`` (and chunk ``index``) under the user's ``seed``, stable
+    across processes (``alignlab.sim`` records an int root seed)."""
+    ss = np.random.SeedSequence([seed, zlib.crc32(key.encode()), index])
+    return int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def _mc_fixed_point(layer: LayerInfo, n_samples: int, seed: int, device: str
+                    ) -> tuple[float, float, float]:
+    """Unconditional MC at the fixed point: ``(mean, SD, mean norm ratio)`` of the angle
+    between ``W`` and ``B^T B W`` over independent ``B`` (the layer's law) and ``W`` (its
+    initial law), at the layer's exact ``(n_out, n_in, n_mid)``."""
+    from alignlab.sim import simulate_path_alignment
+
+    law = layer.law
+    key = f"mc/{layer.n_out}/{layer.n_in}/{law.n_mid}/{law.description}/{layer.w_law}"
+    res = simulate_path_alignment(layer.n_out, law.n_mid, n_in=layer.n_in,
+                                  n_samples=n_samples, ensemble=law.ensemble,
+                                  w_ensemble=layer.w_law, rng=_seed(seed, key), device=device)
+    return res.angle_deg.mean, res.angle_deg.sd, res.norm_ratio.mean
+
+
+def _mc_conditional(layer: LayerInfo, n_samples: int, seed: int, device: str, key: str
+                    ) -> tuple[float, float, float]:
+    """Conditional MC: the trained ``W`` kept, ``B`` redrawn (:func:`alignlab.sim.
+    sample_btb`, the layer's law) ``n_samples`` times; ``(mean, SD, mean norm ratio)`` of
+    the angle between ``W`` and ``B^T B W``."""
+    import torch
+
+    from alignlab._linalg import angle_deg
+    from alignlab.sim import sample_btb
+
+    law = layer.law
+    dev = torch.device(device)
+    w = layer.weight.to(device=dev, dtype=torch.float32)  # (n_out, n_in)
+    per_sample = 4 * layer.n_out * (layer.n_out + 2 * layer.n_in)
+    chunk = max(1, min(n_samples, _CHUNK_BYTES // per_sample))
+    angles, ratios = [], []
+    for i, start in enumerate(range(0, n_samples, chunk)):
+        k = min(chunk, n_samples - start)
+        rng = _seed(seed, key, i)
+        m = sample_btb(layer.n_out, law.n_mid, n_samples=k, ensemble=law.ensemble, rng=rng,
+                       device=dev)  # (k, n_out, n_out)
+        y = m @ w  # (k, n_out, n_in): the path B^T (B W) at R^T = B W
+        angles.append(angle_deg(w, y, axis=(-2, -1)).cpu().numpy())
+        ratios.append((torch.linalg.vector_norm(y.double(), dim=(-2, -1))
+                       / torch.linalg.vector_norm(w.double())).cpu().numpy())
+    a, r = np.concatenate(angles), np.concatenate(ratios)
+    return float(a.mean()), float(a.std(ddof=1)), float(r.mean())
+
+
+def _monte_carlo(run: RunData, layer: LayerInfo, n_samples: int, seed: int, device: str,
+                 cache: dict) -> dict[str, float]:
+    nan = math.nan
+    law = layer.law
+    if law.kind == "none":
+        return {"mc_mean_deg": nan, "mc_sd_deg": nan, "mc_norm_ratio_mean": nan,
+                "cond_mean_deg": nan, "cond_sd_deg": nan, "cond_norm_ratio_mean": nan}
+    if law.kind == "orthonormal":  # B^T B = I for every draw: the path is W itself
+        return {"mc_mean_deg": 0.0, "mc_sd_deg": 0.0, "mc_norm_ratio_mean": 1.0,
+                "cond_mean_deg": 0.0, "cond_sd_deg": 0.0, "cond_norm_ratio_mean": 1.0}
+    key = (layer.n_out, layer.n_in, law.n_mid, law.description, layer.w_law)
+    if key not in cache:  # the same shapes and laws in several runs (seeds): one MC
+        cache[key] = _mc_fixed_point(layer, n_samples, seed, device)
+    mc = cache[key]
+    cond = _mc_conditional(layer, n_samples, seed, device, f"cond/{run.path.name}/{layer.name}")
+    return {"mc_mean_deg": mc[0], "mc_sd_deg": mc[1], "mc_norm_ratio_mean": mc[2],
+            "cond_mean_deg": cond[0], "cond_sd_deg": cond[1], "cond_norm_ratio_mean": cond[2]}
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def _epoch_frac(steps: dict[int, int], epoch: int, step: int) -> float:
+    """Training epochs done at a log point: ``epoch`` at the end of an epoch, fractional for
+    a mid-epoch point (which carries the epoch in progress)."""
+    end = steps.get(epoch)
+    if end == step or epoch == 0:
+        return float(epoch)
+    start = steps.get(epoch - 1, 0)
+    if end is None:  # the epoch in progress: its length from the first epoch's
+        end = start + (steps.get(1, 0) - steps.get(0, 0))
+    return float(epoch - 1) + ((step - start) / (end - start) if end > start else 1.0)
+
+
+def _z(x: float, mean: float, sd: float) -> float:
+    return (x - mean) / sd if sd > 0 and math.isfinite(sd) else math.nan
+
+
+def _layer_rows(run: RunData, layer: LayerInfo, mc: dict[str, float]) -> list[dict]:
+    from alignlab.theory.dynamics import (
+        path_alignment_dynamics_angle,
+        path_norm_ratio_dynamics,
+    )
+
+    law = layer.law
+    fixed_deg, fixed_ratio = law.fixed_point(layer.n_out)
+    m2 = law.m2(layer.n_out)
+    rows = []
+    for r in run.rows:
+        if r["layer"] != layer.name:
+            continue
+        pred = cross = ratio = math.nan
+        args = (r["w_sq"], r["w_dot_w0"], r["w0_sq"], r["fb0_sq"], r["decay_c"], m2)
+        if law.kind != "none" and all(math.isfinite(a) for a in args) and r["w_sq"] > 0:
+            pred = float(path_alignment_dynamics_angle(*args))
+            ratio = float(path_norm_ratio_dynamics(*args))
+            if math.isfinite(r["w_dot_fb0"]):
+                cross = float(path_alignment_dynamics_angle(*args, w_dot_fb0=r["w_dot_fb0"]))
+        final = r["epoch"] == run.epoch and r["step"] == run.step
+        measured = r["angle_deg"]
+        nan = math.nan
+        rows.append({
+            "run": str(run.path), "label": run.label, "method": run.method,
+            "optimizer": run.optimizer, "layer": layer.name, "depth": layer.depth,
+            "type": layer.type, "measure": layer.measure, "b_law": law.description,
+            "kurtosis": law.kurtosis, "w_law": layer.w_law, "n_out": layer.n_out,
+            "n_in": layer.n_in, "n_mid": law.n_mid,
+            "expansion_ratio": law.n_mid / layer.n_out if law.n_mid else nan,
+            "epoch": r["epoch"], "step": r["step"],
+            "epoch_frac": _epoch_frac(run.steps, r["epoch"], r["step"]), "final": final,
+            "decay_c": r["decay_c"], "measured_deg": measured, "predicted_deg": pred,
+            "predicted_cross_deg": cross, "fixed_point_deg": fixed_deg,
+            "mc_mean_deg": mc["mc_mean_deg"], "mc_sd_deg": mc["mc_sd_deg"],
+            "z": _z(measured, mc["mc_mean_deg"], mc["mc_sd_deg"]) if final else nan,
+            "cond_mean_deg": mc["cond_mean_deg"] if final else nan,
+            "cond_sd_deg": mc["cond_sd_deg"] if final else nan,
+            "cond_z": _z(measured, mc["cond_mean_deg"], mc["cond_sd_deg"]) if final else nan,
+            "measured_norm_ratio": r["norm_ratio"], "predicted_norm_ratio": ratio,
+            "fixed_point_norm_ratio": fixed_ratio,
+            "mc_norm_ratio_mean": mc["mc_norm_ratio_mean"],
+            "cond_norm_ratio_mean": mc["cond_norm_ratio_mean"] if final else nan,
+            "mc_samples": mc["n"],
+        })
+    return rows
+
+
+def compare_table(runs: Sequence[RunData], *, n_samples: int = DEFAULT_SAMPLES, seed: int = 0,
+                  device: str = "cpu", progress: Callable[[str], None] | None = None
+                  ) -> Records:
+    """The ``compare.csv`` table (:data:`COLUMNS`) of loaded runs: predictions at every log
+    point, Monte Carlo and conditional Monte Carlo at every layer's checkpoint."""
+    cache: dict = {}
+    rows = []
+    for run in runs:
+        for layer in run.layers:
+            if progress is not None:
+                progress(f"{run.path.name}: layer {layer.name} ({layer.n_out}x{layer.n_in}, "
+                         f"B {layer.law.description}, n_mid {layer.law.n_mid})")
+            mc = _monte_carlo(run, layer, n_samples, seed, device, cache)
+            mc["n"] = n_samples if layer.law.kind == "iid" else 0
+            rows.extend(_layer_rows(run, layer, mc))
+    return Records(rows, COLUMNS)
+
+
+def final_rows(table: Records) -> Records:
+    """The rows at each layer's checkpoint (``final``)."""
+    return Records([r for r in table if r["final"]], COLUMNS)
+
+
+def format_summary(table: Records) -> str:
+    """The final rows as ``alignlab compare`` prints them (angles in degrees)."""
+    rows = []
+    for r in final_rows(table):
+        rows.append({
+            "run": Path(r["run"]).name, "layer": r["layer"], "n_out": r["n_out"],
+            "n_mid": "-" if r["n_mid"] is None else r["n_mid"],
+            "r": r["expansion_ratio"], "measured": r["measured_deg"],
+            "predicted": r["predicted_deg"], "fixed_pt": r["fixed_point_deg"],
+            "mc_mean": r["mc_mean_deg"], "mc_sd": r["mc_sd_deg"], "z": r["z"],
+            "cond_mean": r["cond_mean_deg"], "cond_sd": r["cond_sd_deg"],
+            "cond_z": r["cond_z"],
+        })
+    head = ("final alignment per layer (deg): measured, Props. 1+3 dynamics prediction, "
+            "fixed point (Prop. 3 finite size),\nMonte Carlo at the fixed point (B and W "
+            "redrawn) and conditional MC (trained W kept, B redrawn); z = (measured - mean)"
+            " / SD")
+    return head + "\n" + Records(rows, SUMMARY_COLUMNS).format(digits=4)
+
+
+# --------------------------------------------------------------------------- plotting
+
+
+def _zoom(values: Sequence[float], floor: float = 0.0) -> tuple[float, float] | None:
+    v = np.array([x for x in values if math.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return None
+    lo, hi = min(floor, float(v.min())), float(v.max())
+    pad = 0.08 * max(hi - lo, 1e-3)
+    return lo - (pad if lo < floor else 0.02 * pad), hi + pad
+
+
+def plot_compare(table: Records, *, title: str = ""):
+    """The figure (Agg backend): per label, (a) angle and (b) norm ratio against epoch
+    (measured solid, prediction dashed, fixed point dotted; colour = layer depth); then
+    (c) every final angle against the expansion ratio on the Figure 3 curves, with the
+    MC mean +/- SD, and (d) the z-scores of the MC and the conditional MC."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    from alignlab._linalg import mid_width
+    from alignlab.reports.curves import depth_colors
+    from alignlab.theory import path_alignment_angle, path_alignment_angle_finite
+
+    labels = list(dict.fromkeys(table.column("label")))
+    n_cols = min(len(labels), 4)
+    blocks = math.ceil(len(labels) / n_cols)
+    n_depth = max(table.column("depth"))
+    colors = depth_colors(n_depth)
+    fig = plt.figure(figsize=(max(4.2 * n_cols, 11.0), 5.6 * blocks + 5.0),
+                     layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[5.6 * blocks, 5.0])
+    grid = top.subplots(2 * blocks, n_cols, squeeze=False)
+    for k in range(blocks * n_cols):
+        ax_a, ax_b = grid[2 * (k // n_cols), k % n_cols], grid[2 * (k // n_cols) + 1, k % n_cols]
+        if k >= len(labels):
+            ax_a.set_visible(False)
+            ax_b.set_visible(False)
+            continue
+        lab = labels[k]
+        rows = [r for r in table if r["label"] == lab]
+        zoom_a, zoom_b = [], []
+        for run in dict.fromkeys(r["run"] for r in rows):
+            for depth in sorted({r["depth"] for r in rows if r["run"] == run}):
+                rr = sorted((r for r in rows if r["run"] == run and r["depth"] == depth),
+                            key=lambda r: r["epoch_frac"])
+                x = np.array([r["epoch_frac"] for r in rr])
+                col = colors[depth - 1]
+                late = x >= 1.0 if (x >= 1.0).any() else np.ones_like(x, dtype=bool)
+                for ax, meas, pred, fixed, zoom in (
+                        (ax_a, "measured_deg", "predicted_deg", "fixed_point_deg", zoom_a),
+                        (ax_b, "measured_norm_ratio", "predicted_norm_ratio",
+                         "fixed_point_norm_ratio", zoom_b)):
+                    ym = np.array([r[meas] for r in rr])
+                    yp = np.array([r[pred] for r in rr])
+                    ax.plot(x, ym, color=col, lw=1.4, marker="o" if len(x) < 12 else None,
+                            ms=3)
+                    ax.plot(x, yp, color=col, lw=1.2, ls="--")
+                    if math.isfinite(rr[0][fixed]):
+                        ax.axhline(rr[0][fixed], color=col, lw=0.9, ls=":")
+                    zoom += list(ym[late]) + list(yp[late]) + [rr[0][fixed]]
+        for ax, zoom, floor in ((ax_a, zoom_a, 0.0), (ax_b, zoom_b, 1.0)):
+            lim = _zoom(zoom, floor)
+            if lim is not None:
+                ax.set_ylim(*lim)
+            ax.grid(alpha=0.3)
+        measure = rows[0]["measure"]
+        ax_a.set_title(f"(a) {lab}: {measure} alignment", loc="left", fontsize=9)
+        ax_b.set_title(f"(b) {lab}: norm ratio", loc="left", fontsize=9)
+        ax_b.set_xlabel("epoch")
+        if k % n_cols == 0:
+            ax_a.set_ylabel("angle to W (deg)")
+            ax_b.set_ylabel(r"$\|$feedback$\|_F / \|W\|_F$")
+    names: dict[int, str] = {}
+    for r in table:
+        names.setdefault(r["depth"], r["layer"])
+    handles = [Line2D([], [], color=colors[d - 1], lw=2,
+                      label=f"layer {names[d]}" if names[d].isdigit() else names[d])
+               for d in sorted(names)]
+    handles += [Line2D([], [], color="0.3", lw=1.4, label="measured"),
+                Line2D([], [], color="0.3", lw=1.2, ls="--",
+                       label="Props. 1+3 prediction (logged scalars)"),
+                Line2D([], [], color="0.3", lw=0.9, ls=":",
+                       label="fixed point (Prop. 3, finite size)")]
+    top.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6),
+               fontsize=8, frameon=False,
+               title="colour: layer (forward order); y axes zoomed to epochs >= 1 "
+                     "(epoch 0 sits near 90 deg)", title_fontsize=8)
+
+    ax_c, ax_d = bottom.subplots(1, 2, width_ratios=[1.2, 1.0])
+    final = final_rows(table)
+    iid = [r for r in final if r["b_law"] not in ("-",) and math.isfinite(r["kurtosis"])]
+    ortho = [r for r in final if r["fixed_point_deg"] == 0.0]
+    n_outs = sorted({r["n_out"] for r in iid})
+    palette = plt.get_cmap("tab10")
+    rs = [r["expansion_ratio"] for r in iid + ortho]
+    if rs:
+        lo, hi = min(rs) / 1.4, max(rs) * 1.4
+        grid_r = np.logspace(np.log10(lo), np.log10(hi), 200)
+        ax_c.plot(grid_r, path_alignment_angle(grid_r), color="0.2", lw=1.5,
+                  label=r"Prop. 3 limit $\arctan(1/\sqrt{r})$ (Figure 3)")
+        combos = sorted({(r["n_out"], r["kurtosis"]) for r in iid})
+        kurtoses = sorted({k4 for _, k4 in combos})
+        styles = ("--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)))  # one per kurtosis
+        for n_out, k4 in combos[:6]:
+            n_mid = np.unique(mid_width(n_out, grid_r))
+            ax_c.plot(n_mid / n_out, path_alignment_angle_finite(n_out, n_mid, k4),
+                      color=palette(n_outs.index(n_out) % 10), lw=1.0,
+                      ls=styles[kurtoses.index(k4) % len(styles)],
+                      label=f"finite size, n_out = {n_out}, kurtosis {k4:.3g}")
+    for r in iid:  # the MC bar right of its measured point, one offset per n_out (log x)
+        k = n_outs.index(r["n_out"])
+        col = palette(k % 10)
+        x = r["expansion_ratio"]
+        ax_c.errorbar(x * (1.0 + 0.025 * (k + 1)), r["mc_mean_deg"], yerr=r["mc_sd_deg"],
+                      color=col, capsize=2, lw=0.9, marker="_", ms=6, zorder=2, alpha=0.7)
+        ax_c.plot(x, r["measured_deg"], "o", color=col, ms=4.5, zorder=3, alpha=0.85,
+                  mec="0.2", mew=0.4)
+    if ortho:
+        ax_c.plot([r["expansion_ratio"] for r in ortho], [r["measured_deg"] for r in ortho],
+                  "x", color="C3", ms=6, label="B^T B = I (fixed point 0 deg)")
+    for n_out in n_outs:
+        ax_c.plot([], [], "o", color=palette(n_outs.index(n_out) % 10),
+                  label=f"measured, n_out = {n_out}")
+    if iid:
+        ax_c.errorbar([], [], yerr=[], color="0.35", capsize=2, marker="_",
+                      label="MC at the fixed point, mean ± SD (right of its point)")
+    ax_c.set_xscale("log")
+    nice = {0.1, 0.2, 0.5, 1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000}
+    ax_c.xaxis.set_major_locator(FixedLocator(sorted(nice | {round(x, 3) for x in rs})))
+    ax_c.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax_c.xaxis.set_minor_formatter(NullFormatter())
+    ax_c.set_xlabel("expansion ratio r = n_mid / n_out (of the layer)")
+    ax_c.set_ylabel("final angle to W (deg)")
+    ax_c.set_ylim(bottom=0)
+    ax_c.grid(alpha=0.3, which="both")
+    ax_c.set_title("(c) end of training against the expansion ratio", loc="left", fontsize=9)
+    ax_c.legend(fontsize=7, frameon=False)
+
+    scored = [r for r in final if math.isfinite(r["z"]) or math.isfinite(r["cond_z"])]
+    pos = {lab: i for i, lab in enumerate(dict.fromkeys(r["label"] for r in scored))}
+    ax_d.axhspan(-3, 3, color="0.9", zorder=0)
+    for r in scored:
+        x = pos[r["label"]] + 0.5 * (r["depth"] - (n_depth + 1) / 2) / max(n_depth, 1)
+        col = colors[r["depth"] - 1]
+        ax_d.plot(x, r["z"], "o", color=col, ms=5, mec="0.2", mew=0.5)
+        ax_d.plot(x, r["cond_z"], "s", mfc="none", mec=col, ms=6, mew=1.3)
+    ax_d.plot([], [], "o", color="0.5", label="z: MC at the fixed point (B, W redrawn)")
+    ax_d.plot([], [], "s", mfc="none", mec="0.5", label="cond. z: trained W kept, B redrawn")
+    ax_d.set_yscale("symlog", linthresh=3.0)
+    z_all = [abs(v) for r in scored for v in (r["z"], r["cond_z"]) if math.isfinite(v)]
+    z_top = max([4.0] + [1.3 * v for v in z_all])
+    ax_d.set_ylim(-z_top, z_top)
+    ticks = [t for t in (1, 3, 10, 30, 100, 300, 1000, 3000, 10000) if t <= z_top]
+    ax_d.yaxis.set_major_locator(FixedLocator([-t for t in ticks[::-1]] + [0] + ticks))
+    ax_d.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax_d.yaxis.set_minor_formatter(NullFormatter())
+    ax_d.axhline(0, color="0.5", lw=0.8)
+    ax_d.set_xticks(range(len(pos)), list(pos), rotation=20, ha="right", fontsize=8)
+    ax_d.set_xlim(-0.7, max(len(pos) - 0.3, 0.7))
+    ax_d.set_ylabel("(measured - MC mean) / MC SD")
+    ax_d.set_title("(d) where the final angle sits (grey band: |z| < 3)", loc="left",
+                   fontsize=9)
+    ax_d.grid(alpha=0.3, axis="y")
+    ax_d.legend(fontsize=7, frameon=False, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+# --------------------------------------------------------------------------- running
+
+
+def default_out_dir(run_dirs: Sequence[str | os.PathLike]) -> Path:
+    """``<first run's parent>/compare``: next to the runs, never over committed figures."""
+    return Path(run_dirs[0]).absolute().parent / "compare"
+
+
+def _labels(paths: Sequence[Path]) -> list[str]:
+    """The ``alignlab plot`` labels (method + options that differ; seeds pooled), plus the
+    optimiser when the runs do not all use one (Proposition 1 is an SGD result)."""
+    from alignlab.reports.curves import load_runs
+
+    runset = load_runs(paths)
+    optims = [r.config.get("optim.name", "?") for r in runset.runs]
+    if len(set(optims)) > 1:
+        return [f"{lab} {opt}" for lab, opt in zip(runset.labels, optims, strict=True)]
+    return list(runset.labels)
+
+
+def run_compare(
+    run_dirs: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike | None = None,
+    *,
+    n_samples: int = DEFAULT_SAMPLES,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: Callable[[str], None] | None = None,
+) -> tuple[Records, dict[str, Path]]:
+    """Read the runs, compute the table, write :data:`OUTPUT_NAMES` into ``out_dir`` as one
+    set; return the table (:data:`COLUMNS`) and the paths written, by kind.
+
+    Checked before any work, in this order: ``n_samples``, ``device``, the output location
+    (probed), every run directory (present and complete), then each run is read and
+    rebuilt. Any ``ValueError`` leaves nothing written.
+    """
+    from alignlab._output import check_output_dir, write_together
+    from alignlab._validate import check_int
+    from alignlab.sim.engine import check_device
+
+    if isinstance(run_dirs, (str, os.PathLike)):
+        run_dirs = [run_dirs]
+    paths = [Path(p) for p in run_dirs]
+    if not paths:
+        raise ValueError("`run_dirs` must name at least one run directory, got [].")
+    n_samples = check_int("n_samples", n_samples, minimum=2)
+    seed = check_int("seed", seed, minimum=0)
+    check_device(device)
+    out = check_output_dir(default_out_dir(paths) if out_dir is None else out_dir,
+                           name="out_dir")
+    for p in paths:  # every run's files and logs before any checkpoint is loaded
+        _check_run_dir(p)
+        _check_logs(p)
+    labels = _labels(paths)
+    runs = [load_run(p, lab) for p, lab in zip(paths, labels, strict=True)]
+    table = compare_table(runs, n_samples=n_samples, seed=seed, device=device,
+                          progress=progress)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    title = (f"Theory against training: {len(runs)} run(s), {len(set(labels))} label(s); "
+             f"Monte Carlo: {n_samples} draws per layer, seed {seed}")
+    fig = plot_compare(table, title=title)
+    try:
+        written = write_together(out, {
+            OUTPUT_NAMES["csv"]: table.to_csv,
+            OUTPUT_NAMES["png"]: lambda p: fig.savefig(p, format="png", dpi=130),
+            OUTPUT_NAMES["pdf"]: lambda p: fig.savefig(
+                p, format="pdf", metadata={"CreationDate": None}),
+        }, name="out_dir")
+    finally:
+        plt.close(fig)
+    return table, {kind: written[name] for kind, name in OUTPUT_NAMES.items()}
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = None) -> None:
+    """Add ``compare`` to ``subparsers`` (from ``parser.add_subparsers()``).
+
+    ``parser_class`` is unused (the subparsers use the class given to ``add_subparsers``).
+    torch, the simulator and matplotlib are imported only when the handler runs.
+    """
+    del parser_class
+    p = subparsers.add_parser(
+        "compare",
+        help="measured alignment of trained runs against Propositions 1-3 and Monte Carlo",
+        description="For every layer of every RUN_DIR: measured alignment and norm ratio "
+        "against epoch with the Props. 1+3 dynamics prediction (from the logged per-layer "
+        "scalars) and the fixed point; at the end, Monte Carlo mean and SD of the angle at "
+        "the layer's exact shapes and B ensemble, and a conditional Monte Carlo (trained W "
+        "kept, B redrawn), with z-scores. Writes DIR/compare.{csv,png,pdf} and prints the "
+        "final rows. See docs/compare.md.",
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="run directories written by `alignlab train`")
+    p.add_argument("--out", metavar="DIR",
+                   help="output folder (default: <first RUN_DIR's parent>/compare)")
+    p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
+                   help=f"Monte Carlo draws per layer, each MC (default {DEFAULT_SAMPLES})")
+    p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (default 0)")
+    p.add_argument("--device", default="cpu",
+                   help="torch device of the Monte Carlo, e.g. cpu or cuda (default cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_compare, flags=FLAGS)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Handler of ``alignlab compare``."""
+    progress = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    table, paths = run_compare(args.run_dirs, args.out, n_samples=args.samples,
+                               seed=args.seed, device=args.device, progress=progress)
+    print(format_summary(table))
+    print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
+    return 0

@@ -1,0 +1,462 @@
+"""``alignlab compare``: measured alignment against Propositions 1-3 and Monte Carlo.
+
+* synthetic run directories with known answers: PFA layers set by hand to the fixed point
+  ``R^T = B W`` with ``W`` drawn independently of ``B`` (z-scores near 0, with the bound
+  derived below), one layer coupled to ``B`` on purpose (the conditional MC must see it),
+  and logged scalars whose predictions are known exactly;
+* the command end to end on a tiny real training run (synthetic data, MLP, PFA, 2 epochs,
+  strong decay), through ``alignlab.cli.main``;
+* every error case: exit status 2, one line, nothing written;
+* the feedback laws, the masked ensemble, and the study's configs (every grid point loads).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from alignlab import cli, theory
+from alignlab.reports import compare as cmp
+from alignlab.train import load_config, train
+from alignlab.train.config import dumps_toml, resolve_config
+from alignlab.train.rundir import LAYER_COLUMNS, METRIC_COLUMNS, CsvLog
+
+REPO = Path(__file__).resolve().parents[2]
+STUDY = REPO / "analysis" / "compare_study"
+REQUIRED = ("run", "method", "expansion_ratio", "layer", "n_out", "n_in", "n_mid", "epoch",
+            "measured_deg", "predicted_deg", "fixed_point_deg", "mc_mean_deg", "mc_sd_deg", "z",
+            "cond_mean_deg", "cond_sd_deg", "cond_z")
+UNIFORM_K4 = 1.8  # the default b_init 'uniform'
+EPS = np.finfo(float).eps
+
+# A teacher-student problem (as tests/train): 300 examples, MLP 20-48-32-4, PFA r = 4.
+# Strong decay: burst 0.3 at lr 0.05 takes c from 1 to ~0.01 within the 2 epochs.
+TINY = {
+    "data": {"name": "synthetic", "n_train": 300, "n_test": 200, "input_shape": [20],
+             "num_classes": 4},
+    "model": {"name": "mlp", "sizes": [20, 48, 32, 4]},
+    "method": {"name": "pfa", "expansion_ratio": 4},
+    "optim": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 0.01,
+              "weight_decay_burst": 0.3},
+    "train": {"epochs": 2, "batch_size": 32, "device": "cpu", "probe_size": 32,
+              "log_every_steps": 4},
+}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_run(folder: Path, **sections) -> Path:
+    tables = {k: dict(v) for k, v in TINY.items()}
+    for section, values in sections.items():
+        tables[section] = dict(values) if section == "method" else {**tables[section], **values}
+    config = folder.parent / f"{folder.name}.toml"
+    config.write_text(dumps_toml(tables))
+    train(load_config(config), folder, quiet=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pfa_run(tmp_path_factory) -> Path:
+    return tiny_run(tmp_path_factory.mktemp("runs") / "pfa")
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def cli_main(argv, monkeypatch) -> int:
+    """``alignlab.cli.main`` with the compare subcommand registered (the lead adds
+    ``alignlab.reports.compare`` to COMMAND_MODULES; until then the test does)."""
+    if "alignlab.reports.compare" not in cli.COMMAND_MODULES:
+        monkeypatch.setattr(cli, "COMMAND_MODULES",
+                            cli.COMMAND_MODULES + ("alignlab.reports.compare",))
+    return cli.main(argv)
+
+
+# --------------------------------------------------------------------------- synthetic runs
+
+
+def synthetic_run(folder: Path, seed: int, *, couple: str | None = None) -> Path:
+    """A PFA run directory written by hand: MLP 24-64-48-10 (ratio 4, uniform B), every
+    layer at the fixed point ``R^T = B W`` with ``W`` from the model's own Xavier-uniform
+    init and ``B`` from ``convert`` with another seed, hence independent. Two log points:
+
+    * epoch 0: ``W_t = W_0``, ``c = 1``, ``F_0`` = the path (the prediction without the
+      cross term is 90 deg; with ``<W_0, F_0>`` it is the measured angle exactly);
+    * epoch 1 (the checkpoint): the same ``W``, ``c = 0`` (the prediction is the fixed
+      point exactly).
+
+    ``couple``: the name of a layer whose ``W`` is replaced by ``v g^T`` with ``v`` the top
+    eigenvector of ``B^T B``: its path ``B^T B W = mu W`` is parallel to ``W`` (angle 0),
+    which no independent ``B`` gives.
+    """
+    from alignlab.models import build_model
+    from alignlab.nn import alignment, convert, converted_layers
+
+    folder.mkdir(parents=True)
+    tables = {"data": {"name": "synthetic", "input_shape": [24], "num_classes": 10},
+              "model": {"name": "mlp", "sizes": [24, 64, 48, 10]},
+              "method": {"name": "pfa", "expansion_ratio": 4, "state": "explicit"},
+              "optim": {"name": "sgd"}, "train": {"epochs": 1, "seed": seed, "device": "cpu"}}
+    (folder / "config.toml").write_text(dumps_toml(resolve_config(tables).to_dict()))
+    torch.manual_seed(1000 + seed)
+    model = convert(build_model("mlp", sizes=[24, 64, 48, 10]), "pfa", inplace=True,
+                    rng=2000 + seed, expansion_ratio=4, state="explicit")
+    with torch.no_grad():
+        for name, layer in converted_layers(model):
+            b = layer.pfa_B
+            if name == couple:
+                _, vecs = torch.linalg.eigh(b.double().T @ b.double())
+                g = torch.randn(layer.weight.shape[1], dtype=torch.float64)
+                layer.weight.copy_(torch.outer(vecs[:, -1], g) * 0.1)
+            layer.pfa_R.copy_(b @ layer.weight)  # R^T = B W: the fixed point
+    angles = {r["layer"]: r for r in alignment(model)}
+    rows = []
+    for name, layer in converted_layers(model):
+        w = layer.weight.detach().double()
+        f = layer.effective_feedback().detach().double()
+        base = {"layer": name, "type": type(layer).__name__, "method": "pfa",
+                "measure": "path", "angle_deg": angles[name]["angle_deg"],
+                "norm_ratio": angles[name]["norm_ratio"], "feedback_used": True,
+                "w_sq": float((w * w).sum()), "w_dot_w0": float((w * w).sum()),
+                "w0_sq": float((w * w).sum()), "fb0_sq": float((f * f).sum()),
+                "w_dot_fb0": float((w * f).sum())}
+        rows.append({**base, "epoch": 0, "step": 0, "decay_c": 1.0})
+        rows.append({**base, "epoch": 1, "step": 10, "decay_c": 0.0})
+    rows.sort(key=lambda r: r["epoch"])
+    CsvLog(folder / "layers.csv", LAYER_COLUMNS).rewrite(rows)
+    CsvLog(folder / "metrics.csv", METRIC_COLUMNS).rewrite(
+        [{"epoch": 0, "step": 0, "test_acc": 0.1}, {"epoch": 1, "step": 10, "test_acc": 0.1}])
+    torch.save({"model": model.state_dict(), "epoch": 1, "step": 10}, folder / "checkpoint.pt")
+    return folder
+
+
+N_MC = 200
+
+
+@pytest.fixture(scope="module")
+def synthetic_table(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic")
+    paths = [synthetic_run(root / f"independent{s}", s) for s in range(3)]
+    paths.append(synthetic_run(root / "coupled", 7, couple="3"))
+    runs = [cmp.load_run(p) for p in paths]
+    return cmp.compare_table(runs, n_samples=N_MC, seed=0)
+
+
+def test_independent_w_gives_z_near_zero(synthetic_table):
+    """W independent of B by construction, drawn from the laws the MC draws (W Xavier-
+    uniform, B uniform with variance 1/n_mid): the measured angle is one more draw from the
+    MC's distribution, and, given W, from the conditional MC's. So z = (x - mean)/SD with
+    both estimated from n = 200 draws is distributed as sqrt(1 + 1/n) t_{n-1} under
+    normality: P(|z| > 4) = 8.8e-5, and over the 9 z plus 9 cond_z values (3 runs x 3
+    layers) a union bound gives a false-alarm rate <= 0.16% for any seed. The 9 z are
+    independent (their MC is shared, which correlates them by 1/n only): their mean has SD
+    1/3 (|mean| < 1.1: 0.1%) and their sum of squares is chi^2_9 (< 27.9: 0.1%). A z
+    computed with the standard error instead of the SD, or against the wrong shapes or law,
+    fails these by far."""
+    final = [r for r in cmp.final_rows(synthetic_table) if "independent" in r["run"]]
+    assert len(final) == 9
+    z = np.array([r["z"] for r in final])
+    cz = np.array([r["cond_z"] for r in final])
+    assert np.all(np.abs(z) < 4) and np.all(np.abs(cz) < 4), (z, cz)
+    assert abs(z.mean()) < 1.1 and float(np.sum(z**2)) < 27.9, z
+    assert abs(cz.mean()) < 1.1 and float(np.sum(cz**2)) < 27.9, cz
+    # the MC is at the layer's exact shapes: its mean sits on the finite-size theory
+    # within the MC's standard error plus the Jensen term (bounded in docs/simulator.md
+    # by a fraction of the SD at these sizes; 0.25 SD allowed)
+    for r in final:
+        se = r["mc_sd_deg"] / math.sqrt(N_MC)
+        assert abs(r["mc_mean_deg"] - r["fixed_point_deg"]) < 5 * se + 0.25 * r["mc_sd_deg"]
+
+
+def test_w_coupled_to_b_is_seen_by_the_conditional_mc(synthetic_table):
+    """W along the top eigenvector of B^T B: measured angle ~0, while B redrawn puts the
+    angle of the same W at ~26 deg with an SD of a few degrees: cond_z far below -3."""
+    row = next(r for r in cmp.final_rows(synthetic_table)
+               if "coupled" in r["run"] and r["layer"] == "3")
+    assert row["measured_deg"] < 0.1
+    assert row["cond_mean_deg"] > 10 and row["cond_z"] < -5, row
+
+
+def test_known_answers_of_the_logged_scalars(synthetic_table):
+    """c = 0 at the checkpoint: the dynamics prediction is Prop. 3's finite-size fixed point
+    exactly; c = 1 with W_t = W_0 at epoch 0: 90 deg without the cross term, the measured
+    angle with it. The fixed point is theory.path_alignment_angle_finite at the layer's
+    n_out, n_mid and uniform B's kurtosis 9/5; n_mid = floor(4 n_out)."""
+    for r in synthetic_table:
+        assert r["n_mid"] == 4 * r["n_out"] and r["expansion_ratio"] == 4.0
+        fixed = float(theory.path_alignment_angle_finite(r["n_out"], r["n_mid"], UNIFORM_K4))
+        assert r["fixed_point_deg"] == fixed and r["kurtosis"] == UNIFORM_K4
+        assert r["b_law"] == "uniform" and r["w_law"] == "uniform"
+        if r["epoch"] == 1:
+            assert r["final"]
+            np.testing.assert_allclose(r["predicted_deg"], fixed, rtol=1e-12)
+            np.testing.assert_allclose(r["predicted_norm_ratio"],
+                                       theory.path_norm_ratio_finite(r["n_out"], r["n_mid"],
+                                                                     UNIFORM_K4), rtol=1e-12)
+        else:
+            assert not r["final"] and math.isnan(r["z"]) and math.isnan(r["cond_z"])
+            assert r["predicted_deg"] == 90.0
+            # from inner products the angle is known to sqrt(eps) rad at best (the
+            # coupled layer sits at 1e-5 deg, where that is all there is): 8 eps allowed
+            np.testing.assert_allclose(r["predicted_cross_deg"], r["measured_deg"],
+                                       rtol=1e-9, atol=np.degrees(np.sqrt(8 * EPS)))
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_compare_end_to_end(pfa_run, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "cmp"
+    code = cli_main(["compare", str(pfa_run), "--out", str(out), "--samples", "20",
+                     "--quiet"], monkeypatch)
+    io = capsys.readouterr()
+    assert code == 0, io.err
+    assert sorted(p.name for p in out.iterdir()) == ["compare.csv", "compare.pdf",
+                                                     "compare.png"]
+    assert (out / "compare.png").stat().st_size > 20_000
+    rows = read_csv(out / "compare.csv")
+    assert set(REQUIRED) <= set(rows[0])
+    logged = read_csv(pfa_run / "layers.csv")
+    assert len(rows) == len(logged)  # one row per layer and log point (mid-epoch included)
+    by_point = {(r["layer"], r["step"]): r for r in logged}
+    for r in rows:
+        assert float(r["measured_deg"]) == float(by_point[r["layer"], r["step"]]["angle_deg"])
+    # 10 steps per epoch, a point every 4 steps: 0, 4, 8, 10, 12, 16, 20
+    fracs = sorted({float(r["epoch_frac"]) for r in rows})
+    np.testing.assert_allclose(fracs, [0.0, 0.4, 0.8, 1.0, 1.2, 1.6, 2.0], atol=1e-12)
+    final = [r for r in rows if r["final"] == "True"]
+    assert [r["layer"] for r in final] == ["1", "3", "5"]
+    for r in final:
+        assert r["step"] == "20" and float(r["mc_sd_deg"]) > 0
+        assert math.isfinite(float(r["z"])) and math.isfinite(float(r["cond_z"]))
+        n_out, n_mid = int(r["n_out"]), int(r["n_mid"])
+        assert n_mid == 4 * n_out
+        assert float(r["fixed_point_deg"]) == float(
+            theory.path_alignment_angle_finite(n_out, n_mid, UNIFORM_K4))
+    # the summary: one line per layer, the final measured angles
+    table = io.out.splitlines()
+    assert table[0].startswith("final alignment per layer")
+    lines = [line.split() for line in table[4:]]
+    assert [(w[0], w[1]) for w in lines] == [("pfa", "1"), ("pfa", "3"), ("pfa", "5")]
+    for words, r in zip(lines, final, strict=True):
+        np.testing.assert_allclose(float(words[5]), float(r["measured_deg"]), rtol=1e-3)
+
+
+def test_run_compare_writes_the_default_folder(pfa_run, tmp_path, monkeypatch):
+    """Without --out, next to the runs: <parent>/compare (here: a copy, not the fixture's).
+    The picture is tested above: a 1-inch figure here."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(cmp, "plot_compare", lambda table, title="": plt.figure(figsize=(1, 1)))
+    run = tmp_path / "runs" / "one"
+    shutil.copytree(pfa_run, run)
+    table, paths = cmp.run_compare([run], n_samples=4)
+    assert paths["csv"] == tmp_path / "runs" / "compare" / "compare.csv"
+    assert len(table) == len(read_csv(run / "layers.csv"))
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@pytest.fixture(scope="module")
+def dfa_run(tmp_path_factory) -> Path:
+    return tiny_run(tmp_path_factory.mktemp("runs") / "dfa", method={"name": "dfa"},
+                    train={"epochs": 1, "log_every_steps": 0})
+
+
+def _broken(pfa_run, tmp_path, how):
+    run = tmp_path / "broken"
+    shutil.copytree(pfa_run, run)
+    how(run)
+    return run
+
+
+def _no_rows(run):
+    text = (run / "layers.csv").read_text().splitlines()
+    (run / "layers.csv").write_text(text[0] + "\n")
+
+
+def _wrong_angle(run):
+    text = (run / "layers.csv").read_text().splitlines()
+    head, last = text[0].split(","), text[-1].split(",")
+    last[head.index("angle_deg")] = "45.0"
+    (run / "layers.csv").write_text("\n".join(text[:-1] + [",".join(last)]) + "\n")
+
+
+@pytest.mark.parametrize(("how", "message"), [
+    (lambda run: shutil.rmtree(run), r"`RUN_DIR` must be existing directories"),
+    (lambda run: (run / "checkpoint.pt").unlink(), r"complete run directories.*no checkpoint"),
+    (lambda run: (run / "layers.csv").unlink(), r"complete run directories.*no layers.csv"),
+    (lambda run: (run / "metrics.csv").unlink(), r"complete run directories.*no metrics.csv"),
+    (_no_rows, r"complete run directories.*layers.csv has no rows"),
+    (lambda run: (run / "checkpoint.pt").write_bytes(b"not a checkpoint"),
+     r"checkpoint.pt cannot be read"),
+    (_wrong_angle, r"a checkpoint that matches its logs.*45.0000 in layers.csv"),
+])
+def test_bad_run_directories(pfa_run, tmp_path, capsys, monkeypatch, how, message):
+    run = _broken(pfa_run, tmp_path, how)
+    out = tmp_path / "out"
+    code = cli_main(["compare", str(run), "--out", str(out), "--quiet"], monkeypatch)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("alignlab: error: ") and re_search(message, err[0]), err
+    assert not out.exists()
+
+
+def re_search(pattern, text):
+    import re
+
+    return re.search(pattern, text) is not None
+
+
+def test_method_without_alignment_is_refused(dfa_run, pfa_run, tmp_path, capsys, monkeypatch):
+    """DFA (measure 'none') alone or among good runs: one line, nothing written."""
+    out = tmp_path / "out"
+    for argv in ([str(dfa_run)], [str(pfa_run), str(dfa_run)]):
+        code = cli_main(["compare", *argv, "--out", str(out), "--quiet"], monkeypatch)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1
+        assert "path or weight alignment" in err[0] and "'dfa'" in err[0], err
+        assert not out.exists()
+
+
+def test_bad_options_and_output(pfa_run, tmp_path, capsys, monkeypatch):
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    cases = [(["--out", str(afile)], "`--out` must be a writable folder"),
+             (["--out", str(tmp_path / "o"), "--samples", "1"], "`--samples` must be an "
+              "integer >= 2"),
+             (["--out", str(tmp_path / "o"), "--device", "nonsense"], "`--device` must be")]
+    for extra, message in cases:
+        code = cli_main(["compare", str(pfa_run), *extra, "--quiet"], monkeypatch)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "o").exists() and afile.read_text() == "x"
+
+
+def test_cli_module_imports_nothing_heavy():
+    """Building the alignlab parser imports every command module: this one must not pull
+    in torch or matplotlib (alignlab theory stays fast)."""
+    code = ("import sys, alignlab.reports.compare as c, argparse; "
+            "p = argparse.ArgumentParser(); c.register(p.add_subparsers()); "
+            "print(sorted(m for m in ('torch', 'matplotlib', 'alignlab.sim') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=REPO)
+    assert out.stdout.strip() == "[]", out
+
+
+# --------------------------------------------------------------------------- the laws
+
+
+@pytest.mark.parametrize(("method", "options", "kind", "k4", "n_mid"), [
+    ("pfa", {"expansion_ratio": 3}, "iid", 1.8, 15),
+    ("pfa", {"expansion_ratio": 2, "b_init": "gaussian"}, "iid", 3.0, 10),
+    ("pfa-sparse", {"expansion_ratio": 4, "density": 0.25}, "iid", 1.8 / 0.25, 20),
+    ("pfa-o", {}, "orthonormal", math.nan, 5),
+    ("pfa-id", {}, "orthonormal", math.nan, 5),
+    ("kp", {}, "orthonormal", math.nan, 5),
+    ("fa", {}, "none", math.nan, None),
+])
+def test_feedback_law(method, options, kind, k4, n_mid):
+    from alignlab.nn import convert
+
+    layer = convert(torch.nn.Linear(6, 5), method, rng=0, **options)
+    law = cmp.feedback_law(layer)
+    assert (law.kind, law.n_mid) == (kind, n_mid)
+    np.testing.assert_equal(law.kurtosis, k4)
+    if kind == "orthonormal":
+        assert law.fixed_point(5) == (0.0, 1.0) and law.m2(5) == 1.0
+
+
+def test_feedback_law_refuses_dfa():
+    from alignlab.nn import convert
+
+    model = convert(torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Linear(5, 3)), "dfa",
+                    rng=0)
+    with pytest.raises(ValueError, match=r"^`run_dirs` must be runs of a method with a path "
+                                         r"or weight alignment, got layer .* 'dfa'"):
+        cmp.feedback_law(model[0])
+
+
+def test_masked_ensemble_has_sparse_pfa_law():
+    """Bernoulli(d) x uniform with variance std^2: zero fraction 1 - d, E b^2 = std^2,
+    kurtosis 9/(5 d) (each within 5 standard errors over 400 independent matrices)."""
+    from alignlab.sim import Uniform
+
+    d, std = 0.25, 0.5
+    ens = cmp._masked_class()(base=Uniform(), density=d)
+    assert ens.kurtosis == pytest.approx(1.8 / d, rel=1e-15)
+    x = ens.sample(400, 40, 30, std=std, generator=3, dtype=torch.float64).numpy()
+    x = x.reshape(400, -1)
+    for values, expect in ((np.mean(x == 0, axis=1), 1 - d),
+                           (np.mean(x**2, axis=1) / std**2, 1.0),
+                           (np.mean(x**4, axis=1) / std**4, 1.8 / d)):
+        se = values.std(ddof=1) / math.sqrt(len(values))
+        assert abs(values.mean() - expect) < 5 * se, (values.mean(), expect, se)
+
+
+# --------------------------------------------------------------------------- the study
+
+
+def _study_module():
+    spec = importlib.util.spec_from_file_location("compare_study_run", STUDY / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_study_configs_load_at_every_grid_point():
+    """Every run of the study (every group, config and grid point, the smoke settings
+    too) validates through the harness's config loader; every config file is used; the
+    questions name existing groups."""
+    study = _study_module()
+    used = set()
+    n = 0
+    for group in study.GROUPS:
+        for config, overrides in group.points():
+            used.add(config.name)
+            loaded = load_config(config, overrides)
+            n += 1
+            for key, value in overrides:
+                assert loaded.get(key) == value
+            assert loaded.model.name in ("mlp", "resnet20")
+            assert loaded.data.name == "fashion-mnist"
+        first = next(group.points((0,)))
+        load_config(first[0], [*study.SMOKE_SETS, *first[1]])
+    assert n == 18 + 6 + 12 + 9 + 3 + 6
+    assert used == {p.name for p in STUDY.glob("*.toml")}
+    groups = {g.name for g in study.GROUPS}
+    assert {g for sources in study.COMPARISONS.values() for g, _ in sources} <= groups
+    assert set(study.COMPARISONS) == groups
+    # what the study is about, as the configs resolve it
+    ref = load_config(STUDY / "pfa.toml")
+    assert (ref.optim.weight_decay_burst, ref.optim.weight_decay, ref.optim.momentum,
+            ref.train.epochs, ref.model.options["sizes"]) == (0.03, 9e-5, 0.9, 40,
+                                                              (784, 512, 512, 10))
+    assert ref.method.options["state"] == "factored"
+    adam = load_config(STUDY / "pfa-adam.toml")
+    assert adam.optim.name == "adam" and adam.method.options["state"] == "explicit"
+    assert load_config(STUDY / "pfa-id.toml").method.name == "pfa-id"
+    assert load_config(STUDY / "pfa-decay-none.toml").optim.weight_decay_at(1) == 0.0
