@@ -8,7 +8,8 @@ Subpackages
 ``alignlab.models``   architectures by name (MLP, ResNet-20, ResNet-18)
 ``alignlab.data``     data sets as in-memory tensors (MNIST, Fashion-MNIST, CIFAR-10, synthetic)
 ``alignlab.train``    the training harness (configs, run directories, sweeps)
-``alignlab.reports``  figures that check a claim (Figure 3)
+``alignlab.reports``  figures that check a claim (Figure 3, training curves, compare)
+``alignlab.gaitprop`` GAIT-prop, target propagation and BP on invertible networks
 
 ``convert`` and ``alignment`` are re-exported lazily so that ``import alignlab`` and
 ``alignlab.theory`` work without importing torch. ``Records`` is the tidy table every
@@ -25,12 +26,12 @@ from ._records import Records
 __version__ = "0.1.0"
 
 __all__ = [
-    "Records", "__version__", "alignment", "convert", "data", "models", "nn", "reports", "sim",
-    "theory", "train",
+    "Records", "__version__", "alignment", "convert", "data", "gaitprop", "models", "nn",
+    "reports", "sim", "theory", "train",
 ]
 
 _LAZY = {name: f"alignlab.{name}"
-         for name in ("theory", "sim", "nn", "models", "data", "train", "reports")}
+         for name in ("theory", "sim", "nn", "models", "data", "train", "reports", "gaitprop")}
 _LAZY_ATTRS = {"convert": "alignlab.nn", "alignment": "alignlab.nn"}
 
 

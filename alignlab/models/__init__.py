@@ -4,7 +4,9 @@
   ``activation``);
 * ``resnet20``: CIFAR ResNet-20, option-A shortcuts, BatchNorm (``num_classes``,
   ``in_channels``);
-* ``resnet18``, ``resnet34``: torchvision-style ResNets (``num_classes``, ``in_channels``).
+* ``resnet18``, ``resnet34``: torchvision-style ResNets (``num_classes``, ``in_channels``);
+* ``invertible``, ``invertible-tower``: square (or shrinking) invertible leaky-ReLU nets
+  for GAIT-prop and target propagation (``alignlab.gaitprop``; float64 by default).
 
 Models are plain ``torch.nn`` modules; ``alignlab.convert`` turns them into a method's
 layers. ``build_model(name, **options)`` validates the options (an unknown one raises
@@ -19,16 +21,20 @@ from collections.abc import Callable
 from torch import nn
 
 from .._registry import Registry
+from .invertible import InvertibleNet, InvertibleSquare, InvertibleTower
 from .mlp import MLP
 from .resnet import BasicBlock, CifarResNet, ResNet, resnet18, resnet20, resnet34
 
 __all__ = [
-    "MLP", "MODELS", "BasicBlock", "CifarResNet", "ResNet", "build_model", "model_options",
-    "resnet18", "resnet20", "resnet34",
+    "MLP", "MODELS", "BasicBlock", "CifarResNet", "InvertibleNet", "InvertibleSquare",
+    "InvertibleTower", "ResNet", "build_model", "model_options", "resnet18", "resnet20",
+    "resnet34",
 ]
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry(
-    "model", {"mlp": MLP, "resnet20": resnet20, "resnet18": resnet18, "resnet34": resnet34}
+    "model",
+    {"mlp": MLP, "resnet20": resnet20, "resnet18": resnet18, "resnet34": resnet34,
+     "invertible": InvertibleSquare, "invertible-tower": InvertibleTower},
 )
 
 
