@@ -835,8 +835,9 @@ def run_compare(
     (probed), every run directory (present and complete), then each run is read and
     rebuilt. Any ``ValueError`` leaves nothing written.
     """
-    from alignlab._output import check_output_dir, write_together
+    from alignlab._output import check_output_dir
     from alignlab._validate import check_int
+    from alignlab.reports._figure import write_figure_set
     from alignlab.sim.engine import check_device
 
     if isinstance(run_dirs, (str, os.PathLike)):
@@ -860,20 +861,12 @@ def run_compare(
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     title = (f"Theory against training: {len(runs)} run(s), {len(set(labels))} label(s); "
              f"Monte Carlo: {n_samples} draws per layer, seed {seed}")
     fig = plot_compare(table, title=title)
-    try:
-        written = write_together(out, {
-            OUTPUT_NAMES["csv"]: table.to_csv,
-            OUTPUT_NAMES["png"]: lambda p: fig.savefig(p, format="png", dpi=130),
-            OUTPUT_NAMES["pdf"]: lambda p: fig.savefig(
-                p, format="pdf", metadata={"CreationDate": None}),
-        }, name="out_dir")
-    finally:
-        plt.close(fig)
+    written = write_figure_set(out, fig, {OUTPUT_NAMES["csv"]: table.to_csv}, stem="compare",
+                               dpi=130)
     return table, {kind: written[name] for kind, name in OUTPUT_NAMES.items()}
 
 

@@ -693,7 +693,8 @@ def run_plot(
     (:func:`alignlab._output.write_together`), so a failure leaves the folder as it
     was.
     """
-    from alignlab._output import check_output_dir, write_together
+    from alignlab._output import check_output_dir
+    from alignlab.reports._figure import write_figure_set
 
     if isinstance(run_dirs, (str, os.PathLike)):
         run_dirs = [run_dirs]
@@ -709,24 +710,16 @@ def run_plot(
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     models = sorted({r.model for r in runset.runs if r.model})
     title = (f"data: {runset.data or '?'}, model: {', '.join(models) or '?'}; "
              f"{len(runset.runs)} runs, {len(runset.label_order())} labels; "
              "lines: mean over seeds, bands: ± SD")
     fig = plot_curves(acc, lay, title=title)
-    try:
-        written = write_together(out, {
-            OUTPUT_NAMES["accuracy_csv"]: acc.to_csv,
-            OUTPUT_NAMES["layers_csv"]: lay.to_csv,
-            OUTPUT_NAMES["png"]: lambda p: fig.savefig(p, format="png", dpi=150),
-            # No creation date: the same runs give a byte-identical PDF.
-            OUTPUT_NAMES["pdf"]: lambda p: fig.savefig(
-                p, format="pdf", metadata={"CreationDate": None}),
-        }, name="out_dir")
-    finally:
-        plt.close(fig)
+    written = write_figure_set(out, fig, {
+        OUTPUT_NAMES["accuracy_csv"]: acc.to_csv,
+        OUTPUT_NAMES["layers_csv"]: lay.to_csv,
+    }, stem="curves")
     return final, {kind: written[name] for kind, name in OUTPUT_NAMES.items()}
 
 

@@ -23,9 +23,10 @@ import numpy as np
 
 from alignlab import theory
 from alignlab._linalg import mid_width
-from alignlab._output import check_output_dir, write_together
+from alignlab._output import check_output_dir
 from alignlab._records import Records
 from alignlab._validate import check_choice, check_int, check_positive
+from alignlab.reports._figure import write_figure_set
 
 __all__ = [
     "PAPER_RATIOS",
@@ -461,7 +462,6 @@ def run_figure3(
     previous set untouched and creates nothing. Returns the records, the check and
     ``{'csv' | 'png' | 'pdf' | 'json': path}``.
     """
-    import matplotlib.pyplot as plt
 
     config = Figure3Config() if config is None else config
     out = check_output_dir(out_dir, name="out_dir")
@@ -469,18 +469,11 @@ def run_figure3(
     check = check_figure3(records, config.z, config.dtype)
     settings = json.dumps(config.resolved(), indent=2) + "\n"
     fig = plot_figure3(records, config)
-    try:
-        written = write_together(out, {
-            "figure3.csv": records.to_csv,
-            "figure3.png": lambda p: fig.savefig(p, format="png", dpi=150),
-            # A fixed creation date keeps the PDF byte-identical for the same seed.
-            "figure3.pdf": lambda p: fig.savefig(p, format="pdf",
-                                                 metadata={"CreationDate": None}),
-            "figure3.json": lambda p: p.write_text(settings),
-        }, name="out_dir")
-    finally:
-        plt.close(fig)
-    paths = {Path(name).suffix[1:]: path for name, path in written.items()}
+    written = write_figure_set(out, fig, {
+        "figure3.csv": records.to_csv,
+        "figure3.json": lambda p: p.write_text(settings),
+    }, stem="figure3")
+    paths = {kind: written[f"figure3.{kind}"] for kind in ("csv", "png", "pdf", "json")}
     return records, check, paths
 
 

@@ -2,12 +2,8 @@
 cores (it made these tests ~50x slower on a loaded 2-core machine)."""
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _torch_one_thread(one_thread):
+    """Every test here runs torch on one thread (``one_thread`` in tests/conftest.py)."""

@@ -1,0 +1,30 @@
+"""The one way a report writes its figure: PNG + PDF beside its data files, as one set."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from alignlab._output import write_together
+
+__all__ = ["write_figure_set"]
+
+
+def write_figure_set(out: Path, fig: Any, files: Mapping[str, Callable[[Path], Any]], *,
+                     stem: str, dpi: int = 150) -> dict[str, Path]:
+    """Write ``files`` (``{name: writer}``, e.g. the CSV behind the figure) with ``fig`` as
+    ``stem.png`` and ``stem.pdf`` into ``out`` as one set (:func:`alignlab._output.write_together`:
+    the old set or the new one, never a mix), then close ``fig``. The PDF carries no
+    creation date, so the same data give the same bytes. Returns ``{name: path}``."""
+    import matplotlib.pyplot as plt
+
+    try:
+        return write_together(out, {
+            **files,
+            f"{stem}.png": lambda p: fig.savefig(p, format="png", dpi=dpi),
+            f"{stem}.pdf": lambda p: fig.savefig(p, format="pdf",
+                                                 metadata={"CreationDate": None}),
+        }, name="out_dir")
+    finally:
+        plt.close(fig)
