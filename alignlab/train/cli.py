@@ -2,7 +2,9 @@
 
 ``alignlab train CONFIG [--set KEY=VALUE ...] [--out RUN_DIR]``
 ``alignlab train --resume RUN_DIR``
-``alignlab sweep CONFIG [CONFIG ...] --grid KEY=V1,V2,... [--grid ...] [--jobs N] [--out DIR]``
+``alignlab sweep CONFIG [CONFIG ...] --grid KEY=V1,V2,... [--grid ...] [--jobs N] [--out DIR]
+[--launcher local|inline|submitit] [--slurm-partition P --slurm-time MIN ...]``
+``torchrun --nproc-per-node=N -m alignlab train CONFIG``: one run over N processes (DDP)
 
 Exit statuses (the package's one scheme): 0 success; 1 a crash (a bug); 2 bad input or an
 unusable output folder (one line ``alignlab: error: ...``, nothing written); 4 training
@@ -65,9 +67,26 @@ def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = No
     s.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="runs at a time (default 1); each gets cores // N threads")
     s.add_argument("--out", metavar="DIR", help="sweep folder (default runs/<config-stem>-sweep)")
-    s.add_argument("--launcher", default="local", choices=("local", "inline"),
+    s.add_argument("--launcher", default="local", choices=("local", "inline", "submitit"),
                    help="where runs execute: local (default; --jobs subprocesses on this "
-                        "machine) or inline (one after another in this process)")
+                        "machine), inline (one after another in this process) or submitit "
+                        "(one Slurm job per run, --jobs at a time; needs alignlab[cluster])")
+    g = s.add_argument_group("submitit / Slurm (with --launcher submitit)")
+    g.add_argument("--submitit-cluster", dest="cluster", default="auto",
+                   choices=("auto", "slurm", "local"),
+                   help="auto (default: Slurm where sbatch exists, else submitit's local "
+                        "executor), slurm, or local (every run at once on this machine)")
+    g.add_argument("--slurm-partition", metavar="NAME", help="the partition (queue)")
+    g.add_argument("--slurm-time", type=int, metavar="MINUTES",
+                   help="time limit of each job in minutes (a run cut short resumes when the "
+                        "sweep is re-run)")
+    g.add_argument("--slurm-gpus-per-node", type=int, metavar="N", help="GPUs per job")
+    g.add_argument("--slurm-cpus-per-task", type=int, metavar="N",
+                   help="CPU cores per job (also each run's torch threads)")
+    g.add_argument("--slurm-mem-gb", type=float, metavar="GB", help="memory per job")
+    g.add_argument("--slurm-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other #SBATCH option, e.g. --slurm-param account=lab "
+                        "--slurm-param qos=high; repeatable")
     s.add_argument("--dry-run", action="store_true",
                    help="validate every grid point and list the runs, run nothing")
     s.set_defaults(func=cmd_sweep)
@@ -110,6 +129,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Handler of ``alignlab sweep``."""
     from .sweep import parse_grid, run_sweep
 
+    params = {}
+    for item in args.slurm_param:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"`--slurm-param` must be KEY=VALUE (e.g. account=lab), got "
+                             f"{item!r}.")
+        params[key.strip()] = value.strip()
+    slurm = {"partition": args.slurm_partition, "time": args.slurm_time,
+             "gpus_per_node": args.slurm_gpus_per_node,
+             "cpus_per_task": args.slurm_cpus_per_task, "mem_gb": args.slurm_mem_gb,
+             "params": params}
     grid = parse_grid(args.grid)
     return run_sweep(args.configs, grid, sets=args.sets, jobs=args.jobs, out=args.out,
-                     launcher=args.launcher, dry_run=args.dry_run)
+                     launcher=args.launcher, dry_run=args.dry_run, cluster=args.cluster,
+                     slurm=slurm)

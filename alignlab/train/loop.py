@@ -2,23 +2,38 @@
 
 ``train(config, run_dir)`` does, in order:
 
-1. seed every stream from ``train.seed`` (``alignlab._rng``: model init, feedback draws,
+1. check the device (``train.device``, ``train.amp``) and the run directory (a writable
+   folder without a run) before any work; under torchrun join the process group
+   (:class:`~alignlab.train.world.World`);
+2. seed every stream from ``train.seed`` (``alignlab._rng``: model init, feedback draws,
    batch order, weight-mirror noise, the probe batch, torch's global generator) and, when
    ``train.deterministic``, make torch deterministic;
-2. load the data as tensors on the device; build the model, convert it to the method,
-   build the optimiser with :func:`alignlab.nn.make_optimizer` (factored PFA's step hook
-   included);
-3. log epoch 0 (before training), then for every epoch: set the learning rate and weight
+3. load the data as tensors on the device; build the model, convert it to the method
+   (check that it fits the data; in a distributed run, that every rank built the same
+   bits), then write ``config.toml``; build the optimiser with
+   :func:`alignlab.nn.make_optimizer` (factored PFA's step hook included); wrap the model
+   in DistributedDataParallel (several ranks) and ``torch.compile`` (``train.compile``);
+4. log epoch 0 (before training), then for every epoch: set the learning rate and weight
    decay of every parameter group from the schedules, run the minibatch steps (plus weight
-   mirror steps for WM), log (layers.csv: alignment and per-layer scalars; the update angle
-   on a fixed probe batch), evaluate on the validation and test sets, append the rows and
-   replace ``checkpoint.pt`` atomically.
+   mirror steps for WM; the forward pass under autocast with ``train.amp``), log
+   (layers.csv: alignment and per-layer scalars; the update angle on a fixed probe batch),
+   evaluate on the validation and test sets, append the rows and replace
+   ``checkpoint.pt`` atomically.
 
-Logging runs inside ``torch.random.fork_rng`` and restores BatchNorm statistics, so the
-log frequency never changes the training trajectory. A NaN/inf loss raises
-:class:`Diverged` (``summary.json`` status "diverged"; the checkpoint of the last complete
-epoch is kept). ``train(config, run_dir, resume=True)`` continues from the checkpoint and,
-in deterministic mode, ends with exactly the numbers of an uninterrupted run.
+Logging and evaluation run inside ``torch.random.fork_rng`` (logging also restores
+BatchNorm statistics), so neither the log frequency nor the evaluation changes the
+training trajectory. A NaN/inf loss raises :class:`Diverged` (``summary.json`` status
+"diverged"; the checkpoint of the last complete epoch is kept).
+``train(config, run_dir, resume=True)`` continues from the checkpoint and, in
+deterministic mode, ends with exactly the numbers of an uninterrupted run.
+
+Distributed (DDP): every rank draws the same global batch of ``train.batch_size``
+examples and trains on its contiguous shard; the loss is scaled so that DDP's average of
+the ranks' gradients is the gradient of the global batch's mean loss, hence the run is
+that of one process with the same global batch (up to the summation order of floating
+point). The main rank alone logs, evaluates, checkpoints and prints; the parameters and
+the converted layers' feedback state are checked to be bit-identical on every rank after
+every epoch.
 """
 
 from __future__ import annotations
@@ -394,10 +409,15 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
     model = _build_model(cfg, seeds, device, dtype)
     if isinstance(test_ds, TensorDataset):
         _check_fits(model, test_ds.x, splits.num_classes)
+    if cfg.train.compile:
+        _check_compilable(model)
     n_train = len(train_ds)
     bs = cfg.train.batch_size
     if world.distributed:
         _check_shards(n_train, bs, cfg.train.drop_last, world.world_size)
+        # every rank built the same model from the same seeds: check it, bit for bit, rather
+        # than broadcast it (DDP's init_sync), so factored PFA's W stays the W it follows
+        world.check_identical(_shared_state(model), "the models built on each rank")
     if main and not resume:  # every check passed: now the run directory is written
         run_dir.mkdir(parents=True, exist_ok=True)
         _write_config(run_dir, cfg)
@@ -421,6 +441,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
     autocast = _autocast(device, cfg.train.amp)
     scaler = torch.amp.GradScaler(device.type) if cfg.train.amp == "fp16" else None
     channels_last = cfg.train.channels_last
+    cuda_devices = [device.index or 0] if device.type == "cuda" else []
 
     # ---- state (fresh, or from the checkpoint) --------------------------------------------
     epoch, step, updates, c, u, wall_before = 0, 0, 0, 1.0, 0.0, 0.0
@@ -453,12 +474,9 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
     # ---- the network that trains: DDP over the ranks, optionally compiled ----------------
     net: nn.Module = model
     if world.distributed:
-        # every rank built the same model from the same seeds: check it, bit for bit, rather
-        # than broadcast it (init_sync=False), so factored PFA's W stays the W it follows
-        world.check_identical(_shared_state(model), "the models built on each rank")
         net = _ddp(model, device)
     if cfg.train.compile:
-        net = torch.compile(net)
+        net = torch.compile(net, dynamic=False)  # (one recompile for a smaller last batch)
 
     def wall() -> float:
         return wall_before + time.perf_counter() - t_start
@@ -489,10 +507,11 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
             world.check_identical(_shared_state(model), f"the models after epoch {epoch}")
         if not main:
             return
-        rows, upd = probe_rows()
-        ev = cfg.train.eval_batch_size
-        val = evaluate(model, val_ds, ev, autocast=autocast) if val_ds is not None else None
-        test = evaluate(model, test_ds, ev, autocast=autocast)
+        with torch.random.fork_rng(devices=cuda_devices):  # (brSF draws at every forward)
+            rows, upd = probe_rows()
+            ev = cfg.train.eval_batch_size
+            val = evaluate(model, val_ds, ev, autocast=autocast) if val_ds is not None else None
+            test = evaluate(model, test_ds, ev, autocast=autocast)
         row.update(upd)
         row.update(val_loss=None if val is None else val[0], val_acc=None if val is None
                    else val[1], test_loss=test[0], test_acc=test[1])
@@ -525,8 +544,11 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
     try:
         if epoch == 0 and not metric_rows:  # ---- epoch 0: the state before training --------
             t_log = time.perf_counter()
-            loss0, acc0 = (evaluate(model, train_ds, cfg.train.eval_batch_size,
-                                    autocast=autocast) if main else (math.nan, math.nan))
+            loss0, acc0 = math.nan, math.nan
+            if main:
+                with torch.random.fork_rng(devices=cuda_devices):
+                    loss0, acc0 = evaluate(model, train_ds, cfg.train.eval_batch_size,
+                                           autocast=autocast)
             finish_row({"epoch": 0, "step": 0, "train_loss": loss0, "train_acc": acc0,
                         "lr": o.lr_at(1), "weight_decay": o.weight_decay_at(1),
                         "epoch_s": 0.0}, t_log)
@@ -626,6 +648,17 @@ def _check_shards(n_train: int, batch_size: int, drop_last: bool, world_size: in
             f"`train.batch_size` must split into {world_size} non-empty shards (one per rank) "
             f"for every batch, got batch_size = {batch_size} with a last batch of {last} "
             "examples (set train.drop_last = true or change data.limit).")
+
+
+def _check_compilable(model: nn.Module) -> None:
+    """torch.compile (AOT autograd) traces the backward pass ahead of time, so state that a
+    forward hook on the model's root hands to the backward pass through Python (DFA's
+    output-error capture, installed by ``Method.install``) cannot be followed."""
+    if model._forward_hooks:  # the public API has no accessor for a module's hooks
+        raise ValueError("`train.compile` must be false for this model, got true: its root "
+                         "has forward hooks (a method's model-level machinery, e.g. DFA's "
+                         "output-error capture) whose state the backward pass reads, which "
+                         "torch.compile cannot trace.")
 
 
 def _shared_state(model: nn.Module) -> dict[str, Any]:

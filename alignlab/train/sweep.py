@@ -14,7 +14,10 @@ same command finishes an interrupted sweep. The sweep then writes
 Launchers say where runs execute; ``local`` runs ``--jobs`` subprocesses
 (``python -m alignlab.train train ...``) at a time on this machine, each with
 ``cores // jobs`` threads (``OMP_NUM_THREADS``) and its output in ``<run>/train.log``;
-``inline`` runs them one after another in this process (debugging, tests).
+``inline`` runs them one after another in this process (debugging, tests); ``submitit``
+submits one job per run (a Slurm job array, ``--jobs`` running at a time; or submitit's
+local executor) through the optional ``submitit`` package (``pip install
+alignlab[cluster]``), waits for them and gathers their run directories the same way.
 """
 
 from __future__ import annotations
@@ -34,11 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._output import check_output_dir
 from .._records import Records
 from .config import _toml_value, load_config, parse_value
 from .rundir import CONFIG_FILE, read_summary
 
-__all__ = ["LAUNCHERS", "Task", "parse_grid", "run_sweep"]
+__all__ = ["LAUNCHERS", "SubmititLauncher", "Task", "parse_grid", "run_sweep", "run_task"]
 
 SEED_KEY = "train.seed"
 _FINISHED = ("completed", "diverged")  # deterministic outcomes: not run again
@@ -109,7 +113,7 @@ class Task:
 class LocalLauncher:
     """Runs tasks as subprocesses of this machine, ``jobs`` at a time."""
 
-    def __init__(self, jobs: int, *, poll_s: float = 0.2):
+    def __init__(self, jobs: int, *, poll_s: float = 0.2, **options):
         self.jobs = jobs
         self.poll_s = poll_s
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
@@ -156,35 +160,135 @@ class LocalLauncher:
         return codes
 
 
+def run_task(task: Task, sets: Sequence[str], cwd: str | None = None,
+             threads: int | None = None) -> int:
+    """Run one task in this process (``alignlab train ...``), its output appended to
+    ``<run>/train.log``; returns the exit status (a crash is logged and returns 1).
+
+    What the ``inline`` launcher calls, and the function each submitit job runs (``cwd``:
+    the folder the sweep was started in, so relative paths mean the same; ``threads``:
+    torch's intra-op threads).
+    """
+    import contextlib
+    import traceback
+
+    from ..cli import main
+
+    if cwd is not None:
+        os.chdir(cwd)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    task.run_dir.mkdir(parents=True, exist_ok=True)
+    with open(task.run_dir / "train.log", "a", encoding="utf-8") as log, \
+            contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        try:
+            return main(task.argv(sets))
+        except Exception:  # a crash of one run is reported, not fatal to the others
+            traceback.print_exc()
+            return 1
+
+
 class InlineLauncher:
     """Runs tasks one after another in this process (for debugging and tests); each run's
     output still goes to ``<run>/train.log``."""
 
-    def __init__(self, jobs: int = 1):
+    def __init__(self, jobs: int = 1, **options):
         self.jobs = 1
 
     def run(self, tasks: Sequence[Task], sets: Sequence[str], report) -> dict[str, int]:
-        import contextlib
-        import traceback
-
-        from .__main__ import main
-
         codes: dict[str, int] = {}
         for task in tasks:
-            task.run_dir.mkdir(parents=True, exist_ok=True)
             report(f"started  {task.name} (in this process)")
-            with open(task.run_dir / "train.log", "a", encoding="utf-8") as log, \
-                    contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-                try:
-                    codes[task.name] = main(task.argv(sets))
-                except Exception:  # a crash of one run is reported, not fatal to the others
-                    traceback.print_exc()
-                    codes[task.name] = 1
+            codes[task.name] = run_task(task, sets)
             report(f"finished {task.name}: exit {codes[task.name]}")
         return codes
 
 
-LAUNCHERS = {"local": LocalLauncher, "inline": InlineLauncher}
+#: ``--slurm-*`` options (``run_sweep(..., slurm={...})``) -> submitit's parameter names
+SLURM_OPTIONS = {"partition": "slurm_partition", "time": "timeout_min",
+                 "gpus_per_node": "gpus_per_node", "cpus_per_task": "cpus_per_task",
+                 "mem_gb": "mem_gb", "params": "slurm_additional_parameters"}
+SUBMITIT_CLUSTERS = ("auto", "slurm", "local")
+
+
+def _import_submitit():
+    try:
+        import submitit
+    except ImportError:
+        raise ValueError("`--launcher` 'submitit' needs the submitit package: pip install "
+                         "alignlab[cluster]") from None
+    return submitit
+
+
+class SubmititLauncher:
+    """One submitit job per run: a Slurm job array (``--jobs`` of them running at a time,
+    ``slurm_array_parallelism``), or submitit's local executor (every run at once, as
+    subprocesses: for tests). Waits for every job, then the sweep gathers the run
+    directories as for the other launchers.
+
+    ``cluster``: 'auto' (Slurm where ``sbatch`` exists, else local), 'slurm' or 'local'.
+    ``slurm``: ``{partition, time (minutes), gpus_per_node, cpus_per_task, mem_gb,
+    params (dict of extra #SBATCH options)}``; unset keys keep submitit's defaults.
+    submitit's logs go to ``<sweep>/.submitit/``.
+    """
+
+    def __init__(self, jobs: int, *, folder: Path, cluster: str = "auto",
+                 slurm: dict[str, Any] | None = None, poll_s: float = 1.0):
+        self.submitit = _import_submitit()
+        if cluster not in SUBMITIT_CLUSTERS:
+            raise ValueError(f"`cluster` must be one of {', '.join(SUBMITIT_CLUSTERS)}; got "
+                             f"{cluster!r}.")
+        self.jobs, self.folder, self.poll_s = jobs, Path(folder), poll_s
+        self.cluster = None if cluster == "auto" else cluster
+        self.slurm = {k: v for k, v in (slurm or {}).items() if v is not None and v != {}}
+        unknown = sorted(set(self.slurm) - set(SLURM_OPTIONS))
+        if unknown:
+            raise ValueError(f"`slurm` options must be among {', '.join(SLURM_OPTIONS)}; got "
+                             f"{unknown[0]!r}.")
+
+    def run(self, tasks: Sequence[Task], sets: Sequence[str], report) -> dict[str, int]:
+        if not tasks:
+            return {}
+        executor = self.submitit.AutoExecutor(folder=self.folder / "%j", cluster=self.cluster)
+        params = {SLURM_OPTIONS[k]: v for k, v in self.slurm.items()}
+        params.setdefault("name", "alignlab-sweep")
+        params["slurm_array_parallelism"] = self.jobs
+        executor.update_parameters(**params)
+        threads = self.slurm.get("cpus_per_task")
+        if executor.cluster == "local" and threads is None:  # every run at once, here
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+                os.cpu_count() or 1)
+            threads = max(1, cores // len(tasks))
+        n = len(tasks)
+        jobs = executor.map_array(run_task, list(tasks), [list(sets)] * n, [os.getcwd()] * n,
+                                  [threads] * n)
+        for task, job in zip(tasks, jobs, strict=True):
+            report(f"submitted {task.name} ({executor.cluster} job {job.job_id})")
+        codes: dict[str, int] = {}
+        pending = dict(zip((t.name for t in tasks), jobs, strict=True))
+        try:
+            while pending:
+                for name, job in list(pending.items()):
+                    if job.done():
+                        try:
+                            codes[name] = int(job.result())
+                        except Exception as exc:  # the job itself failed (killed, timeout)
+                            report(f"job of {name} failed: {str(exc).splitlines()[0]}")
+                            codes[name] = 1
+                        del pending[name]
+                        report(f"finished {name}: exit {codes[name]}")
+                if pending:
+                    time.sleep(self.poll_s)
+        except KeyboardInterrupt:
+            for job in pending.values():  # their checkpoints stay: re-running resumes them
+                job.cancel(check=False)
+            raise
+        return codes
+
+
+LAUNCHERS = {"local": LocalLauncher, "inline": InlineLauncher, "submitit": SubmititLauncher}
 
 
 def _tasks(configs: Sequence[str | Path], grid: Sequence[tuple[str, list[Any]]],
@@ -212,9 +316,15 @@ def _tasks(configs: Sequence[str | Path], grid: Sequence[tuple[str, list[Any]]],
 
 def run_sweep(configs: str | Path | Sequence[str | Path], grid: Sequence[tuple[str, list[Any]]],
               *, sets: Sequence[str] = (), jobs: int = 1, out: str | Path | None = None,
-              launcher: str = "local", dry_run: bool = False, quiet: bool = False) -> int:
+              launcher: str = "local", dry_run: bool = False, quiet: bool = False,
+              cluster: str = "auto", slurm: dict[str, Any] | None = None) -> int:
     """Run the grid and write ``runs.csv`` and ``summary.csv``; return the exit status
-    (0: every run completed or diverged; 1: some run failed, see runs.csv)."""
+    (0: every run completed or diverged; 1: some run failed, see runs.csv).
+
+    ``launcher``: 'local' (``jobs`` subprocesses here), 'inline' (one after another in
+    this process) or 'submitit' (one job per run; ``cluster`` and ``slurm`` as in
+    :class:`SubmititLauncher`).
+    """
     if isinstance(configs, str | Path):
         configs = [configs]
     if not configs:
@@ -224,9 +334,13 @@ def run_sweep(configs: str | Path | Sequence[str | Path], grid: Sequence[tuple[s
     if launcher not in LAUNCHERS:
         raise ValueError(f"`--launcher` must be one of {', '.join(map(repr, LAUNCHERS))}; "
                          f"got {launcher!r}.")
+    slurm = {k: v for k, v in (slurm or {}).items() if v is not None and v != {}}
+    if launcher != "submitit" and (slurm or cluster != "auto"):
+        raise ValueError(f"`--launcher` must be 'submitit' for the --slurm-* and "
+                         f"--submitit-cluster options, got {launcher!r}.")
     out = Path(out) if out is not None else Path("runs") / f"{Path(configs[0]).stem}-sweep"
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"`--out` must be a folder, got the file {str(out)!r}.")
+    check_output_dir(out, name="out")
+    runner = LAUNCHERS[launcher](jobs, folder=out / ".submitit", cluster=cluster, slurm=slurm)
     tasks = _tasks(configs, grid, sets, out)
 
     def report(msg: str) -> None:
@@ -248,7 +362,7 @@ def run_sweep(configs: str | Path | Sequence[str | Path], grid: Sequence[tuple[s
     out.mkdir(parents=True, exist_ok=True)
     codes: dict[str, int] = {}
     try:
-        codes = LAUNCHERS[launcher](jobs).run(todo, sets, report)
+        codes = runner.run(todo, sets, report)
     finally:
         runs, summary = _collect(tasks, grid, codes)
         runs.to_csv(out / "runs.csv")

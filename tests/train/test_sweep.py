@@ -6,6 +6,7 @@ import json
 import math
 import os
 import statistics
+import sys
 
 import pytest
 from trainhelpers import write_config
@@ -88,3 +89,92 @@ def test_grid_parsing_and_bad_grids(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"alignlab: error: `{key}`"), err
         assert not (tmp_path / "s").exists()  # nothing started, nothing written
+
+
+@pytest.mark.slow
+def test_submitit_local_executor_runs_one_job_per_run(tmp_path):
+    pytest.importorskip("submitit", reason="submitit not installed (pip install "
+                                           "alignlab[cluster]): the submitit path is untested")
+    cfg = write_config(tmp_path / "c.toml", train={"epochs": 1})
+    out = tmp_path / "sweep"
+    code = main(["sweep", str(cfg), "--grid", "train.seed=0,1", "--launcher", "submitit",
+                 "--submitit-cluster", "local", "--out", str(out)])
+    assert code == 0
+    runs = read_csv(out / "runs.csv")
+    assert [(r["train.seed"], r["status"], r["exit"]) for r in runs] == [
+        ("0", "completed", "0"), ("1", "completed", "0")]
+    jobs = [p for p in (out / ".submitit").iterdir() if p.is_dir() and p.name.isdigit()]
+    assert len(jobs) == 2  # one submitit job (a folder of logs named by its id) per run
+    accs = [read_summary(out / r["run"])["final"]["test_acc"] for r in runs]
+    (row,) = read_csv(out / "summary.csv")
+    assert int(row["n"]) == 2 and float(row["test_acc_mean"]) == statistics.fmean(accs)
+    for r in runs:  # each run's output went to its train.log, as with the other launchers
+        assert "completed: epoch 1" in (out / r["run"] / "train.log").read_text()
+
+
+class _FakeJob:
+    def __init__(self, i):
+        self.job_id = f"42_{i}"
+
+    def done(self):
+        return True
+
+    def result(self):
+        return 0
+
+
+class _FakeExecutor:
+    seen: dict = {}
+
+    def __init__(self, folder, cluster=None):
+        self.cluster = cluster or "slurm"
+        _FakeExecutor.seen = {"folder": folder, "cluster": cluster}
+
+    def update_parameters(self, **params):
+        _FakeExecutor.seen["params"] = params
+
+    def map_array(self, fn, *iterables):
+        _FakeExecutor.seen["calls"] = list(zip(*iterables, strict=True))
+        return [_FakeJob(i) for i in range(len(iterables[0]))]
+
+
+def test_submitit_slurm_options_reach_the_executor(tmp_path, monkeypatch, capsys):
+    import types
+
+    monkeypatch.setitem(sys.modules, "submitit", types.SimpleNamespace(
+        AutoExecutor=_FakeExecutor))
+    cfg = write_config(tmp_path / "c.toml", train={"epochs": 1})
+    out = tmp_path / "sweep"
+    code = main(["sweep", str(cfg), "--grid", "train.seed=0,1,2", "--launcher", "submitit",
+                 "--jobs", "2", "--out", str(out), "--slurm-partition", "gpu",
+                 "--slurm-time", "90", "--slurm-gpus-per-node", "1",
+                 "--slurm-cpus-per-task", "8", "--slurm-mem-gb", "32",
+                 "--slurm-param", "account=lab", "--slurm-param", "qos=high"])
+    # the fake jobs ran nothing: every run is reported as not finished (exit 1)
+    assert code == 1
+    seen = _FakeExecutor.seen
+    assert seen["cluster"] is None and str(seen["folder"]).endswith(".submitit/%j")
+    assert seen["params"] == {"slurm_partition": "gpu", "timeout_min": 90, "gpus_per_node": 1,
+                              "cpus_per_task": 8, "mem_gb": 32.0,
+                              "slurm_additional_parameters": {"account": "lab", "qos": "high"},
+                              "name": "alignlab-sweep", "slurm_array_parallelism": 2}
+    calls = seen["calls"]  # one job per run: (task, sets, cwd, threads)
+    assert [c[0].name for c in calls] == [f"c__train.seed={s}" for s in (0, 1, 2)]
+    assert all(c[2] == os.getcwd() and c[3] == 8 for c in calls)
+    assert "submitted c__train.seed=0 (slurm job 42_0)" in capsys.readouterr().out
+
+
+def test_submitit_missing_or_misused_is_bad_input(tmp_path, monkeypatch, capsys):
+    cfg = write_config(tmp_path / "c.toml", train={"epochs": 1})
+    out = tmp_path / "sweep"
+    monkeypatch.setitem(sys.modules, "submitit", None)  # as if not installed
+    cases = [
+        (["--launcher", "submitit"], "pip install alignlab[cluster]"),
+        (["--slurm-partition", "gpu"], "`--launcher` must be 'submitit'"),
+        (["--launcher", "inline", "--submitit-cluster", "local"], "`--launcher` must be"),
+    ]
+    for extra, text in cases:
+        code = main(["sweep", str(cfg), "--grid", "train.seed=0,1", "--out", str(out), *extra])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and text in err[0], err
+        assert not out.exists()
