@@ -5,7 +5,7 @@
 >>> result = train(config, "runs/try")          # metrics.csv, layers.csv, ...
 
 On the command line: ``alignlab train CONFIG``, ``alignlab train --resume RUN_DIR``,
-``alignlab sweep CONFIG --grid KEY=V1,V2 ...`` (also ``python -m alignlab.train ...``).
+``alignlab sweep CONFIG --grid KEY=V1,V2 ...`` (also ``python -m alignlab sweep ...``).
 See ``docs/training.md``. Importing this package does not import torch; the names below
 are loaded on first use.
 """

@@ -12,7 +12,7 @@ same command finishes an interrupted sweep. The sweep then writes
   accuracy and training loss, and how many runs diverged or failed.
 
 Launchers say where runs execute; ``local`` runs ``--jobs`` subprocesses
-(``python -m alignlab.train train ...``) at a time on this machine, each with
+(``python -m alignlab train ...``) at a time on this machine, each with
 ``cores // jobs`` threads (``OMP_NUM_THREADS``) and its output in ``<run>/train.log``;
 ``inline`` runs them one after another in this process (debugging, tests); ``submitit``
 submits one job per run (a Slurm job array, ``--jobs`` running at a time; or submitit's
@@ -99,7 +99,7 @@ class Task:
     run_dir: Path
 
     def argv(self, sets: Sequence[str]) -> list[str]:
-        """Arguments of ``python -m alignlab.train`` for this run (resume if started)."""
+        """Arguments of ``python -m alignlab`` for this run (resume if started)."""
         if (self.run_dir / CONFIG_FILE).exists():
             return ["train", "--resume", str(self.run_dir)]
         args = ["train", str(self.config), "--out", str(self.run_dir)]
@@ -132,7 +132,7 @@ class LocalLauncher:
                     task = pending.popleft()
                     task.run_dir.mkdir(parents=True, exist_ok=True)
                     log = open(task.run_dir / "train.log", "a", encoding="utf-8")  # noqa: SIM115
-                    cmd = [sys.executable, "-m", "alignlab.train", *task.argv(sets)]
+                    cmd = [sys.executable, "-m", "alignlab", *task.argv(sets)]
                     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                             stdin=subprocess.DEVNULL)
                     running[task.name] = (proc, log, task)

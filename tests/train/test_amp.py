@@ -8,8 +8,8 @@ import pytest
 import torch
 from trainhelpers import write_config
 
+from alignlab.cli import main
 from alignlab.train import load_config, train
-from alignlab.train.__main__ import main
 from alignlab.train.rundir import read_csv
 
 U_BF16 = 2.0**-8  # bf16 unit roundoff (8 significand bits)

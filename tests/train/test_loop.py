@@ -10,9 +10,9 @@ import pytest
 import torch
 from trainhelpers import write_config
 
+from alignlab.cli import main
 from alignlab.theory.decay import decay_factor_schedule
 from alignlab.train import Diverged, load_config, train
-from alignlab.train.__main__ import main
 from alignlab.train.rundir import LAYER_COLUMNS, METRIC_COLUMNS, read_csv, read_summary
 
 TIMING = {"epoch_s", "log_s", "wall_s"}  # the only columns allowed to differ between runs

@@ -35,7 +35,7 @@ def test_resume_after_sigkill_is_exact(tmp_path):
 
     run = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "alignlab.train", "train", str(cfg),
+    proc = subprocess.Popen([sys.executable, "-m", "alignlab", "train", str(cfg),
                              "--out", str(run), "--quiet"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     metrics = run / "metrics.csv"

@@ -11,7 +11,7 @@ import sys
 import pytest
 from trainhelpers import write_config
 
-from alignlab.train.__main__ import main
+from alignlab.cli import main
 from alignlab.train.rundir import read_csv, read_summary
 from alignlab.train.sweep import Task, _collect, parse_grid
 

@@ -7,7 +7,7 @@ import argparse
 
 from trainhelpers import write_config
 
-from alignlab.train.__main__ import main
+from alignlab.cli import main
 from alignlab.train.cli import register
 
 
