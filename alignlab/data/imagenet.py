@@ -109,7 +109,8 @@ class ImageNetSource(DataSource):
 
     def load(self, *, root: str | os.PathLike | None, limit: int | None, val_size: int | None,
              pad_to: int | None, augment: bool | None, download: bool, seed: int,
-             device: torch.device, options: Mapping[str, Any]) -> DataSplits:
+             device: torch.device, options: Mapping[str, Any],
+             normalize: bool = True) -> DataSplits:
         tv = _torchvision()
         if pad_to is not None:
             raise ValueError(f"`pad_to` must be None for 'imagenet' (crops set the size), "
@@ -123,12 +124,13 @@ class ImageNetSource(DataSource):
                 f"and the validation images in {folders[0]}/val/<class>/ (it cannot be "
                 f"downloaded automatically). Searched {', '.join(map(str, folders))}.")
         t = tv.transforms
-        size, normalize = options["image_size"], t.Normalize(self.mean, self.std)
+        size = options["image_size"]
+        norm = [t.Normalize(self.mean, self.std)] if normalize else []
         evaluate = t.Compose([t.Resize(options["resize"]), t.CenterCrop(size), t.ToTensor(),
-                              normalize])
+                              *norm])
         augment = self.default_augment if augment is None else augment
         train_tf = (t.Compose([t.RandomResizedCrop(size), t.RandomHorizontalFlip(),
-                               t.ToTensor(), normalize]) if augment else evaluate)
+                               t.ToTensor(), *norm]) if augment else evaluate)
         train = tv.datasets.ImageFolder(str(folder / "train"), transform=train_tf)
         test = tv.datasets.ImageFolder(str(folder / "val"), transform=evaluate)
         if test.class_to_idx != train.class_to_idx:
@@ -163,8 +165,8 @@ class ImageNetSource(DataSource):
             input_shape=(3, size, size),
             augment_fn=None,  # augmentation is in the per-image transforms
             source=str(folder),
-            mean=self.mean,
-            std=self.std,
+            mean=self.mean if normalize else (),
+            std=self.std if normalize else (),
         )
 
 

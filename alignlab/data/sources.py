@@ -102,9 +102,11 @@ class DataSource:
 
     def load(self, *, root: str | os.PathLike | None, limit: int | None, val_size: int | None,
              pad_to: int | None, augment: bool | None, download: bool, seed: int,
-             device: torch.device, options: Mapping[str, Any]) -> DataSplits:
+             device: torch.device, options: Mapping[str, Any],
+             normalize: bool = True) -> DataSplits:
         """The shared pipeline; arguments as in :func:`load_dataset`, already checked."""
         raw = self.read(root=root, download=download, seed=seed, options=options)
+        mean, std = (self.mean, self.std) if normalize else ((), ())
         val_size = self.default_val_size if val_size is None else val_size
         augment = self.default_augment if augment is None else augment
         x, y = raw.x_train, raw.y_train
@@ -124,20 +126,20 @@ class DataSource:
                                  f"{self.name!r} after the validation split), got {limit}.")
             x, y = x[:limit], y[:limit]
         input_shape = _padded_shape(tuple(x.shape[1:]), pad_to, self.name)
-        if self.mean and input_shape[0] != len(self.mean):
+        if mean and input_shape[0] != len(mean):
             raise DataFormatError(f"{self.name!r}: {input_shape[0]} channels, "
-                                  f"{len(self.mean)} normalisation constants.")
+                                  f"{len(mean)} normalisation constants.")
 
         def prepare(xs: Tensor, ys: Tensor) -> TensorDataset:
             # uint8 goes to the device first: a quarter of the bytes of float32
-            return TensorDataset(self._preprocess(xs.to(device), pad_to), ys.to(device))
+            return TensorDataset(_preprocess(xs.to(device), pad_to, mean, std), ys.to(device))
 
         augment_fn = None
         if augment:
             if len(input_shape) != 3:
                 raise ValueError(f"`augment` must be False for {self.name!r} (random crops "
                                  f"need images, its inputs have shape {input_shape}), got True.")
-            fill = tuple(-m / s for m, s in zip(self.mean, self.std, strict=True)) or None
+            fill = tuple(-m / s for m, s in zip(mean, std, strict=True)) or None
             augment_fn = RandomCropFlip(padding=4, flip=True, fill=fill)
         return DataSplits(
             name=self.name,
@@ -148,24 +150,27 @@ class DataSource:
             input_shape=input_shape,
             augment_fn=augment_fn,
             source=raw.source,
-            mean=self.mean,
-            std=self.std,
+            mean=mean,
+            std=std,
         )
 
-    def _preprocess(self, x: Tensor, pad_to: int | None) -> Tensor:
-        """uint8 -> [0, 1]; zero-pad (black, before normalisation) to ``pad_to``; normalise."""
-        if x.dtype == torch.uint8:
-            x = x.to(torch.float32).div_(255)
-        if pad_to is not None:
-            h, w = x.shape[-2:]
-            top, left = (pad_to - h) // 2, (pad_to - w) // 2
-            x = F.pad(x, (left, pad_to - w - left, top, pad_to - h - top))
-        if self.mean:
-            c = x.shape[1]
-            mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, c, 1, 1)
-            std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, c, 1, 1)
-            x = (x - mean) / std
-        return x
+
+def _preprocess(x: Tensor, pad_to: int | None, mean: tuple[float, ...],
+                std: tuple[float, ...]) -> Tensor:
+    """uint8 -> [0, 1]; zero-pad (black, before normalisation) to ``pad_to``; normalise by
+    the per-channel ``mean`` and ``std`` (none when empty)."""
+    if x.dtype == torch.uint8:
+        x = x.to(torch.float32).div_(255)
+    if pad_to is not None:
+        h, w = x.shape[-2:]
+        top, left = (pad_to - h) // 2, (pad_to - w) // 2
+        x = F.pad(x, (left, pad_to - w - left, top, pad_to - h - top))
+    if mean:
+        c = x.shape[1]
+        m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, c, 1, 1)
+        s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, c, 1, 1)
+        x = (x - m) / s
+    return x
 
 
 def _split_generator(seed: int) -> torch.Generator:
@@ -570,7 +575,8 @@ DATASETS.add("synthetic", SyntheticSource())
 def load_dataset(name: str, *, root: str | os.PathLike | None = None, limit: int | None = None,
                  val_size: int | None = None, pad_to: int | None = None,
                  augment: bool | None = None, download: bool = True, seed: int = 0,
-                 device: torch.device | str = "cpu", **options: Any) -> DataSplits:
+                 device: torch.device | str = "cpu", normalize: bool = True,
+                 **options: Any) -> DataSplits:
     """Load a data set as tensors, preprocessed as in the paper.
 
     Parameters
@@ -602,6 +608,9 @@ def load_dataset(name: str, *, root: str | os.PathLike | None = None, limit: int
         Seed of the validation split and of the synthetic data (not of training).
     device
         Where the tensors live (e.g. ``"cuda"``).
+    normalize
+        Subtract the per-channel mean and divide by the SD (the paper's preprocessing);
+        ``False``: pixels / 255 only (GAIT-prop's original setup).
     **options
         Per data set: ``verify`` (check digests; default True) and ``mirrors`` (base URLs)
         for the file data sets; ``n_train``, ``n_test``, ``input_shape``,
@@ -630,8 +639,9 @@ def load_dataset(name: str, *, root: str | os.PathLike | None = None, limit: int
     limit = None if limit is None else check_int("limit", limit)
     val_size = None if val_size is None else check_int("val_size", val_size, minimum=0)
     pad_to = None if pad_to is None else check_int("pad_to", pad_to)
-    for flag, value in (("augment", augment), ("download", download)):
-        if value is not None and not isinstance(value, bool):
+    for flag, value in (("augment", augment), ("download", download),
+                        ("normalize", normalize)):
+        if not isinstance(value, bool) and (value is not None or flag != "augment"):
             raise ValueError(f"`{flag}` must be {'None, ' if flag == 'augment' else ''}"
                              f"True or False, got {value!r}.")
     seed = check_int("seed", seed, minimum=0)
@@ -643,4 +653,4 @@ def load_dataset(name: str, *, root: str | os.PathLike | None = None, limit: int
     options = source.check_options(options)
     return source.load(root=root, limit=limit, val_size=val_size, pad_to=pad_to,
                        augment=augment, download=download, seed=seed, device=device,
-                       options=options)
+                       options=options, normalize=normalize)

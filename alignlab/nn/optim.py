@@ -16,11 +16,14 @@ from torch import nn
 
 from .._rng import torch_generator
 from .._validate import check_choice, check_int, check_positive
+from ..gaitprop.optim import UncorrectedAdam
 from .convert import converted_layers
 
-__all__ = ["attach_factored_pfa", "make_optimizer", "mirror_step", "param_groups"]
+__all__ = ["OPTIMIZERS", "attach_factored_pfa", "make_optimizer", "mirror_step", "param_groups"]
 
-_OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+#: optimiser name -> class (``make_optimizer``; a training config's ``optim.name``)
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
+              "uncorrected-adam": UncorrectedAdam}
 
 
 def _is_adam_family(optimizer) -> bool:
@@ -98,16 +101,17 @@ def _optimizer_name(optimizer) -> str:
 
 def make_optimizer(model: nn.Module, name: str = "sgd", *, lr: float, weight_decay: float = 0.0,
                    feedback_weight_decay: float | None = None, **kwargs) -> torch.optim.Optimizer:
-    """``torch.optim.<name>`` over :func:`param_groups` ('sgd', 'adam' or 'adamw').
+    """The optimiser ``name`` (:data:`OPTIMIZERS`: 'sgd', 'adam', 'adamw', or
+    'uncorrected-adam', GAIT-prop's original) over :func:`param_groups`.
 
     Extra keyword arguments (``momentum=0.9``, ``betas=...``) go to the optimiser. If the
     model has layers whose state follows the optimiser step (factored PFA), they get their
     step hooks (:func:`attach_factored_pfa`), which require SGD.
     """
-    check_choice("name", name, _OPTIMIZERS)
+    check_choice("name", name, OPTIMIZERS)
     groups = param_groups(model, lr=lr, weight_decay=weight_decay,
                           feedback_weight_decay=feedback_weight_decay, optimizer=name)
-    opt = _OPTIMIZERS[name](groups, **kwargs)
+    opt = OPTIMIZERS[name](groups, **kwargs)
     if _step_following_layers(model):
         attach_factored_pfa(opt, model)
     return opt

@@ -55,7 +55,6 @@ __all__ = [
     "resolve_config",
 ]
 
-_OPTIMIZERS = ("sgd", "adam", "adamw")
 _DTYPES = ("float32", "float64")
 _AMP = ("off", "bf16", "fp16")
 
@@ -154,6 +153,7 @@ class DataConfig:
     pad_to: int | None = None  # zero-pad images to pad_to x pad_to (e.g. 32 for ResNet-20)
     augment: bool | None = None  # random crop + flip; None: the paper's (CIFAR yes, others no)
     download: bool = True  # download missing files (checked, atomic) when the network is there
+    normalize: bool = True  # per-channel mean/SD normalisation; false: pixels / 255 only
     seed: int = 0  # validation split and synthetic data (fixed across training seeds)
     options: Mapping[str, Any] = field(default_factory=dict)  # the data set's own options
 
@@ -175,10 +175,13 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class MethodConfig:
-    """``[method]``: ``name`` (``alignlab.nn.METHODS``) and its dataclass fields."""
+    """``[method]``: ``name`` and its options: a method of ``alignlab.nn.METHODS`` and its
+    dataclass fields, or, for a model trained by layer-local targets (``learns_by_targets``,
+    e.g. ``invertible``), a rule of ``alignlab.gaitprop.RULES`` and
+    ``alignlab.gaitprop.method_options``."""
 
     section: ClassVar[str] = "method"
-    name: str = "bp"  # bp | fa | dfa | usf | brsf | frsf | kp | wm | pfa | pfa-o | pfa-id | ...
+    name: str = "bp"  # bp | fa | dfa | usf | ... | pfa | pfa-o; targets: gait-prop | itp | tp
     options: Mapping[str, Any] = field(default_factory=dict)  # e.g. expansion_ratio, state
 
 
@@ -197,7 +200,7 @@ class OptimConfig:
     """
 
     section: ClassVar[str] = "optim"
-    name: str = "sgd"  # sgd | adam | adamw
+    name: str = "sgd"  # sgd | adam | adamw | uncorrected-adam (GAIT-prop's original)
     lr: float = 0.01  # initial learning rate
     momentum: float = 0.0  # SGD heavy-ball momentum in [0, 1) (must be 0 for adam/adamw)
     nesterov: bool = False  # SGD only; factored PFA needs False
@@ -206,10 +209,12 @@ class OptimConfig:
     weight_decay_burst_epochs: int = 1  # how many epochs the burst lasts
     lr_milestones: tuple[int, ...] = ()  # epochs after which lr is multiplied by lr_gamma
     lr_gamma: float = 0.1  # the factor at each milestone
-    betas: tuple[float, float] = (0.9, 0.999)  # adam/adamw only
+    betas: tuple[float, float] = (0.9, 0.999)  # the adam family only
 
     def __post_init__(self):
-        check_choice("optim.name", self.name, _OPTIMIZERS)
+        from ..nn.optim import OPTIMIZERS
+
+        check_choice("optim.name", self.name, sorted(OPTIMIZERS))
         _check_positive("optim.lr", self.lr)
         if not (0 <= self.momentum < 1):
             raise _fail("optim.momentum", "in [0, 1)", self.momentum)
@@ -255,6 +260,7 @@ class TrainSettings:
     dtype: str = "float32"  # float32 | float64
     deterministic: bool = True  # torch.use_deterministic_algorithms: same seed, same numbers
     drop_last: bool = False  # drop the last incomplete training batch of each epoch
+    shuffle: bool = True  # a new batch order every epoch; false: the stored order every epoch
     log_every_steps: int = 0  # also log layers.csv every k optimiser steps; 0: per epoch only
     probe_size: int = 256  # training examples of the fixed update-angle probe; 0: no probe
     log_layers: bool = True  # layers.csv and the update angle; false: metrics.csv only
@@ -465,10 +471,43 @@ def resolve_config(raw: Mapping[str, Any]) -> Config:
     data = DataConfig(**built["data"], options=_data_options(built["data"], extras["data"]))
     model = ModelConfig(**built["model"],
                         options=_model_options(built["model"], extras["model"]))
-    method = MethodConfig(**built["method"],
-                          options=_method_options(built["method"], extras["method"], optim))
-    return Config(data=data, model=model, method=method, optim=optim, train=built["train"],
+    train: TrainSettings = built["train"]
+    if _learns_by_targets(model.name):
+        _check_targets(model.name, train)
+        method_opts = _rule_options(built["method"], extras["method"])
+    else:
+        method_opts = _method_options(built["method"], extras["method"], optim)
+    method = MethodConfig(**built["method"], options=method_opts)
+    return Config(data=data, model=model, method=method, optim=optim, train=train,
                   wm=built["wm"])
+
+
+def _learns_by_targets(model_name: str) -> bool:
+    """Whether the model trains by layer-local rules (``alignlab.gaitprop``), not convert."""
+    from ..models import MODELS
+
+    return bool(getattr(MODELS[model_name], "learns_by_targets", False))
+
+
+def _check_targets(model_name: str, train: TrainSettings) -> None:
+    why = f"for model {model_name!r} (trained by layer-local rules with exact inverses)"
+    if train.amp != "off":
+        raise ValueError(f"`train.amp` must be 'off' {why}, got {train.amp!r}.")
+    if train.compile:
+        raise ValueError(f"`train.compile` must be false {why}, got true.")
+
+
+def _rule_options(known: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    from ..gaitprop import RULES, get_rule, method_options
+
+    name = known.get("name", MethodConfig.name)
+    check_choice("method.name", name, sorted(RULES))
+    valid = list(get_rule(name).options()) + ["penalty", "penalty_strength"]
+    try:
+        full = method_options(name, **extra)
+    except (ValueError, TypeError) as exc:
+        raise _qualify(exc, "method", valid + list(extra)) from None
+    return {k: _tuples(v) for k, v in full.items() if v is not None}
 
 
 def _data_options(known: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -191,13 +191,21 @@ def _load_data(config: Config, device: torch.device, dtype: torch.dtype):
 
 def _build_model(config: Config, seeds: dict[str, int], device: torch.device,
                  dtype: torch.dtype) -> nn.Module:
+    """The model, converted to the method; a model that learns by layer-local targets
+    (``learns_by_targets``: GAIT-prop and its baselines) stays as built."""
     torch.manual_seed(seeds["model"])  # the model's own initialisers use the global generator
     model = build_model(config.model.name, **dict(config.model.options))
     model.to(device=device, dtype=dtype)
+    if _learns_by_targets(model):
+        return model
     if config.train.channels_last:  # before convert: the converted layers keep W as it is
         model.to(memory_format=torch.channels_last)
     return convert(model, config.method.name, inplace=True, rng=seeds["feedback"],
                    **dict(config.method.options))
+
+
+def _learns_by_targets(model: nn.Module) -> bool:
+    return bool(getattr(model, "learns_by_targets", False))
 
 
 def _check_fits(model: nn.Module, x: Tensor, num_classes: int) -> None:
@@ -288,6 +296,43 @@ class _Probe:
         total = by_layer.get("(all)", {})
         return rows, {"update_angle_deg": total.get("angle_deg", math.nan),
                       "update_norm_ratio": total.get("norm_ratio", math.nan)}
+
+
+class _TargetProbe:
+    """layers.csv for a model trained by a layer-local rule (``alignlab.gaitprop``): per
+    layer, the rule's update against BP's on the fixed probe batch, ``|W W^T - I|_F`` and
+    the LU's condition estimate (:meth:`alignlab.gaitprop.Trainer.diagnostics`), plus the
+    weight scalars; no feedback, so no alignment (``measure`` 'none')."""
+
+    def __init__(self, trainer, train_ds, size: int, seed: int):
+        self.trainer = trainer
+        self.layers = list(trainer.model.layers)
+        self.w0 = [layer.weight.detach().clone() for layer in self.layers]
+        self.w0_sq = [_dot(w, w) for w in self.w0]
+        gen = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(len(train_ds), generator=gen)[:max(size, 1)].to(train_ds.device)
+        self.batch = (train_ds.x.index_select(0, idx), train_ds.y.index_select(0, idx))
+
+    def rows(self, model: nn.Module, epoch: int, step: int, decay_c: float
+             ) -> tuple[list[dict[str, Any]], dict[str, float]]:
+        diag = {r["layer"]: r for r in self.trainer.diagnostics(*self.batch)}
+        rows = []
+        for i, layer in enumerate(self.layers):
+            d = diag[f"layers[{i}]"]
+            w = layer.weight.detach()
+            rows.append({
+                "epoch": epoch, "step": step, "layer": f"layers.{i}",
+                "type": type(layer).__name__, "method": self.trainer.rule.name,
+                "measure": "none", "angle_deg": math.nan, "norm_ratio": math.nan,
+                "update_angle_deg": d["update_angle_deg"],
+                "update_norm_ratio": d["update_norm_ratio"],
+                "w_sq": _dot(w, w), "w_dot_w0": _dot(w, self.w0[i]), "w0_sq": self.w0_sq[i],
+                "fb0_sq": math.nan, "w_dot_fb0": math.nan, "decay_c": decay_c,
+                "ortho_residual": d["ortho_residual"], "condition": d["condition"],
+            })
+        total = diag["(all)"]
+        return rows, {"update_angle_deg": total["update_angle_deg"],
+                      "update_norm_ratio": total["update_norm_ratio"]}
 
 
 class _Progress:
@@ -407,6 +452,11 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
     if world.distributed and main:
         world.barrier()
     model = _build_model(cfg, seeds, device, dtype)
+    by_targets = _learns_by_targets(model)
+    if by_targets and world.distributed:
+        raise ValueError(f"`model.name` {cfg.model.name!r} trains in one process only (its "
+                         "layer-local rules are not wired for DistributedDataParallel); run it "
+                         "without torchrun.")
     if isinstance(test_ds, TensorDataset):
         _check_fits(model, test_ds.x, splits.num_classes)
     if cfg.train.compile:
@@ -428,8 +478,16 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
                          **extra)
     layers = converted_layers(model)
     log_layers = cfg.train.log_layers and main
-    probe = _Probe(model, train_ds, cfg.train.probe_size, seeds["probe"]) if log_layers \
-        else None
+    trainer = None
+    if by_targets:  # GAIT-prop & co.: the rule replaces forward, backward and opt.step()
+        from ..gaitprop import Trainer
+
+        trainer = Trainer(model, opt, cfg.method.name, **dict(cfg.method.options))
+        probe = (_TargetProbe(trainer, train_ds, cfg.train.probe_size, seeds["probe"])
+                 if log_layers else None)
+    else:
+        probe = (_Probe(model, train_ds, cfg.train.probe_size, seeds["probe"]) if log_layers
+                 else None)
     mirrored = any(layer.method.mirror_trained for _, layer in layers)
     tracks_decay = o.name == "sgd" and not o.nesterov  # Proposition 1's c_t is defined
     batch_gen = torch.Generator().manual_seed(seeds["batches"])  # order and augmentation
@@ -567,7 +625,8 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
             loss_sum = torch.zeros((), dtype=torch.float64, device=device)
             correct = torch.zeros((), dtype=torch.int64, device=device)
             seen = 0
-            for i, (xb, yb) in enumerate(batches(train_ds, bs, shuffle=True, generator=batch_gen,
+            for i, (xb, yb) in enumerate(batches(train_ds, bs, shuffle=cfg.train.shuffle,
+                                                 generator=batch_gen,
                                                  drop_last=cfg.train.drop_last,
                                                  augment=splits.augment_fn)):
                 n_global = yb.shape[0]  # the global batch, drawn as one process draws it
@@ -576,38 +635,52 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
                     xb, yb = xb[part], yb[part]
                 if channels_last and xb.ndim == 4:
                     xb = xb.contiguous(memory_format=torch.channels_last)
-                with autocast():
-                    logits = net(xb)  # (b, K), b = this rank's share of the batch
-                    if world.distributed:  # DDP averages the ranks' gradients: sum * W / B
-                        ce_sum = F.cross_entropy(logits, yb, reduction="sum")
-                        loss = ce_sum * (world.world_size / n_global)
-                    else:
-                        loss = F.cross_entropy(logits, yb)
-                part_sum = (ce_sum.detach().double() if world.distributed
-                            else loss.detach().double() * n_global)
-                if i % nan_every == 0:
-                    if world.distributed:  # every rank must stop at the same step
-                        value = float(world.all_reduce_sum(part_sum.clone())) / n_global
-                    else:
-                        value = float(loss.detach())
+                if trainer is not None:  # one call: targets, local updates, opt.step, inverses
+                    try:
+                        res = trainer.step(xb, yb, log=False)
+                    except ValueError as exc:  # a weight became singular / ill-conditioned
+                        raise Diverged(f"{str(exc).rstrip('.')} at epoch {epoch}, step "
+                                       f"{step + 1}") from None
+                    value = float(res.loss)  # the quadratic loss the rule descends
                     if not math.isfinite(value):
                         raise Diverged(f"loss is {value} at epoch {epoch}, step {step + 1}")
-                opt.zero_grad(set_to_none=True)
-                has_buffer = updates > 0  # SGD's momentum buffers exist after the first step
-                if scaler is None:
-                    loss.backward()
-                    opt.step()
-                    stepped = True
-                else:  # fp16: a step with inf/nan gradients is skipped (and the scale cut)
-                    scaler.scale(loss).backward()
-                    before = scaler.get_scale()
-                    scaler.step(opt)
-                    scaler.update()
-                    stepped = scaler.get_scale() >= before
-                if stepped:
+                    logits = res.logits  # the read-out before the update, as for autograd
+                    loss = F.cross_entropy(logits, yb)  # the column every run logs
+                    part_sum = loss.detach().double() * n_global
                     updates += 1
-                    if tracks_decay:
-                        c, u = sgd_decay_step(c, u, lr, wd, o.momentum, has_buffer)
+                else:  # autograd: forward, backward, the optimiser's step
+                    with autocast():
+                        logits = net(xb)  # (b, K), b = this rank's share of the batch
+                        if world.distributed:  # DDP averages the ranks' gradients: sum W / B
+                            ce_sum = F.cross_entropy(logits, yb, reduction="sum")
+                            loss = ce_sum * (world.world_size / n_global)
+                        else:
+                            loss = F.cross_entropy(logits, yb)
+                    part_sum = (ce_sum.detach().double() if world.distributed
+                                else loss.detach().double() * n_global)
+                    if i % nan_every == 0:
+                        if world.distributed:  # every rank must stop at the same step
+                            value = float(world.all_reduce_sum(part_sum.clone())) / n_global
+                        else:
+                            value = float(loss.detach())
+                        if not math.isfinite(value):
+                            raise Diverged(f"loss is {value} at epoch {epoch}, step {step + 1}")
+                    opt.zero_grad(set_to_none=True)
+                    has_buffer = updates > 0  # SGD's momentum buffers exist after 1 step
+                    if scaler is None:
+                        loss.backward()
+                        opt.step()
+                        stepped = True
+                    else:  # fp16: a step with inf/nan gradients is skipped (and the scale cut)
+                        scaler.scale(loss).backward()
+                        before = scaler.get_scale()
+                        scaler.step(opt)
+                        scaler.update()
+                        stepped = scaler.get_scale() >= before
+                    if stepped:
+                        updates += 1
+                        if tracks_decay:
+                            c, u = sgd_decay_step(c, u, lr, wd, o.momentum, has_buffer)
                 step += 1
                 if mirrored and cfg.wm.every_steps and step % cfg.wm.every_steps == 0:
                     _mirror(model, cfg, mirror_gen)

@@ -72,6 +72,8 @@ LAYER_COLUMNS = [
     "fb0_sq",  # |F_0|_F^2, the initial effective feedback (PFA: |B^T R_0^T|^2)
     "w_dot_fb0",  # <W_t, F_0>
     "decay_c",  # Proposition 1's factor c_t (D_t = c_t D_0) for the SGD schedule so far
+    "ortho_residual",  # |W W^T - I|_F (models trained by layer-local targets; else empty)
+    "condition",  # the 1-norm condition estimate of the layer's LU (idem)
 ]
 
 

@@ -4,6 +4,7 @@
     python analysis/compare_study/run.py --jobs 4 --mc-device cuda --resnet   # on a GPU box
     python analysis/compare_study/run.py --smoke            # 1 seed, 1 epoch, 2000 examples
     python analysis/compare_study/run.py --dry-run          # print what would run
+    python analysis/compare_study/run.py --groups ratios --set train.epochs=10   # shorter
 
 Step 1 trains: one ``alignlab sweep`` per group of :data:`GROUPS` into ``RUNS/<group>/``
 (default ``runs/compare_study``), every grid point for seeds 0, 1, 2. Re-running the
@@ -119,18 +120,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resnet", action="store_true", help="also the ResNet-20 group")
     parser.add_argument("--smoke", action="store_true",
                         help="one seed, one epoch on 2000 examples (checks the pipeline)")
+    parser.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                        help=f"training seeds (default {' '.join(map(str, SEEDS))})")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for every run, e.g. train.epochs=10 (repeatable)")
     parser.add_argument("--samples", type=int, default=None,
                         help="Monte Carlo draws per layer (default: alignlab compare's)")
     parser.add_argument("--mc-device", default="cpu", help="device of the Monte Carlo")
     parser.add_argument("--skip-training", action="store_true", help="step 2 only")
+    parser.add_argument("--skip-compare", action="store_true",
+                        help="step 1 only, and only the groups asked for (not those a "
+                        "question borrows from)")
     parser.add_argument("--dry-run", action="store_true", help="print, run nothing")
     args = parser.parse_args(argv)
 
     from alignlab.reports.compare import DEFAULT_SAMPLES, format_summary, run_compare
     from alignlab.train import run_sweep
 
-    seeds = (0,) if args.smoke else SEEDS
-    sets = list(SMOKE_SETS) if args.smoke else []
+    seeds = tuple(args.seeds) if args.seeds else (0,) if args.smoke else SEEDS
+    sets = (list(SMOKE_SETS) if args.smoke else []) + args.sets
     runs_root = args.runs or REPO / ("runs/compare_study_smoke" if args.smoke
                                      else "runs/compare_study")
     out_root = args.out or (runs_root / "compare" if args.smoke
@@ -146,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     if not args.skip_training:  # ---- step 1: the sweeps ----------------------------------
         # a question also reads groups it borrows from (decay uses ratios' r = 10 runs)
-        needed = wanted | {g for q in wanted for g, _ in COMPARISONS[q]}
+        needed = wanted if args.skip_compare else (
+            wanted | {g for q in wanted for g, _ in COMPARISONS[q]})
         for group in GROUPS:
             if group.name not in needed:
                 continue
@@ -156,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                                 launcher=args.launcher, dry_run=args.dry_run)
 
     for question, sources in COMPARISONS.items():  # ---- step 2: the comparisons -----------
-        if question not in wanted:
+        if question not in wanted or args.skip_compare:
             continue
         out = out_root / question
         if args.dry_run:

@@ -44,6 +44,15 @@ def test_mnist_tensors_and_defaults(tmp_path, small_mnist):
     assert _ids(splits.train, 0.1307, 0.3081) == list(range(12))
 
 
+def test_normalize_false_gives_pixels_over_255(tmp_path, small_mnist):
+    small_mnist.write(tmp_path / "mnist")
+    splits = load_dataset("mnist", root=tmp_path, download=False, normalize=False, pad_to=30)
+    np.testing.assert_allclose(splits.train.x[:, 0, 1:29, 1:29].numpy(),
+                               small_mnist.x_train / 255, rtol=0, atol=1e-7)
+    assert float(splits.train.x[:, 0, 0].abs().max()) == 0  # padding: black is 0 here
+    assert splits.mean == () and splits.std == ()
+
+
 def test_limit_takes_the_first_examples(tmp_path, small_mnist):
     small_mnist.write(tmp_path / "mnist")
     splits = load_dataset("mnist", root=tmp_path, download=False, limit=5)
@@ -118,6 +127,8 @@ def test_cuda_tensors_batches_and_augmentation(tmp_path, small_cifar):
     ({"pad_to": 2.5}, "`pad_to` must be an integer >= 1"),
     ({"augment": "yes"}, "`augment` must be None, True or False"),
     ({"download": 1}, "`download` must be True or False"),
+    ({"download": None}, "`download` must be True or False"),
+    ({"normalize": "no"}, "`normalize` must be True or False"),
     ({"seed": -3}, "`seed` must be an integer >= 0"),
     ({"device": "gpu7"}, "`device` must be a torch device"),
     ({"verify": "no"}, "`verify` must be True or False"),
