@@ -14,7 +14,13 @@ alignment for PFA, weight alignment for KP, ...) next to
 * the **conditional Monte Carlo**: the trained ``W`` from ``checkpoint.pt`` kept, ``B``
   redrawn from its ensemble (:func:`alignlab.sim.sample_btb`), the angle between ``W``
   and ``B^T B W`` (the fixed point ``R^T = B W``): what the angle would be had training not
-  coupled ``W`` to ``B``. ``cond_z`` says where the measured angle sits in it.
+  coupled ``W`` to ``B``. ``cond_z`` says where the measured angle sits in it;
+* the **dynamics Monte Carlo**: the trained ``W_t`` and the run's own ``W_0``
+  (:func:`alignlab.train.initial_model`) kept, ``B`` and ``R_0`` redrawn from their laws,
+  the angle between ``W_t`` and Proposition 1's path ``M (W_t - c_t W_0) + c_t B^T R_0^T``
+  at the run's final ``c_t``: the finite-size distribution of the dynamics prediction
+  under the hypothesis that training left ``W`` independent of ``(B, R_0)``. ``dyn_z``
+  says where the measured angle sits in it.
 
 It writes ``DIR/compare.csv`` (one row per run, layer and log point: :data:`COLUMNS`),
 ``DIR/compare.png`` and ``DIR/compare.pdf`` as one set (:func:`alignlab._output.
@@ -29,8 +35,9 @@ law ``kind``    when                                        theory
 ==============  ==========================================  ================================
 ``iid``         ``measure == 'path'``, ``B^T B != I``       ``m2 = 1 + (n_out + k4 - 2)/n_mid``
 ``orthonormal`` ``B^T B = I`` (PFA-o, PFA-id), or a weight  ``m2 = 1``: fixed point 0 deg,
-                kernel that learns from the backward pass   MC SD 0 (``z`` undefined)
-                (KP: ``B = I``, ``n_mid = n_out``)
+                kernel that learns from the backward pass   fixed-point MC SD 0 (``z``
+                (KP: ``B = I``, ``n_mid = n_out``)          undefined); the dynamics MC
+                                                            is not 0 when ``c_t > 0``
 ``none``        feedback that does not learn from           no prediction (measured only)
                 ``grad_W`` (FA, SF, WM): no Proposition 1
 ==============  ==========================================  ================================
@@ -63,6 +70,7 @@ __all__ = [
     "OUTPUT_NAMES",
     "SUMMARY_COLUMNS",
     "FeedbackLaw",
+    "InitialLaw",
     "LayerInfo",
     "RunData",
     "cmd_compare",
@@ -87,16 +95,17 @@ COLUMNS = (
     "cond_mean_deg", "cond_sd_deg", "cond_z",
     "measured_norm_ratio", "predicted_norm_ratio", "fixed_point_norm_ratio",
     "mc_norm_ratio_mean", "cond_norm_ratio_mean", "mc_samples",
+    "dyn_mean_deg", "dyn_sd_deg", "dyn_z",
 )
 #: Columns of the printed summary (the final row of every layer).
 SUMMARY_COLUMNS = (
     "run", "layer", "n_out", "n_mid", "r", "measured", "predicted", "fixed_pt",
-    "mc_mean", "mc_sd", "z", "cond_mean", "cond_sd", "cond_z",
+    "mc_mean", "mc_sd", "z", "cond_mean", "cond_sd", "cond_z", "dyn_mean", "dyn_sd", "dyn_z",
 )
 OUTPUT_NAMES = {"csv": "compare.csv", "png": "compare.png", "pdf": "compare.pdf"}
 #: Internal argument names in error messages -> the command-line flag (alignlab.cli).
 FLAGS = {"out_dir": "--out", "run_dirs": "RUN_DIR", "n_samples": "--samples"}
-DEFAULT_SAMPLES = 100  # MC draws per layer: SD known to ~7% (1/sqrt(2n)), enough for z
+DEFAULT_SAMPLES = 100  # MC draws per layer and MC: SD known to ~7% (1/sqrt(2n)), enough for z
 
 _REQUIRED = ("config.toml", "metrics.csv", "layers.csv", "checkpoint.pt")
 _LAYER_FIELDS = ("epoch", "step", "layer", "measure", "angle_deg", "norm_ratio", "w_sq",
@@ -108,8 +117,14 @@ _IDENTITY_TOL = 1e-4
 #: The angle recomputed from checkpoint.pt must match layers.csv's at the checkpoint's
 #: log point to this many degrees (float32 rounding of the path is ~1e-5 deg)
 _CHECKPOINT_TOL_DEG = 1e-2
-#: Bytes of work per conditional-MC chunk (M and M W of a chunk of samples)
+#: Bytes of work per conditional- or dynamics-MC chunk (M and M W of a chunk of samples;
+#: the dynamics MC also B and R_0, so at r = 50 one sample of a 512 x 784 layer is over it:
+#: it then runs one sample at a time)
 _CHUNK_BYTES = 64 * 2**20
+#: layers.csv's w0_sq must equal |W_0|^2 of the rebuilt initial model to this relative
+#: tolerance (the same float32 weights summed in float64: equal on the run's device kind;
+#: another seed or init differs by ~1e-3)
+_W0_RTOL = 1e-9
 
 
 # --------------------------------------------------------------------------- the law of B
@@ -147,20 +162,42 @@ def _masked_class():
 
 
 @dataclass(frozen=True)
+class InitialLaw:
+    """The law of a layer's initial feedback weights ``R_0^T`` (``(n_mid, n_in)``, ``W``'s
+    layout flattened; KP: the initial kernel, ``n_mid = n_out``), which Proposition 1's
+    ``D_0 = R_0^T - B W_0`` carries.
+
+    ensemble : the :mod:`alignlab.sim` ensemble of its iid entries; None when
+        ``R_0^T = W_0`` exactly (KP with ``init = 'weight'``).
+    std : the entries' SD.
+    description : how it prints ('uniform, SD 0.0184', 'W_0').
+    """
+
+    ensemble: Any = field(default=None, repr=False)
+    std: float = 0.0
+    description: str = "-"
+
+
+@dataclass(frozen=True)
 class FeedbackLaw:
     """What Propositions 1-3 need to know about one layer's feedback.
 
     kind : 'iid' (``B`` with iid entries), 'orthonormal' (``B^T B = I``: PFA-o, PFA-id,
         KP's ``B = I``) or 'none' (no Proposition 1: fixed or mirrored feedback).
     n_mid : rows of ``B`` (``n_out`` for 'orthonormal' KP; None for 'none').
-    ensemble : the :mod:`alignlab.sim` ensemble of ``B``'s entries ('iid' only).
-    description : how the law prints ('uniform', 'uniform x Bernoulli(0.5)', ...).
+    ensemble : the :mod:`alignlab.sim` ensemble of ``B`` ('iid': its entries;
+        'orthonormal': :class:`alignlab.sim.Orthogonal` for a Haar ``B`` (PFA-o), None for
+        ``B = I`` (PFA-id, KP), which is not redrawn).
+    description : how the law prints ('uniform', 'uniform x Bernoulli(0.5)', 'B^T B = I',
+        'B = I', ...).
+    r0 : the law of ``R_0^T`` (:class:`InitialLaw`; None for 'none').
     """
 
     kind: str
     n_mid: int | None = None
     ensemble: Any = field(default=None, repr=False)
     description: str = "-"
+    r0: InitialLaw | None = field(default=None, repr=False)
 
     @property
     def kurtosis(self) -> float:
@@ -190,11 +227,45 @@ class FeedbackLaw:
                 float(path_norm_ratio_finite(n_out, self.n_mid, k4)))
 
 
+def _initial_law(layer, n_mid: int) -> InitialLaw:
+    """How the method drew ``R_0^T`` (the tests check it against the draws themselves).
+
+    PFA family (``alignlab.nn.methods.pfa._initial_rt``): Xavier-uniform on its own shape
+    ``(n_mid,) + W.shape[1:]`` (torch's fans), times a Bernoulli(``density``) mask when
+    the method uses ``R`` only through one (sparse PFA). KP (``alignlab.nn.methods.
+    learned``): the option ``init``, 'uniform' or 'gaussian' with W's Xavier SD, or a copy
+    of ``W_0``.
+    """
+    import torch
+    from torch import nn
+
+    from alignlab.sim import get_ensemble
+
+    meth, w = layer.method, layer.weight
+    if meth.measure == "weight":  # KP: the kernel in W's layout
+        init = getattr(meth, "init", "uniform")
+        if init == "weight":
+            return InitialLaw(None, 0.0, "W_0")
+        fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(w)
+        std = math.sqrt(2.0 / (fan_in + fan_out))
+        return InitialLaw(get_ensemble(init), std, f"{init}, SD {std:.3g}")
+    shape = (n_mid,) + tuple(w.shape[1:])
+    fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(torch.empty(shape, device="meta"))
+    std = math.sqrt(2.0 / (fan_in + fan_out))
+    if getattr(meth, "masks_R", False):
+        density = float(meth.density)
+        ens = _masked_class()(base=get_ensemble("uniform"), density=density)
+        # R_0 * mask: the kept entries keep Xavier's SD, the variance is density * std^2
+        return InitialLaw(ens, std * math.sqrt(density),
+                          f"uniform x Bernoulli({density:g}), SD {std:.3g}")
+    return InitialLaw(get_ensemble("uniform"), std, f"uniform, SD {std:.3g}")
+
+
 def feedback_law(layer, where: str = "layer") -> FeedbackLaw:
     """The :class:`FeedbackLaw` of a converted layer (``alignlab.nn``), from its method's
     class-level properties (``measure``, ``feedback_learns_from_backward``), its ``B``
-    (``pfa_B``) and the options that say how ``B`` was drawn (``b_init`` and, for masked
-    ``B``, ``density``).
+    (``pfa_B``), the options that say how ``B`` was drawn (``b_init`` and, for masked
+    ``B``, ``density``) and how ``R_0`` was drawn (:func:`_initial_law`).
 
     Raises ``ValueError`` (naming ``where``) for a method with no weight-shaped feedback
     (``measure == 'none'``), grouped convolutions, and a ``B`` whose law cannot be told.
@@ -213,7 +284,8 @@ def feedback_law(layer, where: str = "layer") -> FeedbackLaw:
         return FeedbackLaw("none")
     n_out = int(layer.weight.shape[0])
     if meth.measure == "weight":  # KP: W^T - B_KP decays (Proposition 1 with B = I)
-        return FeedbackLaw("orthonormal", n_out, description="B = I")
+        return FeedbackLaw("orthonormal", n_out, description="B = I",
+                           r0=_initial_law(layer, n_out))
     b = getattr(layer, "pfa_B", None)
     if b is None:
         raise ValueError(f"`run_dirs` must hold PFA layers with their B (pfa_B), got none in "
@@ -223,11 +295,15 @@ def feedback_law(layer, where: str = "layer") -> FeedbackLaw:
                          f"(n_mid, n_out) block per group), got B {tuple(b.shape)} for "
                          f"n_out = {n_out} in {where}.")
     n_mid = int(b.shape[0])
+    r0 = _initial_law(layer, n_mid)
     b64 = b.detach().double()
     gram = b64.T @ b64  # (n_out, n_out)
     eye = torch.eye(n_out, dtype=gram.dtype)
     if float((gram - eye).abs().max()) <= _IDENTITY_TOL:
-        return FeedbackLaw("orthonormal", n_mid, description="B^T B = I")
+        if n_mid == n_out and bool((b64 == eye).all()):  # PFA-id: B = I, nothing to redraw
+            return FeedbackLaw("orthonormal", n_mid, description="B = I", r0=r0)
+        # PFA-o: B Haar-orthogonal (alignlab.sim.Orthogonal: the same law)
+        return FeedbackLaw("orthonormal", n_mid, get_ensemble("orthogonal"), "B^T B = I", r0)
     base = getattr(meth, "b_init", None)
     if base not in ENSEMBLES or not ENSEMBLES[base].iid:
         raise ValueError(
@@ -237,8 +313,8 @@ def feedback_law(layer, where: str = "layer") -> FeedbackLaw:
     density = float(getattr(meth, "density", 1.0))
     if density < 1.0:
         return FeedbackLaw("iid", n_mid, _masked_class()(base=ens, density=density),
-                           f"{base} x Bernoulli({density:g})")
-    return FeedbackLaw("iid", n_mid, ens, base)
+                           f"{base} x Bernoulli({density:g})", r0)
+    return FeedbackLaw("iid", n_mid, ens, base, r0)
 
 
 def _w_law(weight) -> str:
@@ -275,6 +351,9 @@ class LayerInfo:
     w_law: str
     weight: Any = field(repr=False)  # torch float64 (n_out, n_in), the trained W
     measured_ckpt: float = math.nan  # angle recomputed from checkpoint.pt
+    #: torch float64 (n_out, n_in): the run's W_0 (alignlab.train.initial_model), None when
+    #: it does not reproduce layers.csv's w0_sq (then the dynamics MC is NaN)
+    weight0: Any = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -355,22 +434,23 @@ def _check_logs(path: Path) -> list[dict[str, Any]]:
 
 def _rebuild(config, state_dict):
     """The run's model, converted to its method, with the checkpoint's tensors; and the
-    initial weights of a fresh initialisation (for ``W``'s law). Built in the run's dtype
-    on the CPU, under a forked RNG (the caller's generator is left as it was)."""
+    weights it started from, ``W_0`` by layer name (:func:`alignlab.train.initial_model`:
+    the seeds of ``train.seed``, on the CPU, the caller's random state left as it was).
+    ``W_0`` gives ``W``'s initial law and the dynamics MC's ``W_0``."""
+    from alignlab.nn import converted_layers
+    from alignlab.train import initial_model
+
+    model = initial_model(config, "cpu")
+    initial = {name: layer.weight.detach().clone() for name, layer in converted_layers(model)}
+    model.load_state_dict(state_dict)
+    return model, initial
+
+
+def _dot(a, b) -> float:
+    """``<a, b>`` as the training loop logs it (float64 sum of the entries)."""
     import torch
 
-    from alignlab.models import build_model
-    from alignlab.nn import convert, converted_layers
-
-    dtype = torch.float64 if config.train.dtype == "float64" else torch.float32
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = build_model(config.model.name, **dict(config.model.options)).to(dtype=dtype)
-        model = convert(model, config.method.name, inplace=True, rng=0,
-                        **dict(config.method.options))
-    fresh = {name: layer.weight.detach().clone() for name, layer in converted_layers(model)}
-    model.load_state_dict(state_dict)
-    return model, fresh
+    return float(torch.dot(a.reshape(-1).double(), b.reshape(-1).double()))
 
 
 def load_run(run_dir: str | os.PathLike, label: str | None = None) -> RunData:
@@ -404,12 +484,15 @@ def load_run(run_dir: str | os.PathLike, label: str | None = None) -> RunData:
         raise _incomplete(path, f"checkpoint.pt cannot be read: {type(exc).__name__}: "
                                 f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     try:
-        model, fresh = _rebuild(config, state)
+        model, initial = _rebuild(config, state)
     except (RuntimeError, ValueError) as exc:
         raise ValueError(f"`run_dirs` must hold checkpoints of their own config, got "
                          f"{str(path)!r} ({str(exc).splitlines()[0]}).") from None
 
     final = {r["layer"]: r for r in rows if r["epoch"] == epoch and r["step"] == step}
+    w0_logged = {}
+    for r in rows:  # the same in every row of a layer
+        w0_logged.setdefault(r["layer"], r["w0_sq"])
     layers = []
     for depth, (name, layer) in enumerate(converted_layers(model), start=1):
         where = f"layer {name!r} of {str(path)!r}"
@@ -427,10 +510,13 @@ def load_run(run_dir: str | os.PathLike, label: str | None = None) -> RunData:
                 f"`run_dirs` must hold a checkpoint that matches its logs, got {where}: "
                 f"angle {measured:.4f} deg from checkpoint.pt, {logged:.4f} in layers.csv "
                 f"(epoch {epoch}).")
+        w0 = initial[name]
+        same_w0 = math.isclose(_dot(w0, w0), w0_logged[name], rel_tol=_W0_RTOL)
         layers.append(LayerInfo(
             name=name, depth=depth, type=type(layer).__name__, measure=layer.method.measure,
-            n_out=n_out, n_in=int(w[0].numel()), law=law, w_law=_w_law(fresh[name]),
-            weight=w.double().reshape(n_out, -1).clone(), measured_ckpt=measured))
+            n_out=n_out, n_in=int(w[0].numel()), law=law, w_law=_w_law(w0),
+            weight=w.double().reshape(n_out, -1).clone(), measured_ckpt=measured,
+            weight0=w0.double().reshape(n_out, -1).clone() if same_w0 else None))
     known = {li.name for li in layers}
     unknown = sorted({r["layer"] for r in rows} - known)
     if unknown:
@@ -467,6 +553,13 @@ def _mc_fixed_point(layer: LayerInfo, n_samples: int, seed: int, device: str
     return res.angle_deg.mean, res.angle_deg.sd, res.norm_ratio.mean
 
 
+def _cond_chunk(layer: LayerInfo, n_samples: int) -> int:
+    """Samples per chunk of the conditional MC (chunk ``i`` draws ``B`` from seed
+    ``_seed(seed, key, i)``; the dynamics MC follows the same chunks to draw the same B)."""
+    per_sample = 4 * layer.n_out * (layer.n_out + 2 * layer.n_in)
+    return max(1, min(n_samples, _CHUNK_BYTES // per_sample))
+
+
 def _mc_conditional(layer: LayerInfo, n_samples: int, seed: int, device: str, key: str
                     ) -> tuple[float, float, float]:
     """Conditional MC: the trained ``W`` kept, ``B`` redrawn (:func:`alignlab.sim.
@@ -480,8 +573,7 @@ def _mc_conditional(layer: LayerInfo, n_samples: int, seed: int, device: str, ke
     law = layer.law
     dev = torch.device(device)
     w = layer.weight.to(device=dev, dtype=torch.float32)  # (n_out, n_in)
-    per_sample = 4 * layer.n_out * (layer.n_out + 2 * layer.n_in)
-    chunk = max(1, min(n_samples, _CHUNK_BYTES // per_sample))
+    chunk = _cond_chunk(layer, n_samples)
     angles, ratios = [], []
     for i, start in enumerate(range(0, n_samples, chunk)):
         k = min(chunk, n_samples - start)
@@ -496,23 +588,105 @@ def _mc_conditional(layer: LayerInfo, n_samples: int, seed: int, device: str, ke
     return float(a.mean()), float(a.std(ddof=1)), float(r.mean())
 
 
+def _mc_dynamics(layer: LayerInfo, decay_c: float, n_samples: int, seed: int, device: str,
+                 key: str, b_key: str) -> tuple[float, float]:
+    r"""Dynamics MC: ``(mean, SD)`` of the angle between the trained ``W_t`` and
+    Proposition 1's path at ``c = decay_c``,
+
+    .. math:: P^T = B^T B\,(W_t - c\,W_0) + c\,B^T R_0^T,
+
+    with ``W_t`` and the run's ``W_0`` kept and ``B`` (the layer's law; not redrawn when
+    ``B = I``) and ``R_0^T`` (its initial law) redrawn ``n_samples`` times: the
+    finite-size distribution of the dynamics prediction if ``W`` is independent of
+    ``(B, R_0)``. Sample ``i``'s ``B`` is the conditional MC's (the same chunks, seeds
+    ``_seed(seed, b_key, chunk)`` and streams; :func:`alignlab.sim.sample_btb` draws ``B``
+    from stream ``(j, TAG_B)`` of its seed), so at ``c = 0`` the two agree draw by draw;
+    ``R_0^T`` of sample ``i`` comes from stream ``(i, TAG_W)`` of ``_seed(seed, key)``.
+
+    Chunked like the conditional MC under :data:`_CHUNK_BYTES` (one sample at a time when
+    one is over it: ``B`` and ``R_0^T`` are ``n_mid (n_out + n_in)`` floats). The path is
+    ``M X + c B^T R_0^T`` (``M = B^T B``): ``n_mid n_out (n_out + n_in) + n_out^2 n_in``
+    multiply-adds per sample, float32 like the other MCs.
+    """
+    import torch
+
+    from alignlab._linalg import angle_deg
+    from alignlab._rng import TAG_B, TAG_W, make_streams
+    from alignlab.sim.engine import fill_samples
+
+    law, r0 = layer.law, layer.law.r0
+    if r0.ensemble is None:  # R_0^T = W_0 (KP init 'weight'): the path is W_t itself
+        return 0.0, 0.0
+    n_out, n_in, n_mid = layer.n_out, layer.n_in, law.n_mid
+    dev = torch.device(device)
+    w = layer.weight.to(device=dev, dtype=torch.float32)  # (n_out, n_in)
+    x = (layer.weight - decay_c * layer.weight0).to(device=dev, dtype=torch.float32)  # X_t
+    redraw_b = law.ensemble is not None  # else B = I (PFA-id, KP): P^T = X + c R_0^T
+    b_copies = 1 + (law.ensemble.finish_copies if redraw_b else 0)
+    per_sample = 4 * (n_mid * n_in + (b_copies * n_mid * n_out + n_out * n_out if redraw_b
+                                      else 0) + 3 * n_out * n_in)  # B, R_0, M, M X, P
+    chunk = max(1, min(n_samples, _CHUNK_BYTES // per_sample))
+    b_chunk = _cond_chunk(layer, n_samples) if redraw_b else n_samples
+    r_streams = make_streams(_seed(seed, key))
+    angles = []
+    for i, b_start in enumerate(range(0, n_samples, b_chunk)):
+        b_streams = make_streams(_seed(seed, b_key, i))  # the conditional MC's chunk i
+        k_b = min(b_chunk, n_samples - b_start)
+        for s in range(0, k_b, chunk):
+            k = min(chunk, k_b - s)
+            r = torch.empty((k, n_mid, n_in), dtype=torch.float32, device=dev)  # R_0^T
+            fill_samples(r0.ensemble, r, r0.std, r_streams, tag=TAG_W, start=b_start + s)
+            if redraw_b:
+                b = torch.empty((k, n_mid, n_out), dtype=torch.float32, device=dev)
+                fill_samples(law.ensemble, b, 1.0 / math.sqrt(n_mid), b_streams, tag=TAG_B,
+                             start=s)
+                m = torch.bmm(b.mT, b)  # (k, n_out, n_out), as sample_btb forms it
+                p = torch.baddbmm(m @ x, b.mT, r, alpha=decay_c)  # M X + c B^T R_0^T
+                del b, m
+            else:
+                p = x + decay_c * r  # (k, n_out, n_in)
+            del r
+            angles.append(angle_deg(w, p, axis=(-2, -1)).cpu().numpy())
+    a = np.concatenate(angles)
+    return float(a.mean()), float(a.std(ddof=1))
+
+
+def _final_c(run: RunData, layer: LayerInfo) -> float:
+    """``decay_c`` of the layer's row at the checkpoint."""
+    return next(r["decay_c"] for r in run.rows if r["layer"] == layer.name
+                and r["epoch"] == run.epoch and r["step"] == run.step)
+
+
 def _monte_carlo(run: RunData, layer: LayerInfo, n_samples: int, seed: int, device: str,
                  cache: dict) -> dict[str, float]:
     nan = math.nan
     law = layer.law
+    out = {"mc_mean_deg": nan, "mc_sd_deg": nan, "mc_norm_ratio_mean": nan,
+           "cond_mean_deg": nan, "cond_sd_deg": nan, "cond_norm_ratio_mean": nan,
+           "dyn_mean_deg": nan, "dyn_sd_deg": nan, "n": 0}
     if law.kind == "none":
-        return {"mc_mean_deg": nan, "mc_sd_deg": nan, "mc_norm_ratio_mean": nan,
-                "cond_mean_deg": nan, "cond_sd_deg": nan, "cond_norm_ratio_mean": nan}
-    if law.kind == "orthonormal":  # B^T B = I for every draw: the path is W itself
-        return {"mc_mean_deg": 0.0, "mc_sd_deg": 0.0, "mc_norm_ratio_mean": 1.0,
-                "cond_mean_deg": 0.0, "cond_sd_deg": 0.0, "cond_norm_ratio_mean": 1.0}
-    key = (layer.n_out, layer.n_in, law.n_mid, law.description, layer.w_law)
-    if key not in cache:  # the same shapes and laws in several runs (seeds): one MC
-        cache[key] = _mc_fixed_point(layer, n_samples, seed, device)
-    mc = cache[key]
-    cond = _mc_conditional(layer, n_samples, seed, device, f"cond/{run.path.name}/{layer.name}")
-    return {"mc_mean_deg": mc[0], "mc_sd_deg": mc[1], "mc_norm_ratio_mean": mc[2],
-            "cond_mean_deg": cond[0], "cond_sd_deg": cond[1], "cond_norm_ratio_mean": cond[2]}
+        return out
+    cond_key = f"cond/{run.path.name}/{layer.name}"
+    if law.kind == "orthonormal":  # B^T B = I for every draw: the fixed-point path is W
+        out.update({"mc_mean_deg": 0.0, "mc_sd_deg": 0.0, "mc_norm_ratio_mean": 1.0,
+                    "cond_mean_deg": 0.0, "cond_sd_deg": 0.0, "cond_norm_ratio_mean": 1.0})
+    else:
+        key = (layer.n_out, layer.n_in, law.n_mid, law.description, layer.w_law)
+        if key not in cache:  # the same shapes and laws in several runs (seeds): one MC
+            cache[key] = _mc_fixed_point(layer, n_samples, seed, device)
+        mc = cache[key]
+        cond = _mc_conditional(layer, n_samples, seed, device, cond_key)
+        out.update({"mc_mean_deg": mc[0], "mc_sd_deg": mc[1], "mc_norm_ratio_mean": mc[2],
+                    "cond_mean_deg": cond[0], "cond_sd_deg": cond[1],
+                    "cond_norm_ratio_mean": cond[2], "n": n_samples})
+    c = _final_c(run, layer)
+    if layer.weight0 is not None and math.isfinite(c):  # else no W_0 or no c_t (Adam)
+        dyn = _mc_dynamics(layer, c, n_samples, seed, device,
+                           f"dyn/{run.path.name}/{layer.name}", cond_key)
+        out.update({"dyn_mean_deg": dyn[0], "dyn_sd_deg": dyn[1]})
+        if law.r0.ensemble is not None:  # (R_0^T = W_0: nothing drawn)
+            out["n"] = n_samples
+    return out
 
 
 # --------------------------------------------------------------------------- the table
@@ -578,6 +752,9 @@ def _layer_rows(run: RunData, layer: LayerInfo, mc: dict[str, float]) -> list[di
             "mc_norm_ratio_mean": mc["mc_norm_ratio_mean"],
             "cond_norm_ratio_mean": mc["cond_norm_ratio_mean"] if final else nan,
             "mc_samples": mc["n"],
+            "dyn_mean_deg": mc["dyn_mean_deg"] if final else nan,
+            "dyn_sd_deg": mc["dyn_sd_deg"] if final else nan,
+            "dyn_z": _z(measured, mc["dyn_mean_deg"], mc["dyn_sd_deg"]) if final else nan,
         })
     return rows
 
@@ -586,7 +763,8 @@ def compare_table(runs: Sequence[RunData], *, n_samples: int = DEFAULT_SAMPLES, 
                   device: str = "cpu", progress: Callable[[str], None] | None = None
                   ) -> Records:
     """The ``compare.csv`` table (:data:`COLUMNS`) of loaded runs: predictions at every log
-    point, Monte Carlo and conditional Monte Carlo at every layer's checkpoint."""
+    point; the fixed-point, conditional and dynamics Monte Carlos at every layer's
+    checkpoint."""
     cache: dict = {}
     rows = []
     for run in runs:
@@ -594,8 +772,10 @@ def compare_table(runs: Sequence[RunData], *, n_samples: int = DEFAULT_SAMPLES, 
             if progress is not None:
                 progress(f"{run.path.name}: layer {layer.name} ({layer.n_out}x{layer.n_in}, "
                          f"B {layer.law.description}, n_mid {layer.law.n_mid})")
+            if progress is not None and layer.weight0 is None and layer.law.kind != "none":
+                progress(f"{run.path.name}: layer {layer.name}: W_0 rebuilt from the config "
+                         "does not match layers.csv's w0_sq: no dynamics MC (dyn_* NaN)")
             mc = _monte_carlo(run, layer, n_samples, seed, device, cache)
-            mc["n"] = n_samples if layer.law.kind == "iid" else 0
             rows.extend(_layer_rows(run, layer, mc))
     return Records(rows, COLUMNS)
 
@@ -616,12 +796,13 @@ def format_summary(table: Records) -> str:
             "predicted": r["predicted_deg"], "fixed_pt": r["fixed_point_deg"],
             "mc_mean": r["mc_mean_deg"], "mc_sd": r["mc_sd_deg"], "z": r["z"],
             "cond_mean": r["cond_mean_deg"], "cond_sd": r["cond_sd_deg"],
-            "cond_z": r["cond_z"],
+            "cond_z": r["cond_z"], "dyn_mean": r["dyn_mean_deg"], "dyn_sd": r["dyn_sd_deg"],
+            "dyn_z": r["dyn_z"],
         })
     head = ("final alignment per layer (deg): measured, Props. 1+3 dynamics prediction, "
-            "fixed point (Prop. 3 finite size),\nMonte Carlo at the fixed point (B and W "
-            "redrawn) and conditional MC (trained W kept, B redrawn); z = (measured - mean)"
-            " / SD")
+            "fixed point (Prop. 3 finite size),\nMC at the fixed point (B, W redrawn), "
+            "conditional MC (trained W kept, B redrawn), dynamics MC (W_t, W_0 kept, B, R_0 "
+            "redrawn, the run's c_t); z = (measured - mean) / SD")
     return head + "\n" + Records(rows, SUMMARY_COLUMNS).format(digits=4)
 
 
@@ -641,7 +822,8 @@ def plot_compare(table: Records, *, title: str = ""):
     """The figure (Agg backend): per label, (a) angle and (b) norm ratio against epoch
     (measured solid, prediction dashed, fixed point dotted; colour = layer depth); then
     (c) every final angle against the expansion ratio on the Figure 3 curves, with the
-    MC mean +/- SD, and (d) the z-scores of the MC and the conditional MC."""
+    MC mean +/- SD, and (d) the z-scores of the three Monte Carlos (fixed point,
+    conditional, dynamics)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -768,18 +950,24 @@ def plot_compare(table: Records, *, title: str = ""):
     ax_c.set_title("(c) end of training against the expansion ratio", loc="left", fontsize=9)
     ax_c.legend(fontsize=7, frameon=False)
 
-    scored = [r for r in final if math.isfinite(r["z"]) or math.isfinite(r["cond_z"])]
+    scored = [r for r in final
+              if any(math.isfinite(r[k]) for k in ("z", "cond_z", "dyn_z"))]
     pos = {lab: i for i, lab in enumerate(dict.fromkeys(r["label"] for r in scored))}
     ax_d.axhspan(-3, 3, color="0.9", zorder=0)
     for r in scored:
         x = pos[r["label"]] + 0.5 * (r["depth"] - (n_depth + 1) / 2) / max(n_depth, 1)
         col = colors[r["depth"] - 1]
-        ax_d.plot(x, r["z"], "o", color=col, ms=5, mec="0.2", mew=0.5)
+        step = 0.12 / max(n_depth, 1)  # the three z's of a layer side by side
+        ax_d.plot(x - step, r["z"], "o", color=col, ms=5, mec="0.2", mew=0.5)
         ax_d.plot(x, r["cond_z"], "s", mfc="none", mec=col, ms=6, mew=1.3)
+        ax_d.plot(x + step, r["dyn_z"], "^", color=col, ms=6, mec="0.1", mew=0.6)
     ax_d.plot([], [], "o", color="0.5", label="z: MC at the fixed point (B, W redrawn)")
     ax_d.plot([], [], "s", mfc="none", mec="0.5", label="cond. z: trained W kept, B redrawn")
+    ax_d.plot([], [], "^", color="0.5", mec="0.1", mew=0.6,
+              label="dyn. z: Props. 1+3 at the run's c_t (W_t, W_0 kept; B, R_0 redrawn)")
     ax_d.set_yscale("symlog", linthresh=3.0)
-    z_all = [abs(v) for r in scored for v in (r["z"], r["cond_z"]) if math.isfinite(v)]
+    z_all = [abs(v) for r in scored for v in (r["z"], r["cond_z"], r["dyn_z"])
+             if math.isfinite(v)]
     z_top = max([4.0] + [1.3 * v for v in z_all])
     ax_d.set_ylim(-z_top, z_top)
     ticks = [t for t in (1, 3, 10, 30, 100, 300, 1000, 3000, 10000) if t <= z_top]
@@ -886,9 +1074,10 @@ def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = No
         description="For every layer of every RUN_DIR: measured alignment and norm ratio "
         "against epoch with the Props. 1+3 dynamics prediction (from the logged per-layer "
         "scalars) and the fixed point; at the end, Monte Carlo mean and SD of the angle at "
-        "the layer's exact shapes and B ensemble, and a conditional Monte Carlo (trained W "
-        "kept, B redrawn), with z-scores. Writes DIR/compare.{csv,png,pdf} and prints the "
-        "final rows. See docs/compare.md.",
+        "the layer's exact shapes and B ensemble, a conditional Monte Carlo (trained W "
+        "kept, B redrawn) and a dynamics Monte Carlo (trained W and initial W_0 kept, B and "
+        "R_0 redrawn, at the run's final decay factor), with z-scores. Writes "
+        "DIR/compare.{csv,png,pdf} and prints the final rows. See docs/compare.md.",
     )
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                    help="run directories written by `alignlab train`")

@@ -21,6 +21,7 @@ __all__ = [
     "RunResult",
     "World",
     "evaluate",
+    "initial_model",
     "load_config",
     "resolve_config",
     "run_sweep",
@@ -29,7 +30,8 @@ __all__ = [
 
 _WHERE = {
     "Config": "config", "load_config": "config", "resolve_config": "config",
-    "Diverged": "loop", "RunResult": "loop", "evaluate": "loop", "train": "loop",
+    "Diverged": "loop", "RunResult": "loop", "evaluate": "loop", "initial_model": "loop",
+    "train": "loop",
     "run_sweep": "sweep", "World": "world",
 }
 

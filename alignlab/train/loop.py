@@ -79,7 +79,7 @@ from .rundir import (
 )
 from .world import World
 
-__all__ = ["Diverged", "RunResult", "evaluate", "train"]
+__all__ = ["Diverged", "RunResult", "evaluate", "initial_model", "train"]
 
 _CHECKPOINT_FORMAT = 1
 
@@ -389,6 +389,29 @@ def _write_config(run_dir: Path, config: Config) -> None:
                       header="Resolved config of this run (every default filled in).\n"
                              "Continue it with: alignlab train --resume <this folder>")
     write_text_atomic(run_dir / CONFIG_FILE, text)
+
+
+def initial_model(config: Config, device: str | torch.device = "cpu") -> nn.Module:
+    """The model of a run as :func:`train` builds it before the first step.
+
+    The same calls as ``train``: the seeds of ``train.seed`` (``_seeds``) and
+    ``_build_model`` (model built and converted to the method, feedback drawn, in
+    ``train.dtype``), on ``device`` instead of ``train.device``. Its weights are the run's
+    ``W_0`` (``layers.csv``'s ``w0_sq`` is ``|W_0|_F^2``) and its feedback state the
+    initial one (PFA: ``B`` and ``R_0``), bit for bit when ``device`` is the run's.
+    Nothing is trained, loaded or written. The initialisers seed torch's global
+    generators; the CPU's and those of CUDA devices already initialised are forked (left
+    as they were; CUDA is not initialised here just to save its state).
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"`device` must be a torch device such as 'cpu' or 'cuda', got "
+                         f"{device!r}.") from None
+    dtype = torch.float64 if config.train.dtype == "float64" else torch.float32
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=cuda):
+        return _build_model(config, _seeds(config.train.seed), dev, dtype)
 
 
 # ---------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import torch
 
 from alignlab import cli, theory
 from alignlab.reports import compare as cmp
-from alignlab.train import load_config, train
+from alignlab.train import initial_model, load_config, train
 from alignlab.train.config import dumps_toml, resolve_config
 from alignlab.train.rundir import LAYER_COLUMNS, METRIC_COLUMNS, CsvLog
 
@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 STUDY = REPO / "analysis" / "compare_study"
 REQUIRED = ("run", "method", "expansion_ratio", "layer", "n_out", "n_in", "n_mid", "epoch",
             "measured_deg", "predicted_deg", "fixed_point_deg", "mc_mean_deg", "mc_sd_deg", "z",
-            "cond_mean_deg", "cond_sd_deg", "cond_z")
+            "cond_mean_deg", "cond_sd_deg", "cond_z", "dyn_mean_deg", "dyn_sd_deg", "dyn_z")
 UNIFORM_K4 = 1.8  # the default b_init 'uniform'
 EPS = np.finfo(float).eps
 
@@ -89,53 +89,80 @@ def cli_main(argv, monkeypatch) -> int:
 # --------------------------------------------------------------------------- synthetic runs
 
 
-def synthetic_run(folder: Path, seed: int, *, couple: str | None = None) -> Path:
-    """A PFA run directory written by hand: MLP 24-64-48-10 (ratio 4, uniform B), every
-    layer at the fixed point ``R^T = B W`` with ``W`` from the model's own Xavier-uniform
-    init and ``B`` from ``convert`` with another seed, hence independent. Two log points:
+def synthetic_run(folder: Path, seed: int, *, couple: str | None = None, c: float = 0.0,
+                  move: bool = False, sizes=(24, 64, 48, 10), method: str = "pfa",
+                  options=None) -> Path:
+    """A run directory written by hand, Proposition 1 made exact: the model as the config's
+    run starts (:func:`alignlab.train.initial_model`: ``W_0`` from the model seed, ``B``
+    and ``R_0`` from the feedback seed, hence independent), then every layer set to
 
-    * epoch 0: ``W_t = W_0``, ``c = 1``, ``F_0`` = the path (the prediction without the
+        W_t = W_0                       (default), or
+        W_t = 0.6 W_0 + G               (``move``: G iid, independent of B and R_0),
+        R_t^T = B W_t + c (R_0^T - B W_0)   (KP: the kernel W_t + c (K_0 - W_0)),
+
+    so the path is ``M (W_t - c W_0) + c B^T R_0^T`` exactly. Two log points:
+
+    * epoch 0: ``W_0`` and the initial path ``F_0``, ``c = 1`` (the prediction without the
       cross term is 90 deg; with ``<W_0, F_0>`` it is the measured angle exactly);
-    * epoch 1 (the checkpoint): the same ``W``, ``c = 0`` (the prediction is the fixed
-      point exactly).
+    * epoch 1 (the checkpoint): ``W_t``, ``decay_c = c`` (``c = 0``: the fixed point
+      ``R^T = B W``, where the prediction is Proposition 3's finite-size value exactly).
 
-    ``couple``: the name of a layer whose ``W`` is replaced by ``v g^T`` with ``v`` the top
-    eigenvector of ``B^T B``: its path ``B^T B W = mu W`` is parallel to ``W`` (angle 0),
+    ``couple``: the name of a layer whose ``W_t`` is ``v g^T`` (``|W_0|`` in norm) with ``v``
+    the top eigenvector of ``B^T B``: its ``B^T B W_t = mu W_t`` is parallel to ``W_t``,
     which no independent ``B`` gives.
     """
-    from alignlab.models import build_model
-    from alignlab.nn import alignment, convert, converted_layers
+    from alignlab._linalg import angle_deg
+    from alignlab.nn import alignment, converted_layers
 
     folder.mkdir(parents=True)
-    tables = {"data": {"name": "synthetic", "input_shape": [24], "num_classes": 10},
-              "model": {"name": "mlp", "sizes": [24, 64, 48, 10]},
-              "method": {"name": "pfa", "expansion_ratio": 4, "state": "explicit"},
+    if options is None:
+        options = {"expansion_ratio": 4} if method == "pfa" else {}
+    if method != "kp":
+        options = {**options, "state": "explicit"}
+    tables = {"data": {"name": "synthetic", "input_shape": [sizes[0]],
+                       "num_classes": sizes[-1]},
+              "model": {"name": "mlp", "sizes": list(sizes)},
+              "method": {"name": method, **options},
               "optim": {"name": "sgd"}, "train": {"epochs": 1, "seed": seed, "device": "cpu"}}
-    (folder / "config.toml").write_text(dumps_toml(resolve_config(tables).to_dict()))
-    torch.manual_seed(1000 + seed)
-    model = convert(build_model("mlp", sizes=[24, 64, 48, 10]), "pfa", inplace=True,
-                    rng=2000 + seed, expansion_ratio=4, state="explicit")
+    config = resolve_config(tables)
+    (folder / "config.toml").write_text(dumps_toml(config.to_dict()))
+    model = initial_model(config)
+    gen = torch.Generator().manual_seed(3000 + seed)
+    rows = []
     with torch.no_grad():
         for name, layer in converted_layers(model):
-            b = layer.pfa_B
+            w = layer.weight
+            w0, f0 = w.detach().clone(), layer.effective_feedback().detach().clone()
+            state = layer.feedback if method == "kp" else layer.pfa_R
+            r0 = state.detach().clone()
+            if move:
+                w.mul_(0.6).add_(torch.randn(w.shape, generator=gen) * float(w0.std()))
             if name == couple:
-                _, vecs = torch.linalg.eigh(b.double().T @ b.double())
-                g = torch.randn(layer.weight.shape[1], dtype=torch.float64)
-                layer.weight.copy_(torch.outer(vecs[:, -1], g) * 0.1)
-            layer.pfa_R.copy_(b @ layer.weight)  # R^T = B W: the fixed point
+                b = layer.pfa_B.double()
+                _, vecs = torch.linalg.eigh(b.T @ b)
+                g = torch.randn(w.shape[1], generator=gen, dtype=torch.float64)
+                w.copy_(torch.outer(vecs[:, -1], g) * float(w0.norm() / g.norm()))
+            if method == "kp":
+                state.copy_(w + c * (r0 - w0))
+            else:
+                b = layer.pfa_B
+                state.copy_(b @ w + c * (r0 - b @ w0))  # Proposition 1, exactly
+            w0_sq = cmp._dot(w0, w0)
+            rows.append({"epoch": 0, "step": 0, "layer": name, "angle_deg": angle_deg(w0, f0),
+                         "norm_ratio": float(f0.norm() / w0.norm()), "w_sq": w0_sq,
+                         "w_dot_w0": w0_sq, "w0_sq": w0_sq, "fb0_sq": cmp._dot(f0, f0),
+                         "w_dot_fb0": cmp._dot(w0, f0), "decay_c": 1.0})
+            rows.append({"epoch": 1, "step": 10, "layer": name, "w_sq": cmp._dot(w, w),
+                         "w_dot_w0": cmp._dot(w, w0), "w0_sq": w0_sq,
+                         "fb0_sq": cmp._dot(f0, f0), "w_dot_fb0": cmp._dot(w, f0),
+                         "decay_c": c})
     angles = {r["layer"]: r for r in alignment(model)}
-    rows = []
-    for name, layer in converted_layers(model):
-        w = layer.weight.detach().double()
-        f = layer.effective_feedback().detach().double()
-        base = {"layer": name, "type": type(layer).__name__, "method": "pfa",
-                "measure": "path", "angle_deg": angles[name]["angle_deg"],
-                "norm_ratio": angles[name]["norm_ratio"], "feedback_used": True,
-                "w_sq": float((w * w).sum()), "w_dot_w0": float((w * w).sum()),
-                "w0_sq": float((w * w).sum()), "fb0_sq": float((f * f).sum()),
-                "w_dot_fb0": float((w * f).sum())}
-        rows.append({**base, "epoch": 0, "step": 0, "decay_c": 1.0})
-        rows.append({**base, "epoch": 1, "step": 10, "decay_c": 0.0})
+    for r in rows:
+        a = angles[r["layer"]]
+        r.update({"type": a["type"], "method": method, "measure": a["measure"],
+                  "feedback_used": True})
+        if r["epoch"] == 1:
+            r.update({"angle_deg": a["angle_deg"], "norm_ratio": a["norm_ratio"]})
     rows.sort(key=lambda r: r["epoch"])
     CsvLog(folder / "layers.csv", LAYER_COLUMNS).rewrite(rows)
     CsvLog(folder / "metrics.csv", METRIC_COLUMNS).rewrite(
@@ -216,6 +243,194 @@ def test_known_answers_of_the_logged_scalars(synthetic_table):
                                        rtol=1e-9, atol=np.degrees(np.sqrt(8 * EPS)))
 
 
+def test_dynamics_mc_at_c_zero_is_the_conditional_mc(synthetic_table):
+    """At c = 0 the dynamics MC's path is M W_t, and it draws sample i's B exactly as the
+    conditional MC does (same chunks, seeds and streams): the same numbers, up to the
+    float32 rounding of batched products of another batch size (none seen)."""
+    final = cmp.final_rows(synthetic_table)
+    assert len(final) == 12 and all(r["decay_c"] == 0.0 for r in final)
+    for r in final:
+        np.testing.assert_allclose([r["dyn_mean_deg"], r["dyn_sd_deg"], r["dyn_z"]],
+                                   [r["cond_mean_deg"], r["cond_sd_deg"], r["cond_z"]],
+                                   rtol=1e-6)
+        assert r["mc_samples"] == N_MC
+
+
+N_DYN = 100
+C_DYN = 0.3  # the residual of R_0: the final angle is ~5 deg above the fixed point
+DYN_SIZES = (200, 256, 256, 10)
+
+
+@pytest.fixture(scope="module")
+def dynamics_table(tmp_path_factory):
+    """Proposition 1 exact with c = 0.3 and W_t = 0.6 W_0 + G independent of (B, R_0): two
+    PFA runs, a third whose layer '3' is coupled to B, and one PFA-o, PFA-id and KP run."""
+    root = tmp_path_factory.mktemp("dynamics")
+    paths = [synthetic_run(root / f"pfa{s}", s, c=C_DYN, move=True, sizes=DYN_SIZES)
+             for s in range(2)]
+    paths.append(synthetic_run(root / "coupled", 2, c=C_DYN, move=True, sizes=DYN_SIZES,
+                               couple="3"))
+    paths += [synthetic_run(root / m, 3 + k, c=C_DYN, move=True, sizes=DYN_SIZES, method=m)
+              for k, m in enumerate(("pfa-o", "pfa-id", "kp"))]
+    runs = [cmp.load_run(p) for p in paths]
+    return runs, cmp.compare_table(runs, n_samples=N_DYN, seed=0)
+
+
+def _expected_prediction(run, row) -> float:
+    """The dynamics prediction with |F_0|^2 at its expectation over (B, R_0),
+    E|B^T R_0^T|^2 = n_out n_in std(R_0)^2 (E B^T B = I), from the final logged scalars."""
+    from alignlab.theory.dynamics import path_alignment_dynamics_angle
+
+    layer = next(li for li in run.layers if li.name == row["layer"])
+    log = next(r for r in run.rows if r["layer"] == row["layer"] and r["epoch"] == run.epoch)
+    fb0 = layer.n_out * layer.n_in * layer.law.r0.std**2
+    return float(path_alignment_dynamics_angle(log["w_sq"], log["w_dot_w0"], log["w0_sq"], fb0,
+                                               log["decay_c"], layer.law.m2(layer.n_out)))
+
+
+def test_dynamics_mc_is_the_distribution_of_the_prediction(dynamics_table):
+    """W independent of (B, R_0) by construction and the path built by Proposition 1: the
+    measured angle is one more draw of the dynamics MC's distribution (the MC redraws B
+    and R_0 from the laws the model drew them from), so dyn_z ~ sqrt(1 + 1/n) t_{n-1}
+    (n = 100) under normality: over the 17 independent layers (2 + 2 + 1 PFA hidden /
+    classifier layers, 9 of PFA-o, PFA-id, KP) P(any |z| > 4) <= 17 x 1.3e-4 = 0.2%, and
+    sum z^2 < 40.8 (chi^2_17's 0.1% point; the t tails make it about 0.15%).
+
+    Its mean is the dynamics prediction (with E|F_0|^2): the prediction is the angle of
+    the exact expectations E<W_t, P> and E|P|^2, and differs from the mean angle by the
+    Jensen term only, second order in the angle's SD (about 1e-4 deg here): within 5
+    standard errors plus 0.1 SD for the hidden layers. The fixed point misses by far: the
+    conditional MC's z exceeds 10 (the residual c B^T R_0 adds ~4.5 deg at an SD of
+    ~0.1), and B^T B = I layers sit ~21 deg above their fixed point of 0 deg."""
+    runs, table = dynamics_table
+    final = cmp.final_rows(table)
+    independent = [r for r in final if not (Path(r["run"]).name == "coupled" and
+                                            r["layer"] == "3")]
+    assert len(independent) == 17
+    z = np.array([r["dyn_z"] for r in independent])
+    assert np.all(np.abs(z) < 4) and float(np.sum(z**2)) < 40.8, z
+    by_path = {str(run.path): run for run in runs}
+    for r in independent:
+        assert r["mc_samples"] == N_DYN and r["dyn_sd_deg"] > 0 and r["decay_c"] == C_DYN
+        if r["n_out"] < 100:
+            continue
+        expect = _expected_prediction(by_path[r["run"]], r)
+        se = r["dyn_sd_deg"] / math.sqrt(N_DYN)
+        assert abs(r["dyn_mean_deg"] - expect) < 5 * se + 0.1 * r["dyn_sd_deg"], (r, expect)
+        if r["b_law"] == "uniform":
+            assert r["cond_z"] > 10, r
+        else:
+            assert r["fixed_point_deg"] == 0.0 and r["measured_deg"] > 15, r
+    laws = {(Path(r["run"]).name, r["b_law"]) for r in final}
+    assert {("pfa-o", "B^T B = I"), ("pfa-id", "B = I"), ("kp", "B = I")} <= laws
+
+
+def test_dynamics_mc_sees_w_coupled_to_b(dynamics_table):
+    """W_t along the top eigenvector of B^T B: its path mu W_t - c M W_0 + c B^T R_0 is
+    far closer to W_t than any redrawn B makes it (~10 deg against ~32 +- 1)."""
+    _, table = dynamics_table
+    row = next(r for r in cmp.final_rows(table)
+               if Path(r["run"]).name == "coupled" and r["layer"] == "3")
+    assert row["dyn_mean_deg"] - row["measured_deg"] > 10 and row["dyn_z"] < -5, row
+
+
+def _edit_log(run: Path, column: str, edit) -> None:
+    rows = read_csv(run / "layers.csv")
+    for r in rows:
+        r[column] = edit(r)
+    CsvLog(run / "layers.csv", list(rows[0])).rewrite(rows)
+
+
+def test_dynamics_mc_is_nan_without_w0_or_c(tmp_path):
+    """No dynamics MC (NaN, the other columns as before) when the W_0 rebuilt from the
+    config does not give layers.csv's w0_sq (a log of another seed or version), and when
+    the final c_t is NaN (Adam: no Proposition 1)."""
+    base = synthetic_run(tmp_path / "base", 0, c=0.2, move=True)
+    other_w0 = tmp_path / "other-w0"
+    shutil.copytree(base, other_w0)
+    _edit_log(other_w0, "w0_sq", lambda r: repr(float(r["w0_sq"]) * (1 + 1e-6)))
+    no_c = tmp_path / "no-c"
+    shutil.copytree(base, no_c)
+    _edit_log(no_c, "decay_c", lambda r: "nan" if r["epoch"] == "1" else r["decay_c"])
+    runs = [cmp.load_run(p) for p in (base, other_w0, no_c)]
+    assert all(li.weight0 is not None for li in runs[0].layers)
+    assert all(li.weight0 is None for li in runs[1].layers)
+    messages = []
+    table = cmp.compare_table(runs, n_samples=4, progress=messages.append)
+    assert sum("does not match layers.csv's w0_sq" in m for m in messages) == 3
+    final = cmp.final_rows(table)
+    for r in final:
+        dyn = [r["dyn_mean_deg"], r["dyn_sd_deg"], r["dyn_z"]]
+        assert math.isfinite(r["cond_z"])
+        if Path(r["run"]).name == "base":
+            assert all(math.isfinite(v) for v in dyn), r
+        else:
+            assert all(math.isnan(v) for v in dyn), r
+
+
+def test_initial_model_is_the_runs_start(pfa_run):
+    """``alignlab.train.initial_model(config)`` is the model train() started from: its
+    |W_0|^2, <W_0, W_0> and |F_0|^2 are layers.csv's epoch-0 w0_sq, w_dot_w0 and fb0_sq to
+    the last bit (the same float32 tensors summed in float64; the CSV holds repr), and
+    load_run's W_0 is its weight. Another seed gives other weights. The caller's torch
+    generator is left as it was."""
+    from alignlab.nn import converted_layers
+
+    config = load_config(pfa_run / "config.toml")
+    state = torch.get_rng_state()
+    model = initial_model(config)
+    assert torch.equal(torch.get_rng_state(), state)
+    start = {r["layer"]: r for r in read_csv(pfa_run / "layers.csv") if r["epoch"] == "0"}
+    loaded = {li.name: li for li in cmp.load_run(pfa_run).layers}
+    other = dict(converted_layers(initial_model(
+        load_config(pfa_run / "config.toml", ["train.seed=1"]))))
+    for name, layer in converted_layers(model):
+        w, f = layer.weight.detach(), layer.effective_feedback()
+        assert cmp._dot(w, w) == float(start[name]["w0_sq"]) == float(start[name]["w_dot_w0"])
+        assert cmp._dot(f, f) == float(start[name]["fb0_sq"])
+        assert torch.equal(loaded[name].weight0, w.double())
+        assert not torch.equal(other[name].weight, w)
+    with pytest.raises(ValueError, match=r"^`device` must be a torch device"):
+        initial_model(config, "nonsense")
+
+
+@pytest.mark.parametrize(("module", "method", "options"), [
+    (torch.nn.Linear(300, 200), "pfa", {"expansion_ratio": 4}),
+    (torch.nn.Linear(300, 200), "pfa", {"expansion_ratio": 2, "b_init": "gaussian"}),
+    (torch.nn.Linear(300, 200), "pfa-sparse", {"expansion_ratio": 2, "density": 0.25}),
+    (torch.nn.Conv2d(32, 64, 3), "pfa", {"expansion_ratio": 4}),
+    (torch.nn.Linear(300, 200), "pfa-o", {}),
+    (torch.nn.Linear(300, 200), "pfa-id", {}),
+    (torch.nn.Linear(300, 200), "kp", {}),
+    (torch.nn.Linear(300, 200), "kp", {"init": "gaussian"}),
+])
+def test_initial_law_is_the_methods_draw(module, method, options):
+    """The law the dynamics MC redraws R_0^T from (compare's reading of pfa.py's
+    _initial_rt and KP's init) against the method's own draw (explicit R, KP's kernel):
+    mean square, fourth moment and zero fraction of the 40000+ entries each within 5
+    standard errors of the law's (computed from the entries themselves); uniform entries
+    also within the law's bound sqrt(3) SD / sqrt(density). A law with W's fans instead
+    of R's (a factor 1.5-3 in variance) or the wrong family fails by tens of SEs."""
+    from alignlab.nn import convert
+
+    layer = convert(module, method, rng=0, **options)
+    law = cmp.feedback_law(layer).r0
+    r0 = (layer.feedback if method == "kp" else layer.pfa_R).detach().double().flatten()
+    assert r0.numel() > 40_000
+    density = options.get("density", 1.0)
+    kept = r0[r0 != 0].numpy()
+    np.testing.assert_allclose(kept.size / r0.numel(), density, atol=5 * math.sqrt(
+        density * (1 - density) / r0.numel()) + 1e-12)
+    k4 = law.ensemble.kurtosis
+    x = r0.numpy()
+    for values, expect in ((x**2, law.std**2), (x**4, k4 * law.std**4)):
+        se = values.std(ddof=1) / math.sqrt(values.size)
+        assert abs(values.mean() - expect) < 5 * se, (values.mean(), expect, se)
+    if options.get("init", "uniform") == "uniform":
+        bound = math.sqrt(3.0 / density) * law.std
+        assert np.abs(kept).max() <= bound * (1 + 1e-6) and np.abs(kept).max() > 0.99 * bound
+
+
 # --------------------------------------------------------------------------- end to end
 
 
@@ -243,6 +458,7 @@ def test_compare_end_to_end(pfa_run, tmp_path, capsys, monkeypatch):
     for r in final:
         assert r["step"] == "20" and float(r["mc_sd_deg"]) > 0
         assert math.isfinite(float(r["z"])) and math.isfinite(float(r["cond_z"]))
+        assert float(r["dyn_sd_deg"]) > 0 and math.isfinite(float(r["dyn_z"]))
         n_out, n_mid = int(r["n_out"]), int(r["n_mid"])
         assert n_mid == 4 * n_out
         assert float(r["fixed_point_deg"]) == float(
@@ -253,7 +469,9 @@ def test_compare_end_to_end(pfa_run, tmp_path, capsys, monkeypatch):
     lines = [line.split() for line in table[4:]]
     assert [(w[0], w[1]) for w in lines] == [("pfa", "1"), ("pfa", "3"), ("pfa", "5")]
     for words, r in zip(lines, final, strict=True):
+        assert len(words) == len(cmp.SUMMARY_COLUMNS)
         np.testing.assert_allclose(float(words[5]), float(r["measured_deg"]), rtol=1e-3)
+        np.testing.assert_allclose(float(words[-1]), float(r["dyn_z"]), rtol=1e-3, atol=1e-3)
 
 
 def test_run_compare_writes_the_default_folder(pfa_run, tmp_path, monkeypatch):
