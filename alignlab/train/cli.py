@@ -66,6 +66,9 @@ def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = No
                    help="override a config key for every run; repeatable")
     s.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="runs at a time (default 1); each gets cores // N threads")
+    s.add_argument("--threads", type=int, metavar="T",
+                   help="torch threads per local run (default cores // N); 1 when other work "
+                        "shares the machine")
     s.add_argument("--out", metavar="DIR", help="sweep folder (default runs/<config-stem>-sweep)")
     s.add_argument("--launcher", default="local", choices=("local", "inline", "submitit"),
                    help="where runs execute: local (default; --jobs subprocesses on this "
@@ -143,4 +146,4 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     grid = parse_grid(args.grid)
     return run_sweep(args.configs, grid, sets=args.sets, jobs=args.jobs, out=args.out,
                      launcher=args.launcher, dry_run=args.dry_run, cluster=args.cluster,
-                     slurm=slurm)
+                     slurm=slurm, threads=args.threads)

@@ -113,12 +113,13 @@ class Task:
 class LocalLauncher:
     """Runs tasks as subprocesses of this machine, ``jobs`` at a time."""
 
-    def __init__(self, jobs: int, *, poll_s: float = 0.2, **options):
+    def __init__(self, jobs: int, *, poll_s: float = 0.2, threads: int | None = None,
+                 **options):
         self.jobs = jobs
         self.poll_s = poll_s
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
             os.cpu_count() or 1)
-        self.threads = max(1, cores // jobs)
+        self.threads = threads or max(1, cores // jobs)
 
     def run(self, tasks: Sequence[Task], sets: Sequence[str], report) -> dict[str, int]:
         env = {**os.environ, "OMP_NUM_THREADS": str(self.threads),
@@ -317,9 +318,13 @@ def _tasks(configs: Sequence[str | Path], grid: Sequence[tuple[str, list[Any]]],
 def run_sweep(configs: str | Path | Sequence[str | Path], grid: Sequence[tuple[str, list[Any]]],
               *, sets: Sequence[str] = (), jobs: int = 1, out: str | Path | None = None,
               launcher: str = "local", dry_run: bool = False, quiet: bool = False,
-              cluster: str = "auto", slurm: dict[str, Any] | None = None) -> int:
+              cluster: str = "auto", slurm: dict[str, Any] | None = None,
+              threads: int | None = None) -> int:
     """Run the grid and write ``runs.csv`` and ``summary.csv``; return the exit status
     (0: every run completed or diverged; 1: some run failed, see runs.csv).
+
+    ``threads``: torch threads of each local run (default: this machine's cores // jobs;
+    set it when other work shares the cores: oversubscribed threads slow every run).
 
     ``launcher``: 'local' (``jobs`` subprocesses here), 'inline' (one after another in
     this process) or 'submitit' (one job per run; ``cluster`` and ``slurm`` as in
@@ -331,6 +336,13 @@ def run_sweep(configs: str | Path | Sequence[str | Path], grid: Sequence[tuple[s
         raise ValueError("`CONFIG` must name at least one config file, got none.")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"`--jobs` must be an integer >= 1, got {jobs!r}.")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or threads < 1):
+        raise ValueError(f"`--threads` must be an integer >= 1, got {threads!r}.")
+    if threads is not None and launcher != "local":
+        raise ValueError(f"`--threads` must be left out with --launcher {launcher!r} (it sets "
+                         "the threads of local runs; Slurm: --slurm-cpus-per-task), got "
+                         f"{threads}.")
     if launcher not in LAUNCHERS:
         raise ValueError(f"`--launcher` must be one of {', '.join(map(repr, LAUNCHERS))}; "
                          f"got {launcher!r}.")
@@ -340,7 +352,9 @@ def run_sweep(configs: str | Path | Sequence[str | Path], grid: Sequence[tuple[s
                          f"--submitit-cluster options, got {launcher!r}.")
     out = Path(out) if out is not None else Path("runs") / f"{Path(configs[0]).stem}-sweep"
     check_output_dir(out, name="out")
-    runner = LAUNCHERS[launcher](jobs, folder=out / ".submitit", cluster=cluster, slurm=slurm)
+    extra = {} if threads is None else {"threads": threads}
+    runner = LAUNCHERS[launcher](jobs, folder=out / ".submitit", cluster=cluster, slurm=slurm,
+                                 **extra)
     tasks = _tasks(configs, grid, sets, out)
 
     def report(msg: str) -> None:

@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="results folder (default docs/compare_study, "
                         "or RUNS/compare with --smoke)")
     parser.add_argument("--jobs", type=int, default=2, help="training runs at a time (2)")
+    parser.add_argument("--threads", type=int, help="torch threads per run (default: "
+                        "cores // jobs)")
     parser.add_argument("--launcher", default="local", choices=("local", "inline"),
                         help="how the sweeps run their runs (alignlab sweep --launcher)")
     parser.add_argument("--groups", nargs="+", metavar="GROUP",
@@ -162,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"== sweep {group.name}: {', '.join(group.configs)}", flush=True)
             status |= run_sweep(group.config_paths(), group.full_grid(seeds), sets=sets,
                                 jobs=args.jobs, out=runs_root / group.name,
-                                launcher=args.launcher, dry_run=args.dry_run)
+                                launcher=args.launcher, dry_run=args.dry_run,
+                                threads=args.threads)
 
     for question, sources in COMPARISONS.items():  # ---- step 2: the comparisons -----------
         if question not in wanted or args.skip_compare:

@@ -59,6 +59,21 @@ def test_local_launcher_runs_parallel_subprocesses(tmp_path):
                                                               // 2)
 
 
+def test_threads_per_run(tmp_path, capsys):
+    from alignlab.train.sweep import LocalLauncher
+
+    cores = len(os.sched_getaffinity(0))
+    assert LocalLauncher(1).threads == cores and LocalLauncher(1, threads=1).threads == 1
+    assert LocalLauncher(2 * cores).threads == 1
+    cfg = write_config(tmp_path / "c.toml")
+    for extra, message in ((["--threads", "0"], "`--threads` must be an integer >= 1"),
+                           (["--threads", "1", "--launcher", "inline"],
+                            "`--threads` must be left out with --launcher 'inline'")):
+        assert main(["sweep", str(cfg), "--out", str(tmp_path / "s"), *extra]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
 def test_failed_runs_are_reported_not_fatal(tmp_path):
     grid = parse_grid(["method.name=bp,fa", "train.seed=0,1"])
     tasks = [Task(f"{m}_{s}", tmp_path / "c.toml", (("method.name", m), ("train.seed", s)),
