@@ -8,11 +8,18 @@ given runs, e.g. ``pfa r=10``; seeds pooled) and draws
 (a) test accuracy per label over epochs, mean +/- SD over seeds;
 (b) per-layer alignment angle over epochs, one subplot per label that has a measure
     (``weight`` or ``path``), lines coloured by depth (light = first layer, dark = last);
-(c) per-layer norm ratio ``|feedback|_F / |W|_F`` likewise.
+(c) per-layer norm ratio ``|feedback|_F / |W|_F`` likewise;
+(d) per-layer angle between the method's weight update and BP's (``update_angle_deg``) at
+    every log point (x = fractional epoch), one subplot per label with a nonzero angle (BP
+    itself is 0 throughout and left out), including labels with no measure (DFA, and the
+    layer-local-target rules GAIT-prop, TP, ITP);
+(e) per-layer ``|W W^T - I|_F`` (``ortho_residual``) likewise, where a run logs it (models
+    trained by layer-local targets).
 
-Labels whose layers all have measure ``none`` (DFA) appear in (a) only. The files written
-into ``DIR`` are ``curves.png``, ``curves.pdf``, ``curves_accuracy.csv`` and
-``curves_layers.csv`` (the numbers behind the picture), written as one set
+Labels whose layers all have measure ``none`` (DFA) have no (b), (c). The files written
+into ``DIR`` are ``curves.png``, ``curves.pdf``, ``curves_accuracy.csv``,
+``curves_layers.csv`` and ``curves_updates.csv`` (the numbers behind the picture), written
+as one set
 (:func:`alignlab._output.write_together`). The output location is checked before
 any run is read; bad input is one ``ValueError`` line and nothing written. See
 ``docs/plot.md``.
@@ -26,8 +33,14 @@ How the run directories are read (``alignlab.train.rundir``'s format, read defen
   curve uses the row whose ``step`` equals the ``step`` of that epoch's ``metrics.csv`` row
   (the end of the epoch; epoch 0 = initialisation), or, without one, the epoch's largest
   ``step``; rows with no angle (NaN: feedback not weight-shaped or never used) are left out;
+* (d), (e) use every log point, at x = ``step / steps_per_epoch`` (``steps_per_epoch``: the
+  ``step`` of metrics.csv's epoch-1 row); without a ``step`` column x is the epoch, and
+  without ``steps_per_epoch`` (no metrics ``step``, or a run still in its first epoch) only
+  the epoch ends chosen as above are used; ``update_angle_deg`` and ``ortho_residual`` may
+  be absent (older run directories): NaN;
 * depth is the order in which layers first appear in ``layers.csv`` (the harness writes
-  them in forward order), 1 = the layer nearest the input; a layer whose
+  them in forward order), 1 = the layer nearest the input (in (d), (e): among every
+  layer of the file; in (b), (c): among the layers with an angle); a layer whose
   ``feedback_used`` is false (nothing below it needs its feedback) is drawn dashed.
 """
 
@@ -53,6 +66,7 @@ __all__ = [
     "FLAGS",
     "LAYER_COLUMNS",
     "OUTPUT_NAMES",
+    "UPDATE_COLUMNS",
     "Run",
     "RunSet",
     "accuracy_curves",
@@ -66,6 +80,7 @@ __all__ = [
     "plot_curves",
     "register",
     "run_plot",
+    "update_curves",
 ]
 
 #: Columns of ``curves_accuracy.csv`` (accuracy in percent).
@@ -76,10 +91,19 @@ LAYER_COLUMNS = (
     "angle_deg_mean", "angle_deg_sd", "norm_ratio_mean", "norm_ratio_sd", "n",
     "feedback_used",  # true / false (nothing below the layer needs its feedback) / "" unknown
 )
+#: Columns of ``curves_updates.csv``: per label, layer and log point (``epoch`` fractional:
+#: ``step / steps_per_epoch``), the update angle to BP (deg; NaN, n 0 for labels whose angle
+#: is 0 throughout: BP) and ``|W W^T - I|_F``, each mean, SD over seeds and n.
+UPDATE_COLUMNS = (
+    "label", "layer", "depth", "step", "epoch",
+    "update_angle_deg_mean", "update_angle_deg_sd", "update_angle_deg_n",
+    "ortho_residual_mean", "ortho_residual_sd", "ortho_residual_n",
+)
 #: What ``run_plot`` writes into its output folder, by kind.
 OUTPUT_NAMES = {
     "accuracy_csv": "curves_accuracy.csv",
     "layers_csv": "curves_layers.csv",
+    "updates_csv": "curves_updates.csv",
     "png": "curves.png",
     "pdf": "curves.pdf",
 }
@@ -92,6 +116,9 @@ _OPTION_ABBREV = {"expansion_ratio": "r"}
 #: Measures that have an alignment angle (``none``: nothing weight-shaped, e.g. DFA).
 _MEASURED = ("weight", "path")
 _MISSING = object()
+#: Columns of ``RunSet.updates`` (one row per run, layer and log point).
+_UPDATE_RUN_COLUMNS = ("label", "run", "seed", "layer", "depth", "step", "x",
+                       "update_angle_deg", "ortho_residual")
 
 
 # --------------------------------------------------------------------------- reading
@@ -112,6 +139,9 @@ class Run:
     epochs: np.ndarray = field(repr=False)  # int, metrics.csv epoch
     test_acc: np.ndarray = field(repr=False)  # percent, NaN where empty
     layers: tuple[dict[str, Any], ...] = field(repr=False)  # one per (layer, epoch) log point
+    # every log point used by (d), (e): layer, depth, epoch, step, x (fractional epoch),
+    # update_angle_deg, ortho_residual
+    updates: tuple[dict[str, Any], ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -122,12 +152,16 @@ class RunSet:
     ``layers``: label, run, seed, layer, depth, measure, epoch, angle_deg, norm_ratio,
     feedback_used (measured layers with a finite angle only; one row per run, layer and
     epoch).
+    ``updates``: label, run, seed, layer, depth, step, x (fractional epoch),
+    update_angle_deg, ortho_residual (every log point with either finite; depth among
+    every layer of the file).
     """
 
     runs: tuple[Run, ...]
     labels: tuple[str, ...]  # labels[i] belongs to runs[i]
     accuracy: Records
     layers: Records
+    updates: Records = field(default_factory=lambda: Records([], _UPDATE_RUN_COLUMNS))
 
     def label_order(self) -> list[str]:
         """Distinct labels in the order their first run was given."""
@@ -234,12 +268,13 @@ def _read_run(run_dir: Path) -> Run:
             metric_step[int(e)] = st
 
     layers: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     layers_path = run_dir / "layers.csv"
     if layers_path.is_file():
         where = f"{run_dir.name}/layers.csv"
+        raw = _read_csv(layers_path, ("epoch", "layer", "measure", "angle_deg", "norm_ratio"))
         best: dict[tuple[str, int], tuple[float, int]] = {}  # (layer, epoch) -> (rank, index)
-        for r in _read_csv(layers_path, ("epoch", "layer", "measure", "angle_deg",
-                                         "norm_ratio")):
+        for r in raw:
             epoch = _number(r["epoch"], f"{where} epoch")
             if not (math.isfinite(epoch) and epoch == round(epoch)):
                 continue
@@ -270,6 +305,7 @@ def _read_run(run_dir: Path) -> Run:
             else:
                 best[key] = (rank, len(layers))
                 layers.append(row)
+        updates = _update_points(raw, metric_step, where)
 
     status = None
     summary_path = run_dir / "summary.json"
@@ -292,7 +328,56 @@ def _read_run(run_dir: Path) -> Run:
         epochs=epochs_f.astype(np.int64),
         test_acc=acc,
         layers=tuple(layers),
+        updates=tuple(updates),
     )
+
+
+def _update_points(raw: Sequence[dict[str, str]], metric_step: dict[int, float],
+                   where: str) -> list[dict[str, Any]]:
+    """Every log point of ``layers.csv`` for (d), (e), at x = ``step / steps_per_epoch``.
+
+    ``steps_per_epoch`` is the ``step`` of metrics.csv's epoch-1 row. Without a ``step`` in
+    layers.csv, x is the epoch. Without ``steps_per_epoch`` (metrics.csv has no ``step``, or
+    the run has not finished epoch 1), a mid-epoch point cannot be placed: only the rows at
+    a metrics row's ``step`` are used (x = its epoch) or, with no metrics ``step`` at all,
+    each epoch's largest ``step``. Depth is the order of first appearance of every layer.
+    A later row for the same layer and x (after a resume) replaces the earlier one.
+    """
+    spe = metric_step.get(1)
+    spe = spe if spe is not None and spe > 0 else None
+    parsed = []
+    last_step: dict[int, float] = {}  # epoch -> largest step (the fallback's epoch end)
+    depth: dict[str, int] = {}
+    for r in raw:
+        depth.setdefault(r["layer"], len(depth) + 1)
+        epoch = _number(r["epoch"], f"{where} epoch")
+        if not (math.isfinite(epoch) and epoch == round(epoch)):
+            continue
+        step = _number(r.get("step"), f"{where} step")
+        parsed.append((r, int(epoch), step))
+        if math.isfinite(step):
+            last_step[int(epoch)] = max(step, last_step.get(int(epoch), -math.inf))
+    points: dict[tuple[str, float], dict[str, Any]] = {}
+    for r, epoch, step in parsed:
+        if not math.isfinite(step):
+            x = float(epoch)
+        elif spe is not None:
+            x = step / spe
+        else:  # only an epoch's end can be placed
+            end = metric_step.get(epoch) if metric_step else last_step[epoch]
+            if step != end:
+                continue
+            x = float(epoch)
+        angle = _number(r.get("update_angle_deg"), f"{where} update_angle_deg")
+        ortho = _number(r.get("ortho_residual"), f"{where} ortho_residual")
+        if not (math.isfinite(angle) or math.isfinite(ortho)):
+            continue
+        points[(r["layer"], x)] = {
+            "layer": r["layer"], "depth": depth[r["layer"]], "epoch": epoch,
+            "step": int(step) if math.isfinite(step) and step == round(step) else math.nan,
+            "x": x, "update_angle_deg": angle, "ortho_residual": ortho,
+        }
+    return list(points.values())
 
 
 def _fmt_value(value: Any) -> str:
@@ -408,6 +493,7 @@ def load_runs(run_dirs: Sequence[str | os.PathLike]) -> RunSet:
 
     acc_rows = []
     layer_rows = []
+    update_rows = []
     depth_of: dict[str, dict[str, int]] = {}  # label -> layer -> depth (1-based)
     for run, lab in zip(runs, labels, strict=True):
         for e, a in zip(run.epochs.tolist(), run.test_acc.tolist(), strict=True):
@@ -424,12 +510,16 @@ def load_runs(run_dirs: Sequence[str | os.PathLike]) -> RunSet:
                                "angle_deg": row["angle_deg"],
                                "norm_ratio": row["norm_ratio"],
                                "feedback_used": row["feedback_used"]})
+        for row in run.updates:
+            update_rows.append({"label": lab, "run": str(run.path), "seed": run.seed,
+                                **{k: row[k] for k in _UPDATE_RUN_COLUMNS[3:]}})
     return RunSet(
         runs=tuple(runs),
         labels=tuple(labels),
         accuracy=Records(acc_rows, ["label", "run", "seed", "epoch", "test_acc"]),
         layers=Records(layer_rows, ["label", "run", "seed", "layer", "depth", "measure",
                                     "epoch", "angle_deg", "norm_ratio", "feedback_used"]),
+        updates=Records(update_rows, _UPDATE_RUN_COLUMNS),
     )
 
 
@@ -480,6 +570,43 @@ def layer_curves(runset: RunSet) -> Records:
             "feedback_used": "true" if used == {True} else "false" if used == {False} else "",
         })
     return Records(rows, LAYER_COLUMNS)
+
+
+def update_curves(runset: RunSet) -> Records:
+    """Update angle to BP (deg) and ``|W W^T - I|_F`` per label, layer and log point
+    (``UPDATE_COLUMNS``), mean over seeds at each fractional epoch.
+
+    A label whose every update angle is 0 or NaN (BP: its update is BP's) gets NaN, n 0 in
+    the update-angle columns; a point with neither quantity (n 0 in both) is left out.
+    """
+    cells: dict[tuple[str, int, float], list[dict]] = {}
+    moving: set[str] = set()  # labels with a finite, nonzero update angle somewhere
+    for row in runset.updates:
+        cells.setdefault((row["label"], row["depth"], row["x"]), []).append(row)
+        a = row["update_angle_deg"]
+        if math.isfinite(a) and a != 0.0:
+            moving.add(row["label"])
+    order = {lab: i for i, lab in enumerate(runset.label_order())}
+    rows = []
+    for (lab, depth, x), group in sorted(
+        cells.items(), key=lambda kv: (order[kv[0][0]], kv[0][1], kv[0][2])
+    ):
+        a_mean, a_sd, a_n = (_mean_sd([g["update_angle_deg"] for g in group])
+                             if lab in moving else (math.nan, math.nan, 0))
+        o_mean, o_sd, o_n = _mean_sd([g["ortho_residual"] for g in group])
+        if not (a_n or o_n):
+            continue
+        # the seeds' common step (NaN if they differ, e.g. other batch sizes, or if unknown)
+        steps = {g["step"] if math.isfinite(g["step"]) else None for g in group}
+        step = steps.pop() if len(steps) == 1 else None
+        step = math.nan if step is None else step
+        rows.append({
+            "label": lab, "layer": group[0]["layer"], "depth": depth, "step": step,
+            "epoch": x, "update_angle_deg_mean": a_mean, "update_angle_deg_sd": a_sd,
+            "update_angle_deg_n": a_n, "ortho_residual_mean": o_mean,
+            "ortho_residual_sd": o_sd, "ortho_residual_n": o_n,
+        })
+    return Records(rows, UPDATE_COLUMNS)
 
 
 def final_accuracy(runset: RunSet, accuracy: Records | None = None) -> Records:
@@ -547,28 +674,84 @@ def _accuracy_ylim(acc: Records) -> tuple[float, float] | None:
     return lo - margin, min(hi + margin, 100.0 + margin / 3)
 
 
-def plot_curves(accuracy: Records, layers: Records, *, title: str = ""):
-    """The figure: (a) accuracy on top, then (b) angle and (c) norm ratio per measured label.
+def _depth_colorbar(subfig, axes, n_depth: int, names_by_depth: dict[int, set[str]],
+                    label: str):
+    """One colorbar for ``axes`` naming the depths 1..n_depth (by layer, where every label
+    agrees on the name), with at most 7 ticks past 12 depths."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import BoundaryNorm, ListedColormap
 
-    Takes the tables of :func:`accuracy_curves` and :func:`layer_curves`; returns the
-    matplotlib Figure (Agg backend).
+    cmap = ListedColormap(depth_colors(n_depth))
+    norm = BoundaryNorm(np.arange(0.5, n_depth + 1.5), n_depth)
+    bar = subfig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=axes, fraction=0.04,
+                          pad=0.01, aspect=40)
+    ticks = list(range(1, n_depth + 1))
+    if n_depth > 12:  # keep the tick labels readable
+        ticks = sorted(set(np.linspace(1, n_depth, 7).round().astype(int).tolist()))
+    bar.set_ticks(ticks)
+    if all(len(names_by_depth.get(d, ())) == 1 for d in ticks):
+        names = [next(iter(names_by_depth[d])) for d in ticks]
+        bar.set_ticklabels([f"{d}: {'module ' if n.isdigit() else ''}{n}"
+                            for d, n in zip(ticks, names, strict=True)])
+    bar.set_label(label)
+    return bar
+
+
+#: On a log axis, values below this fraction of the largest are roundoff (an orthogonal
+#: initialisation's ``|W W^T - I|_F`` ~ 1e-14): they run off the bottom.
+_ROUNDOFF = 1e-8
+
+
+def _log_floor(values: Iterable[float]) -> float | None:
+    """The bottom of a log y axis for ``values`` (positive finite ones; below
+    ``_ROUNDOFF`` x the largest left out), or None when those span at most a decade
+    (linear axis). The bottom is half the smallest value kept."""
+    v = [x for x in values if math.isfinite(x) and x > 0]
+    if not v:
+        return None
+    kept = [x for x in v if x >= _ROUNDOFF * max(v)]
+    return min(kept) / 2 if max(kept) > 10.0 * min(kept) else None
+
+
+def plot_curves(accuracy: Records, layers: Records, updates: Records | None = None, *,
+                title: str = ""):
+    """The figure: (a) accuracy on top, then (b) angle and (c) norm ratio per measured label,
+    then (d) update angle to BP and (e) ``|W W^T - I|_F`` per label that has them.
+
+    Takes the tables of :func:`accuracy_curves`, :func:`layer_curves` and (optional)
+    :func:`update_curves`; returns the matplotlib Figure (Agg backend). Without
+    ``updates`` (or with nothing in it to show) the figure is (a)-(c) only.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.ticker import MaxNLocator
 
     acc_labels = list(dict.fromkeys(accuracy.column("label")))
     measured = list(dict.fromkeys(layers.column("label")))
-    n_cols = max(len(measured), 1)
-    fig = plt.figure(figsize=(max(3.4 * n_cols + 1.2, 9.0), 3.6 + (6.0 if measured else 0.0)),
+    updates = Records([], UPDATE_COLUMNS) if updates is None else updates
+    moving = list(dict.fromkeys(r["label"] for r in updates if r["update_angle_deg_n"]))
+    ortho = list(dict.fromkeys(r["label"] for r in updates if r["ortho_residual_n"]))
+    # one column per label in (d), (e): a label's two panels stack
+    upd_labels = [lab for lab in dict.fromkeys(updates.column("label"))
+                  if lab in moving or lab in ortho]
+    upd_rows = [kind for kind, labs in (("d", moving), ("e", ortho)) if labs]
+    n_cols = max(len(measured), len(upd_labels), 1)
+    heights = [3.6] + ([6.0] if measured else []) + ([3.0 * len(upd_rows)] if upd_rows else [])
+    fig = plt.figure(figsize=(max(3.4 * n_cols + 1.2, 9.0), sum(heights)),
                      layout="constrained")
-    # Two subfigures, each with its own layout: the accuracy legend (outside, right) and
-    # the depth colorbar take their room in their own row only.
-    top, bottom = fig.subfigures(2, 1, height_ratios=[3.6, 6.0]) if measured else (fig, None)
+    # Subfigures, each with its own layout: the accuracy legend (outside, right) and each
+    # depth colorbar take their room in their own rows only. Never three in one column:
+    # matplotlib's constrained layout then places them differently in the last bits from
+    # one draw to the next (a PNG pixel flips now and then); nested pairs are stable.
+    subs = [fig]
+    if len(heights) > 1:
+        subs = list(fig.subfigures(2, 1, height_ratios=[heights[0], sum(heights[1:])]))
+    if len(heights) > 2:
+        subs[1:] = list(subs[1].subfigures(2, 1, height_ratios=heights[1:]))
+    top = subs[0]
+    bottom = subs[1] if measured else None
 
     # (a) accuracy
     ax = top.subplots()
@@ -600,18 +783,28 @@ def plot_curves(accuracy: Records, layers: Records, *, title: str = ""):
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
               title="final epoch: mean ± SD", title_fontsize=8, alignment="left")
 
-    if not measured:
-        if title:
-            fig.suptitle(title, fontsize=10)
-        return fig
+    if measured:
+        _plot_layer_panels(bottom, layers, measured, n_cols)
+    if upd_rows:
+        _plot_update_panels(subs[-1], updates, upd_labels, moving, ortho, upd_rows, n_cols)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
 
-    # (b), (c): per-layer curves, one column per measured label, colour = depth
+
+def _plot_layer_panels(bottom, layers: Records, measured: list[str], n_cols: int) -> None:
+    """(b), (c): per-layer curves, one column per measured label, colour = depth."""
+    from matplotlib.ticker import MaxNLocator
+
     n_depth = max(layers.column("depth"))
     colors = depth_colors(n_depth)
     names_by_depth: dict[int, set[str]] = {}
     for r in layers:
         names_by_depth.setdefault(r["depth"], set()).add(r["layer"])
     grid = bottom.subplots(2, n_cols, sharex=True, squeeze=False)
+    for j in range(len(measured), n_cols):  # columns of labels drawn in (d), (e) only
+        grid[0, j].set_visible(False)
+        grid[1, j].set_visible(False)
     layer_axes = []
     any_unused = False
     for j, lab in enumerate(measured):
@@ -652,24 +845,77 @@ def plot_curves(accuracy: Records, layers: Records, *, title: str = ""):
         for axis in (ax_b, ax_c):
             axis.xaxis.set_major_locator(MaxNLocator(integer=True))
             axis.grid(alpha=0.3)
+    _depth_colorbar(bottom, layer_axes, n_depth, names_by_depth,
+                    "layer depth (1 = input side)"
+                    + ("; dashed: feedback never used" if any_unused else ""))
 
-    cmap = ListedColormap(colors)
-    norm = BoundaryNorm(np.arange(0.5, n_depth + 1.5), n_depth)
-    bar = bottom.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=layer_axes, fraction=0.04,
-                          pad=0.01, aspect=40)
-    ticks = list(range(1, n_depth + 1))
-    if n_depth > 12:  # keep the tick labels readable
-        ticks = sorted(set(np.linspace(1, n_depth, 7).round().astype(int).tolist()))
-    bar.set_ticks(ticks)
-    if all(len(names_by_depth[d]) == 1 for d in ticks):
-        names = [next(iter(names_by_depth[d])) for d in ticks]
-        bar.set_ticklabels([f"{d}: {'module ' if n.isdigit() else ''}{n}"
-                            for d, n in zip(ticks, names, strict=True)])
-    bar.set_label("layer depth (1 = input side)"
-                  + ("; dashed: feedback never used" if any_unused else ""))
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
+
+def _plot_update_panels(sub, updates: Records, labels: list[str], moving: list[str],
+                        ortho: list[str], kinds: list[str], n_cols: int) -> None:
+    """(d) update angle to BP, (e) ``|W W^T - I|_F``: one column per label, one row per
+    kind, every log point (x = fractional epoch), colour = depth among the file's layers."""
+    from matplotlib.ticker import MaxNLocator
+
+    shown = [r for r in updates if (r["label"] in moving and r["update_angle_deg_n"])
+             or (r["label"] in ortho and r["ortho_residual_n"])]
+    n_depth = max(r["depth"] for r in shown)
+    colors = depth_colors(n_depth)
+    names_by_depth: dict[int, set[str]] = {}
+    for r in shown:
+        names_by_depth.setdefault(r["depth"], set()).add(r["layer"])
+    whole = all(float(r["epoch"]).is_integer() for r in shown)  # per-epoch logs only
+    grid = sub.subplots(len(kinds), n_cols, squeeze=False)
+    spec = {  # kind -> (which labels, column, title, y label)
+        "d": (moving, "update_angle_deg", "update angle to BP",
+              "angle to BP's update (deg)"),
+        "e": (ortho, "ortho_residual", r"$\|W W^\top - I\|_F$",
+              r"orthogonality $\|W W^\top - I\|_F$"),
+    }
+    drawn = []
+    for j in range(n_cols):
+        last = None  # the column's lowest panel gets the x label
+        for i, kind in enumerate(kinds):
+            axis = grid[i, j]
+            labs, col, what, ylabel = spec[kind]
+            if j >= len(labels) or labels[j] not in labs:
+                axis.set_visible(False)
+                continue
+            lab = labels[j]
+            rows = [r for r in updates if r["label"] == lab and r[f"{col}_n"]]
+            floor = _log_floor(r[f"{col}_mean"] for r in rows) if kind == "e" else None
+            log = floor is not None
+            if log:
+                axis.set_yscale("log")
+            for depth in sorted({r["depth"] for r in rows}):
+                rr = [r for r in rows if r["depth"] == depth]
+                x = np.array([r["epoch"] for r in rr])
+                m = np.array([r[f"{col}_mean"] for r in rr])
+                s = np.array([r[f"{col}_sd"] for r in rr])
+                axis.plot(x, m, color=colors[depth - 1], lw=1.4, label=rr[0]["layer"],
+                          marker="o" if len(x) == 1 else None, ms=3)
+                band = np.isfinite(s) & ((m - np.where(np.isfinite(s), s, 0) > 0) | (not log))
+                if band.any():  # (on a log axis only where mean - SD > 0)
+                    axis.fill_between(x, m - np.where(band, s, 0), m + np.where(band, s, 0),
+                                      where=band, color=colors[depth - 1], alpha=0.18, lw=0)
+            if log and floor > axis.get_ylim()[0]:  # nothing below it but roundoff
+                axis.set_ylim(bottom=floor)
+            if kind == "d":  # 0 deg (BP's own update) is meaningful: the axis starts there
+                hi = [r[f"{col}_mean"] + (r[f"{col}_sd"] if math.isfinite(r[f"{col}_sd"])
+                                          else 0.0) for r in rows]
+                y_top = 1.06 * max(max(hi), 1e-3)
+                axis.set_ylim(-0.02 * y_top, y_top)
+            axis.set_title(f"({kind}) {lab}: {what}", loc="left", fontsize=10)
+            if j == 0 or (j > 0 and grid[i, j - 1] not in drawn):
+                axis.set_ylabel(ylabel)
+            if whole:
+                axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+            axis.grid(alpha=0.3)
+            drawn.append(axis)
+            last = axis
+        if last is not None:
+            last.set_xlabel("epoch")
+    _depth_colorbar(sub, drawn, n_depth, names_by_depth,
+                    "layer depth (1 = input side)")
 
 
 # --------------------------------------------------------------------------- output
@@ -688,7 +934,7 @@ def run_plot(
     table (:func:`final_accuracy`) and the paths written, by kind.
 
     ``out_dir`` defaults to :func:`default_out_dir`. Everything is checked (the output
-    location first, by probing it, then the runs) before anything is written; the four files
+    location first, by probing it, then the runs) before anything is written; the five files
     are written under temporary names and renamed into place together
     (:func:`alignlab._output.write_together`), so a failure leaves the folder as it
     was.
@@ -705,6 +951,7 @@ def run_plot(
     runset = load_runs(run_dirs)
     acc = accuracy_curves(runset)
     lay = layer_curves(runset)
+    upd = update_curves(runset)
     final = final_accuracy(runset, acc)
 
     import matplotlib
@@ -715,10 +962,11 @@ def run_plot(
     title = (f"data: {runset.data or '?'}, model: {', '.join(models) or '?'}; "
              f"{len(runset.runs)} runs, {len(runset.label_order())} labels; "
              "lines: mean over seeds, bands: ± SD")
-    fig = plot_curves(acc, lay, title=title)
+    fig = plot_curves(acc, lay, upd, title=title)
     written = write_figure_set(out, fig, {
         OUTPUT_NAMES["accuracy_csv"]: acc.to_csv,
         OUTPUT_NAMES["layers_csv"]: lay.to_csv,
+        OUTPUT_NAMES["updates_csv"]: upd.to_csv,
     }, stem="curves")
     return final, {kind: written[name] for kind, name in OUTPUT_NAMES.items()}
 
@@ -736,12 +984,15 @@ def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = No
     del parser_class
     p = subparsers.add_parser(
         "plot",
-        help="training curves of runs: accuracy, per-layer alignment and norm ratio",
+        help="training curves of runs: accuracy, per-layer alignment, norm ratio and "
+        "update angle to BP",
         description="Read run directories written by `alignlab train`, pool seeds per "
         "method (label = method name + the options that differ across the runs) and write "
         "DIR/curves.{png,pdf} (the paper's Figure 2/4/5 panels: test accuracy mean ± SD "
-        "over epochs; per-layer alignment angle and norm ratio coloured by depth) with "
-        "DIR/curves_accuracy.csv and DIR/curves_layers.csv. See docs/plot.md.",
+        "over epochs; per-layer alignment angle and norm ratio coloured by depth; per-layer "
+        "update angle to BP and |W W^T - I|_F at every log point where runs have them) "
+        "with DIR/curves_accuracy.csv, DIR/curves_layers.csv and DIR/curves_updates.csv. "
+        "See docs/plot.md.",
     )
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories")
     p.add_argument("--out", metavar="DIR",

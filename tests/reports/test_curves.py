@@ -22,12 +22,14 @@ from alignlab.reports.curves import (
     ACCURACY_COLUMNS,
     LAYER_COLUMNS,
     OUTPUT_NAMES,
+    UPDATE_COLUMNS,
     accuracy_curves,
     depth_colors,
     layer_curves,
     load_runs,
     plot_curves,
     run_plot,
+    update_curves,
 )
 
 matplotlib.use("Agg")
@@ -79,8 +81,13 @@ def write_run(
     extra_config: str = "",
     step_rows: bool = True,
     metrics_step: bool = True,
+    update_angle: float | None = None,
+    steps_per_epoch: int = 8,
 ) -> Path:
-    """A run directory as ``alignlab train`` writes it, with the numbers above."""
+    """A run directory as ``alignlab train`` writes it, with the numbers above.
+
+    ``update_angle``: every layer's ``update_angle_deg`` (default 30, measure none 45; BP
+    logs 0). No ``ortho_residual`` column: the layout of run directories before it."""
     run_dir.mkdir(parents=True)
     opts = "".join(f"{k} = {v!r}\n" if not isinstance(v, str) else f'{k} = "{v}"\n'
                    for k, v in (options or {}).items())
@@ -94,7 +101,6 @@ def write_run(
         f'{extra_config}[meta]\nalignlab = "0.1.0"\ntorch = "2.4.0"\n'
     )
     scale = 100.0 if percent else 1.0
-    steps_per_epoch = 8
     with (run_dir / "metrics.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["epoch", *(["step"] if metrics_step else []), "train_loss", "train_acc",
@@ -114,17 +120,19 @@ def write_run(
             if step_rows and e > 0:  # a log point inside epoch e: never on the curve
                 for name in LAYERS:
                     w.writerow([e, e * steps_per_epoch - 4, name, "Linear", method, measure,
-                                999.0, 999.0, "true", 30.0, 1.0, 1.0, 1.0, 1.0])
+                                999.0, 999.0, "true", 30.0 if update_angle is None
+                                else update_angle, 1.0, 1.0, 1.0, 1.0])
             for d, name in enumerate(LAYERS, start=1):
                 used = "false" if d == 1 else "true"  # nothing below the first layer
                 if measure == "none":
                     w.writerow([e, e * steps_per_epoch, name, "Linear", method, "none", "",
-                                "", used, 45.0, 1.0, 1.0, 1.0, ""])
+                                "", used, 45.0 if update_angle is None else update_angle,
+                                1.0, 1.0, 1.0, ""])
                     continue
                 w.writerow([e, e * steps_per_epoch, name, "Linear", method, measure,
                             repr(angle(method_index, seed, d, e)),
-                            repr(norm_ratio(method_index, seed, d, e)), used, 30.0, 1.0, 1.0,
-                            1.0, 1.0])
+                            repr(norm_ratio(method_index, seed, d, e)), used,
+                            30.0 if update_angle is None else update_angle, 1.0, 1.0, 1.0, 1.0])
     (run_dir / "summary.json").write_text(json.dumps({"status": status, "test_acc": 0.9}))
     return run_dir
 
@@ -140,6 +148,70 @@ def make_runs(root: Path) -> list[Path]:
             out.append(write_run(root / "runs" / f"{method}-s{s}", method=method,
                                  method_index=m, seed=s, options=options, measure=measure))
     return out
+
+
+# Runs of a model trained by layer-local targets (GAIT-prop & co. on an invertible network)
+# as the harness logs them: measure none, no alignment angle (NaN), per layer the update
+# angle to BP and |W W^T - I|_F, every TARGET_LOG optimiser steps inside an epoch.
+TARGET_SPE = 10  # optimiser steps per epoch
+TARGET_LOG = 4  # train.log_every_steps
+TARGET_EPOCHS = 2
+TARGET_LAYERS = ("layers.0", "layers.1", "layers.2")
+#: (epoch, step) of every log point, in file order, and its fractional epoch
+TARGET_POINTS = ((0, 0, 0.0), (1, 4, 0.4), (1, 8, 0.8), (1, 10, 1.0), (2, 12, 1.2),
+                 (2, 16, 1.6), (2, 20, 2.0))
+TARGET_HEADER = ("epoch,step,layer,type,method,measure,angle_deg,norm_ratio,feedback_used,"
+                 "update_angle_deg,update_norm_ratio,w_sq,w_dot_w0,w0_sq,fb0_sq,w_dot_fb0,"
+                 "decay_c,ortho_residual,condition")
+
+
+def target_points() -> list[tuple[int, int]]:
+    """The harness's log points: epoch 0 at step 0; in each epoch every step that is a
+    multiple of TARGET_LOG except on its last batch, then the epoch's end."""
+    points = [(0, 0)]
+    for e in range(1, TARGET_EPOCHS + 1):
+        points += [(e, s) for s in range((e - 1) * TARGET_SPE + 1, e * TARGET_SPE)
+                   if s % TARGET_LOG == 0]
+        points.append((e, e * TARGET_SPE))
+    return points
+
+
+def update_angle(seed: int, depth: int, step: int) -> float:
+    """Seeds 0 and 1: 10 d + step/4 -/+ d/2 (mean exact, SD d/sqrt(2))."""
+    return 10.0 * depth + step / 4 + (seed - 0.5) * depth
+
+
+def ortho_residual(seed: int, depth: int, step: int) -> float:
+    """2^-44 d at initialisation (an orthogonal init), then d step/64 + seed/128: spans
+    more than a decade (log axis); mean over seeds 0, 1: d step/64 + 1/256."""
+    return 2.0**-44 * depth if step == 0 else depth * step / 64 + seed / 128
+
+
+def write_target_run(run_dir: Path, *, method: str, seed: int = 0,
+                     angle=update_angle, metrics_epochs: int = TARGET_EPOCHS) -> Path:
+    """A GAIT-prop-style run (model ``invertible``); ``angle(seed, depth, step)`` gives the
+    update angle (BP: 0). ``metrics_epochs`` < TARGET_EPOCHS: a run still training (its
+    metrics.csv stops there; layers.csv goes on)."""
+    write_run(run_dir, method=method, seed=seed, model="invertible", measure="none",
+              epochs=TARGET_EPOCHS, steps_per_epoch=TARGET_SPE, step_rows=False)
+    metrics = (run_dir / "metrics.csv").read_text().splitlines()
+    (run_dir / "metrics.csv").write_text("\n".join(metrics[:metrics_epochs + 2]) + "\n")
+    lines = [TARGET_HEADER]
+    for e, step in target_points():
+        for d, name in enumerate(TARGET_LAYERS, start=1):
+            lines.append(",".join([
+                str(e), str(step), name, "InvertibleLinear", method, "none", "nan", "nan", "",
+                repr(angle(seed, d, step)), "1.0", "784.0", "784.0", "784.0", "nan", "nan",
+                "nan", repr(ortho_residual(seed, d, step)), "nan"]))
+    (run_dir / "layers.csv").write_text("\n".join(lines) + "\n")
+    return run_dir
+
+
+def make_target_runs(root: Path) -> list[Path]:
+    """GAIT-prop and the BP rule (update angle 0), seeds 0 and 1."""
+    return [write_target_run(root / "runs" / f"{m}-s{s}", method=m, seed=s,
+                             angle=update_angle if m == "gait-prop" else lambda *a: 0.0)
+            for m in ("gait-prop", "bp") for s in (0, 1)]
 
 
 @pytest.fixture
@@ -405,6 +477,162 @@ def test_a_diverged_seed_shortens_n_and_is_reported(tmp_path):
     assert (row["epoch"], row["n"], row["runs"]) == (EPOCHS, 2, 3)
     assert row["incomplete"] == "s2: diverged"
     assert "s2: diverged" in curves.format_final(final)
+
+
+# --------------------------------------------------------------------------- update angles
+
+
+@pytest.fixture(scope="module")
+def target_plotted(tmp_path_factory):
+    """GAIT-prop and BP-rule runs (2 seeds each) plotted once: (runs, paths)."""
+    root = tmp_path_factory.mktemp("target")
+    runs = make_target_runs(root)
+    _, paths = run_plot(runs, root / "out")
+    return runs, paths
+
+
+def test_target_rule_points_are_every_log_point_at_fractional_epochs(target_plotted):
+    _, paths = target_plotted
+    assert target_points() == [(e, s) for e, s, _ in TARGET_POINTS]  # the fixture's own
+    rows = read_csv(paths["updates_csv"])
+    assert list(rows[0]) == list(UPDATE_COLUMNS)
+    gait = [r for r in rows if r["label"] == "gait-prop"]
+    assert len(gait) == len(TARGET_LAYERS) * len(TARGET_POINTS)
+    for d, name in enumerate(TARGET_LAYERS, start=1):
+        mine = [r for r in gait if r["layer"] == name]
+        assert {r["depth"] for r in mine} == {str(d)}
+        # x = step / steps per epoch (10, from metrics.csv), mid-epoch points included
+        assert [float(r["epoch"]) for r in mine] == [x for _, _, x in TARGET_POINTS]
+        assert [int(r["step"]) for r in mine] == [s for _, s, _ in TARGET_POINTS]
+        for r, (_, step, _) in zip(mine, TARGET_POINTS, strict=True):
+            # the mean over the two seeds, exactly; SD with ddof=1
+            assert float(r["update_angle_deg_mean"]) == 10.0 * d + step / 4, r
+            assert float(r["update_angle_deg_sd"]) == float(np.std(
+                [update_angle(0, d, step), update_angle(1, d, step)], ddof=1))
+            assert int(r["update_angle_deg_n"]) == 2
+            expected = 2.0**-44 * d if step == 0 else d * step / 64 + 1 / 256
+            assert float(r["ortho_residual_mean"]) == expected, r
+            assert int(r["ortho_residual_n"]) == 2
+
+
+def test_the_bp_rule_has_no_update_angle_but_its_ortho_residual(target_plotted):
+    runs, paths = target_plotted
+    bp = [r for r in read_csv(paths["updates_csv"]) if r["label"] == "bp"]
+    assert len(bp) == len(TARGET_LAYERS) * len(TARGET_POINTS)  # (e) rows only
+    assert {r["update_angle_deg_n"] for r in bp} == {"0"}
+    assert all(math.isnan(float(r["update_angle_deg_mean"])) for r in bp)
+    assert {r["ortho_residual_n"] for r in bp} == {"2"}
+    # measure none, NaN angles: the existing panels and their CSV ignore these runs
+    assert read_csv(paths["layers_csv"]) == []
+    assert {r["label"] for r in read_csv(paths["accuracy_csv"])} == {"gait-prop", "bp"}
+
+
+def test_a_bp_only_set_gets_no_update_rows_and_no_update_panels(tmp_path):
+    import matplotlib.pyplot as plt
+
+    dirs = [write_run(tmp_path / "runs" / f"bp-s{s}", method="bp", seed=s, update_angle=0.0)
+            for s in SEEDS]
+    _, paths = run_plot(dirs, tmp_path / "out")
+    assert paths["updates_csv"].read_text() == ",".join(UPDATE_COLUMNS) + "\n"
+    runset = load_runs(dirs)
+    assert len(runset.updates) == len(SEEDS) * len(LAYERS) * (2 * EPOCHS + 1)  # all read
+    fig = plot_curves(accuracy_curves(runset), layer_curves(runset), update_curves(runset))
+    try:
+        assert not axes_titled(fig, "(d)") and not axes_titled(fig, "(e)")
+        assert len(axes_titled(fig, "(b) bp")) == 1
+    finally:
+        plt.close(fig)
+
+
+def test_old_run_dirs_without_ortho_residual_still_plot(plotted, tmp_path):
+    """The MLP fixture has no ortho_residual column: (d) from every log point (mid-epoch
+    at step 8 e - 4, i.e. epoch e - 1/2), no (e); mixed with target-rule runs, (e) shows
+    those only."""
+    runs, _, paths = plotted
+    rows = read_csv(paths["updates_csv"])
+    points = [0.0] + [x for e in range(1, EPOCHS + 1) for x in (e - 0.5, float(e))]
+    assert len(rows) == 2 * len(LAYERS) * len(points)
+    for lab in ("fa", "pfa"):
+        for d, name in enumerate(LAYERS, start=1):
+            mine = [r for r in rows if r["label"] == lab and r["layer"] == name]
+            assert {r["depth"] for r in mine} == {str(d)}
+            assert [float(r["epoch"]) for r in mine] == points
+            assert {(r["update_angle_deg_mean"], r["update_angle_deg_n"]) for r in mine} == {
+                ("30.0", "3")}
+            assert {r["ortho_residual_n"] for r in mine} == {"0"}
+    # layers.csv without update_angle_deg either (older still): read as NaN, no rows
+    old = write_run(tmp_path / "old", method="fa", seed=7)
+    text = (old / "layers.csv").read_text().replace(",update_angle_deg,", ",other,")
+    (old / "layers.csv").write_text(text)
+    assert len(load_runs([old]).updates) == 0
+    # mixed with GAIT-prop runs: (d) for fa, pfa and gait-prop, (e) for gait-prop only
+    import matplotlib.pyplot as plt
+
+    mixed = load_runs(runs + make_target_runs(tmp_path / "t")[:2])
+    upd = update_curves(mixed)
+    labels = ["fa model=mlp", "pfa model=mlp", "gait-prop model=invertible"]
+    assert list(dict.fromkeys(upd.column("label"))) == labels
+    fig = plot_curves(accuracy_curves(mixed), layer_curves(mixed), upd)
+    try:
+        assert [ax.get_title(loc="left") for ax in axes_titled(fig, "(d)")] == [
+            f"(d) {lab}: update angle to BP" for lab in labels]
+        (ortho_ax,) = axes_titled(fig, "(e)")
+        assert ortho_ax.get_title(loc="left").startswith("(e) gait-prop model=invertible")
+        assert len(axes_titled(fig, "(b)")) == 2  # the target runs have no alignment
+    finally:
+        plt.close(fig)
+
+
+def test_update_panels_draw_every_point_by_depth(target_plotted):
+    import matplotlib.colors as mcolors
+    import matplotlib.pyplot as plt
+
+    runs, _ = target_plotted
+    runset = load_runs(runs)
+    upd = update_curves(runset)
+    fig = plot_curves(accuracy_curves(runset), layer_curves(runset), upd)
+    try:
+        (ax_d,) = axes_titled(fig, "(d)")  # BP's update is BP's: no (d) panel
+        assert ax_d.get_title(loc="left") == "(d) gait-prop: update angle to BP"
+        ortho = axes_titled(fig, "(e)")
+        assert [ax.get_title(loc="left").split(":")[0] for ax in ortho] == [
+            "(e) gait-prop", "(e) bp"]
+        assert all(ax.get_yscale() == "log" for ax in ortho)  # 1/16 .. 0.94: > 1 decade
+        # the initialisation's roundoff (2^-44 d) runs off the bottom: the curves get the axis
+        lowest = 4 / 64 + 1 / 256  # depth 1, step 4
+        assert all(lowest / 2 == ax.get_ylim()[0] for ax in ortho), [
+            ax.get_ylim() for ax in ortho]
+        assert not axes_titled(fig, "(b)") and not axes_titled(fig, "(c)")
+        for ax, mean in ((ax_d, lambda d, st: 10.0 * d + st / 4),
+                         (ortho[0], lambda d, st: 2.0**-44 * d if st == 0
+                          else d * st / 64 + 1 / 256)):
+            lines = [ln for ln in ax.get_lines() if ln.get_label() in TARGET_LAYERS]
+            assert [ln.get_label() for ln in lines] == list(TARGET_LAYERS)
+            assert [mcolors.to_rgba(ln.get_color()) for ln in lines] == depth_colors(3)
+            for d, ln in enumerate(lines, start=1):
+                assert list(ln.get_xdata()) == [x for _, _, x in TARGET_POINTS]
+                assert list(ln.get_ydata()) == [mean(d, st) for _, st, _ in TARGET_POINTS]
+        assert ax_d.get_ylim()[0] <= 0.0  # the angle axis starts at 0
+        (bar,) = [ax for ax in fig.axes if ax.get_ylabel().startswith("layer depth")]
+        assert [t.get_text() for t in bar.get_yticklabels()] == [
+            f"{d}: {name}" for d, name in enumerate(TARGET_LAYERS, start=1)]
+    finally:
+        plt.close(fig)
+
+
+def test_a_run_in_its_first_epoch_has_only_points_it_can_place(tmp_path):
+    """Without metrics.csv's epoch-1 row there is no steps-per-epoch: the mid-epoch points
+    are left out (not put at whole epochs). Without any metrics step, each epoch's last
+    log point stands for its end (as in (b), (c))."""
+    d = write_target_run(tmp_path / "running", method="gait-prop", metrics_epochs=0)
+    runset = load_runs([d])
+    assert sorted({r["x"] for r in runset.updates}) == [0.0]
+    assert len(update_curves(runset)) == len(TARGET_LAYERS)
+    dirs = [write_run(tmp_path / f"s{s}", method="fa", seed=s, metrics_step=False)
+            for s in SEEDS]
+    upd = update_curves(load_runs(dirs))
+    assert sorted(set(upd.column("epoch"))) == [float(e) for e in range(EPOCHS + 1)]
+    assert set(upd.column("step")) == {8 * e for e in range(EPOCHS + 1)}  # the ends
 
 
 # --------------------------------------------------------------------------- files
