@@ -52,6 +52,7 @@ import json
 import math
 import os
 import sys
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -904,7 +905,8 @@ def _plot_update_panels(sub, updates: Records, labels: list[str], moving: list[s
                                           else 0.0) for r in rows]
                 y_top = 1.06 * max(max(hi), 1e-3)
                 axis.set_ylim(-0.02 * y_top, y_top)
-            axis.set_title(f"({kind}) {lab}: {what}", loc="left", fontsize=10)
+            head = textwrap.fill(f"({kind}) {lab}", width=36)
+            axis.set_title(f"{head}\n{what}", loc="left", fontsize=9)
             if j == 0 or (j > 0 and grid[i, j - 1] not in drawn):
                 axis.set_ylabel(ylabel)
             if whole:
