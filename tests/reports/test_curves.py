@@ -575,7 +575,7 @@ def test_old_run_dirs_without_ortho_residual_still_plot(plotted, tmp_path):
     fig = plot_curves(accuracy_curves(mixed), layer_curves(mixed), upd)
     try:
         assert [ax.get_title(loc="left") for ax in axes_titled(fig, "(d)")] == [
-            f"(d) {lab}: update angle to BP" for lab in labels]
+            f"(d) {lab}\nupdate angle to BP" for lab in labels]
         (ortho_ax,) = axes_titled(fig, "(e)")
         assert ortho_ax.get_title(loc="left").startswith("(e) gait-prop model=invertible")
         assert len(axes_titled(fig, "(b)")) == 2  # the target runs have no alignment
@@ -593,9 +593,9 @@ def test_update_panels_draw_every_point_by_depth(target_plotted):
     fig = plot_curves(accuracy_curves(runset), layer_curves(runset), upd)
     try:
         (ax_d,) = axes_titled(fig, "(d)")  # BP's update is BP's: no (d) panel
-        assert ax_d.get_title(loc="left") == "(d) gait-prop: update angle to BP"
+        assert ax_d.get_title(loc="left") == "(d) gait-prop\nupdate angle to BP"
         ortho = axes_titled(fig, "(e)")
-        assert [ax.get_title(loc="left").split(":")[0] for ax in ortho] == [
+        assert [ax.get_title(loc="left").split("\n")[0] for ax in ortho] == [
             "(e) gait-prop", "(e) bp"]
         assert all(ax.get_yscale() == "log" for ax in ortho)  # 1/16 .. 0.94: > 1 decade
         # the initialisation's roundoff (2^-44 d) runs off the bottom: the curves get the axis
