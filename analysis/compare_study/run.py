@@ -13,7 +13,8 @@ interrupted study is finished by running it again.
 
 Step 2 compares: one ``alignlab compare`` per question of :data:`COMPARISONS` into
 ``OUT/<question>/compare.{csv,png,pdf}`` (default ``docs/compare_study``), each printing its
-table. Only completed runs are compared (others are listed and left out).
+table. Only completed runs are compared (others are listed and left out). Step 3 writes
+``OUT/summary.md``, every question's table with seeds pooled (``summarise.py``).
 
 The configs in this folder (``base = ...`` chains onto ``configs/fashion-mnist``; see each
 file's header) are the study: PFA at r = 1, 2, 5, 10, 20, 50 with the paper's decay
@@ -88,6 +89,17 @@ COMPARISONS: dict[str, tuple[tuple[str, str], ...]] = {
     "optimizer": (("optimizer", "*"), ("ratios", "pfa__method.expansion_ratio=10__*")),
     "resnet20": (("resnet20", "*"),),
 }
+
+
+def _summarise():
+    """``summarise.py`` beside this file (a script folder, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compare_study_summarise",
+                                                  HERE / "summarise.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def completed_runs(runs_root: Path, sources: tuple[tuple[str, str], ...]
@@ -187,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
                                    device=args.mc_device,
                                    progress=lambda m: print(m, file=sys.stderr, flush=True))
         print(format_summary(table), flush=True)
+    if not args.dry_run and not args.skip_compare:  # ---- step 3: the Markdown tables ------
+        target = _summarise().write_summary(out_root)
+        if target is not None:
+            print(f"== wrote {target}", flush=True)
     return status
 
 

@@ -16,6 +16,7 @@ import csv
 import importlib.util
 import math
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -675,3 +676,35 @@ def test_study_configs_load_at_every_grid_point():
     assert adam.optim.name == "adam" and adam.method.options["state"] == "explicit"
     assert load_config(STUDY / "pfa-id.toml").method.name == "pfa-id"
     assert load_config(STUDY / "pfa-decay-none.toml").optim.weight_decay_at(1) == 0.0
+
+
+def test_study_summary_pools_seeds(tmp_path):
+    """summarise.py: per label and layer, mean / SD over seeds at the final rows, the
+    largest |measured - predicted| at the end and from epoch 1 on, ranges of z."""
+    spec = importlib.util.spec_from_file_location("compare_study_summarise",
+                                                  STUDY / "summarise.py")
+    summarise = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(summarise)
+    cols = ["run", "label", "layer", "depth", "n_out", "n_mid", "epoch_frac", "final",
+            "decay_c", "measured_deg", "predicted_deg", "fixed_point_deg", "mc_sd_deg", "z",
+            "dyn_mean_deg", "dyn_sd_deg", "dyn_z"]
+    rows = []
+    for seed, (m_end, p_end, z) in enumerate([(18.0, 17.8, 1.5), (19.0, 18.5, -0.5)]):
+        for frac, m, p, final in ((0.5, 40.0, 30.0, False), (1.0, 20.0, 19.0 + seed, False),
+                                  (2.0, m_end, p_end, True)):
+            rows.append([f"r{seed}", "pfa", "1", "1", "512", "5120", frac, final,
+                         0.05, m, p, 17.55, 0.035, 9.0, 17.9, 0.1, z])
+    (tmp_path / "q").mkdir()
+    with open(tmp_path / "q" / "compare.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(cols)
+        writer.writerows(rows)
+    target = summarise.write_summary(tmp_path)
+    line = [ln for ln in target.read_text().splitlines() if ln.startswith("| pfa |")]
+    cells = [c.strip() for c in line[0].strip("|").split("|")]
+    assert cells[:6] == ["pfa", "1", "512", "5120", "2", "0.050"]
+    assert cells[6] == f"18.50 +/- {statistics.stdev([18.0, 19.0]):.2f}"
+    assert cells[7:10] == ["18.15", "17.55", "0.50"]  # mean predicted; max |m - p| at the end
+    assert cells[10] == "1.00"  # from epoch 1 on: |20 - 19|, |20 - 20|, 0.2, 0.5 (not 10)
+    assert cells[12] == "9.0" and cells[15] == "-0.5 .. 1.5"
+    assert summarise.write_summary(tmp_path / "empty") is None
