@@ -230,15 +230,15 @@ class FeedbackLaw:
 def _initial_law(layer, n_mid: int) -> InitialLaw:
     """How the method drew ``R_0^T`` (the tests check it against the draws themselves).
 
-    PFA family (``alignlab.nn.methods.pfa._initial_rt``): Xavier-uniform on its own shape
-    ``(n_mid,) + W.shape[1:]`` (torch's fans), times a Bernoulli(``density``) mask when
-    the method uses ``R`` only through one (sparse PFA). KP (``alignlab.nn.methods.
-    learned``): the option ``init``, 'uniform' or 'gaussian' with W's Xavier SD, or a copy
-    of ``W_0``.
+    PFA family (``alignlab.nn.methods.pfa._initial_rt``; SD from its ``initial_rt_std``):
+    Xavier-uniform on its own shape ``(n_mid,) + W.shape[1:]`` (torch's fans), times a
+    Bernoulli(``density``) mask when the method uses ``R`` only through one (sparse PFA).
+    KP (``alignlab.nn.methods.learned``): the option ``init``, 'uniform' or 'gaussian'
+    with W's Xavier SD, or a copy of ``W_0``.
     """
-    import torch
     from torch import nn
 
+    from alignlab.nn.methods.pfa import initial_rt_std
     from alignlab.sim import get_ensemble
 
     meth, w = layer.method, layer.weight
@@ -249,9 +249,7 @@ def _initial_law(layer, n_mid: int) -> InitialLaw:
         fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(w)
         std = math.sqrt(2.0 / (fan_in + fan_out))
         return InitialLaw(get_ensemble(init), std, f"{init}, SD {std:.3g}")
-    shape = (n_mid,) + tuple(w.shape[1:])
-    fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(torch.empty(shape, device="meta"))
-    std = math.sqrt(2.0 / (fan_in + fan_out))
+    std = initial_rt_std(w, n_mid)
     if getattr(meth, "masks_R", False):
         density = float(meth.density)
         ens = _masked_class()(base=get_ensemble("uniform"), density=density)

@@ -364,12 +364,18 @@ R_STATES: dict[str, type[_RState]] = {"explicit": ExplicitR, "factored": Factore
 _IMPLS = ("auto", "path", "literal")
 
 
+def initial_rt_std(weight: Tensor, n_mid: int) -> float:
+    """SD of ``R_0^T``'s entries: Xavier on its own shape ``(n_mid,) + W.shape[1:]``."""
+    shape = (n_mid,) + tuple(weight.shape[1:])
+    fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(torch.empty(shape, device="meta"))
+    return math.sqrt(2.0 / (fan_in + fan_out))
+
+
 def _initial_rt(layer, n_mid: int, generator) -> Tensor:
     """``R_0^T``: Xavier-uniform on its own shape ``(n_mid,) + W.shape[1:]`` (pfa.md)."""
     w = layer.weight
     shape = (n_mid,) + tuple(w.shape[1:])
-    fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(torch.empty(shape, device="meta"))
-    return random_entries(shape, generator, w, "uniform", math.sqrt(2.0 / (fan_in + fan_out)))
+    return random_entries(shape, generator, w, "uniform", initial_rt_std(w, n_mid))
 
 
 def _iid_B(n_mid, n_out, groups, generator, like, kind, scale=1.0) -> Tensor:
