@@ -1,7 +1,7 @@
 """The ``train`` and ``sweep`` subcommands (registered on the ``alignlab`` parser).
 
 ``alignlab train CONFIG [--set KEY=VALUE ...] [--out RUN_DIR]``
-``alignlab train --resume RUN_DIR``
+``alignlab train --resume RUN_DIR [--set train.epochs=N]`` (continue, or extend, a run)
 ``alignlab sweep CONFIG [CONFIG ...] --grid KEY=V1,V2,... [--grid ...] [--jobs N] [--out DIR]
 [--launcher local|inline|submitit] [--slurm-partition P --slurm-time MIN ...]``
 ``torchrun --nproc-per-node=N -m alignlab train CONFIG``: one run over N processes (DDP)
@@ -46,7 +46,8 @@ def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = No
     p.add_argument("--out", metavar="RUN_DIR",
                    help="run directory (default runs/<config-stem>-<timestamp>)")
     p.add_argument("--resume", metavar="RUN_DIR",
-                   help="continue the run in RUN_DIR from its last checkpoint")
+                   help="continue the run in RUN_DIR from its last checkpoint (with --set "
+                        "train.epochs=N: extend it to N epochs)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_train)
 
@@ -103,10 +104,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     world = World.from_env()
     if args.resume is not None:
-        if args.config is not None or args.sets or args.out is not None:
-            raise ValueError("`--resume` must be used alone (the run's config.toml is used), "
-                             "got CONFIG, --set or --out as well.")
-        config, run_dir = prepare_resume(args.resume)
+        if args.config is not None or args.out is not None:
+            raise ValueError("`--resume` takes no CONFIG or --out (the run's config.toml is "
+                             "used; only --set train.epochs=N, to extend it), got "
+                             f"{'CONFIG' if args.config is not None else '--out'}.")
+        config, run_dir = prepare_resume(args.resume, args.sets)
         resume = True
     else:
         if args.config is None:

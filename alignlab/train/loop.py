@@ -61,10 +61,11 @@ from ..data import TensorDataset, batches, load_dataset
 from ..models import build_model
 from ..nn import alignment, convert, converted_layers, make_optimizer, mirror_step, update_angles
 from ..theory.decay import sgd_decay_step
-from .config import Config, dumps_toml
+from .config import Config, dumps_toml, load_config
 from .rundir import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
+    EXTENDABLE_KEYS,
     LAYER_COLUMNS,
     LAYERS_FILE,
     METRIC_COLUMNS,
@@ -381,6 +382,18 @@ def _config_key(config: Config) -> str:
     return json.dumps(config.to_dict(), sort_keys=True, default=list)
 
 
+def _trajectory_key(key: str | None) -> str | None:
+    """A checkpoint's config key without :data:`~.rundir.EXTENDABLE_KEYS` (what a resumed
+    run may change without changing the steps already taken)."""
+    if key is None:
+        return None
+    table = json.loads(key)
+    for dotted in EXTENDABLE_KEYS:
+        section, _, name = dotted.partition(".")
+        table.get(section, {}).pop(name, None)
+    return json.dumps(table, sort_keys=True)
+
+
 def _write_config(run_dir: Path, config: Config) -> None:
     meta = {"alignlab_version": __version__, "torch_version": torch.__version__,
             "python_version": platform.python_version(),
@@ -447,7 +460,8 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = False, quiet: b
         if resume:
             run_dir = Path(run_dir)
             done = world.agree(lambda: read_summary(run_dir))
-            if done is not None and done.get("status") == "completed":
+            if (done is not None and done.get("status") == "completed"
+                    and done.get("epochs_completed") == cfg.train.epochs):
                 return RunResult(run_dir, "completed", done.get("final", {}),
                                  float(done.get("wall_s", 0.0)))
         else:  # a new or empty folder (created later); refuses one that holds a run
@@ -532,9 +546,13 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
         ck = world.agree(lambda: torch.load(checkpoint, map_location="cpu", weights_only=False)
                          if checkpoint.is_file() else None)
         if ck is not None:
-            if ck.get("format") != _CHECKPOINT_FORMAT or ck.get("config") != _config_key(cfg):
+            if (ck.get("format") != _CHECKPOINT_FORMAT
+                    or _trajectory_key(ck.get("config")) != _trajectory_key(_config_key(cfg))):
                 raise ValueError(f"`--resume` {str(run_dir)!r}: its checkpoint was written for "
                                  "another config or format; start a new run instead.")
+            if ck["epoch"] > cfg.train.epochs:
+                raise ValueError(f"`train.epochs` must be at least the {ck['epoch']} epochs "
+                                 f"{str(run_dir)!r} has trained, got {cfg.train.epochs}.")
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["optimizer"])
             batch_gen.set_state(ck["batch_gen"])
@@ -547,6 +565,8 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
             epoch, step, (c, u), wall_before = ck["epoch"], ck["step"], ck["decay"], ck["wall_s"]
             updates = ck.get("updates", step)
             metric_rows, layer_rows = ck["metrics"], ck["layers"]
+    if main and resume and load_config(run_dir / CONFIG_FILE).to_dict() != cfg.to_dict():
+        _write_config(run_dir, cfg)  # extended (train.epochs): the folder says what it runs
     if main:  # the files say exactly what the checkpoint says (drops rows of a lost epoch)
         metrics_log.rewrite(metric_rows)
         layers_log.rewrite(layer_rows)

@@ -30,6 +30,7 @@ __all__ = [
     "default_run_dir",
     "check_new_run",
     "prepare_new_run",
+    "EXTENDABLE_KEYS",
     "prepare_resume",
     "read_csv",
     "read_summary",
@@ -177,12 +178,25 @@ def prepare_new_run(out: str | Path) -> Path:
     return path
 
 
-def prepare_resume(run_dir: str | Path):
-    """``(config, path)`` of a run directory to continue (its ``config.toml``)."""
+#: config keys a resumed run may change (``--set`` with ``--resume``): none alters the
+#: trajectory up to the checkpoint, so the continued run is the run a longer one would be.
+EXTENDABLE_KEYS = ("train.epochs",)
+
+
+def prepare_resume(run_dir: str | Path, overrides: Sequence[str] = ()):
+    """``(config, path)`` of a run directory to continue (its ``config.toml``, with
+    ``overrides`` of :data:`EXTENDABLE_KEYS` only: ``train.epochs=N`` extends a finished
+    run to ``N`` epochs)."""
     from .config import load_config
 
     path = Path(run_dir)
     if not (path / CONFIG_FILE).is_file():
         raise ValueError(f"`--resume` must be a run directory (with {CONFIG_FILE}), got "
                          f"{str(path)!r}.")
-    return load_config(path / CONFIG_FILE), path
+    for item in overrides:
+        key = str(item).partition("=")[0].strip()
+        if key not in EXTENDABLE_KEYS:
+            raise ValueError(f"`--set {key}` cannot change a resumed run (only "
+                             f"{', '.join(EXTENDABLE_KEYS)} can, to extend it); start a new "
+                             f"run instead.")
+    return load_config(path / CONFIG_FILE, overrides), path

@@ -56,3 +56,34 @@ def test_train_writes_the_run_directory_and_refuses_to_overwrite_it(tmp_path, ca
     assert main(["train", str(cfg), "--out", str(out)]) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert main(["train", "--resume", str(out)]) == 0  # completed: nothing to do
+
+
+def test_resume_with_more_epochs_extends_the_run_exactly(tmp_path, capsys):
+    # a 2-epoch run extended to 3 is the 3-epoch run (its files and config say 3)
+    from alignlab.train.rundir import read_csv, read_summary
+
+    timing = {"epoch_s", "log_s", "wall_s"}
+
+    def rows(run, name):
+        return [{k: v for k, v in r.items() if k not in timing} for r in read_csv(run / name)]
+
+    cfg = write_config(tmp_path / "c.toml", data={"n_train": 300},
+                       train={"epochs": 3, "batch_size": 32, "log_every_steps": 5})
+    whole, short = tmp_path / "whole", tmp_path / "short"
+    assert main(["train", str(cfg), "--out", str(whole), "--quiet"]) == 0
+    assert main(["train", str(cfg), "--set", "train.epochs=2", "--out", str(short),
+                 "--quiet"]) == 0
+    for argv, key in [
+        (["train", "--resume", str(short), "--set", "train.epochs=1"], "`train.epochs`"),
+        (["train", "--resume", str(short), "--set", "optim.lr=0.5"], "`--set optim.lr`"),
+        (["train", "--resume", str(short), "--out", str(tmp_path / "x")], "`--resume`"),
+    ]:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"alignlab: error: {key}"), err
+    assert read_summary(short)["epochs_completed"] == 2
+    assert main(["train", "--resume", str(short), "--set", "train.epochs=3", "--quiet"]) == 0
+    assert read_summary(short)["epochs_completed"] == 3
+    assert "epochs = 3" in (short / "config.toml").read_text()
+    for name in ("metrics.csv", "layers.csv"):
+        assert rows(short, name) == rows(whole, name), name
