@@ -55,6 +55,12 @@ def test_bench_gaitprop_smoke(bench, tmp_path, capsys):
         "gait-prop": 2.0, "gait-prop, no penalty": 2.0}
     by = {r["variant"]: r for r in rec}
     assert by["gait-prop, no penalty"]["config"] == "gait-prop.toml, method.penalty=none"
+    # the matched BP row carries GAIT-prop's configured penalty; matched ratios divide by it
+    matched = by[bench["MATCHED_BP"]]
+    assert matched["config"] == "bp.toml, method.penalty=offdiag, method.penalty_strength=0.1"
+    assert matched["flop_ratio"] > 1 and math.isnan(matched["matched_ratio"])
+    for name, base in bench["MATCHED"].items():
+        assert by[name]["matched_ratio"] == by[name]["median_ms"] / by[base]["median_ms"]
     # the flop model: the penalty is what separates the two GAIT-prop rows
     assert by["gait-prop"]["flop_ratio"] > by["gait-prop, no penalty"]["flop_ratio"] > 1
     assert by["tp"]["flop_ratio"] == by["itp"]["flop_ratio"] == by["gait-prop"]["flop_ratio"]
