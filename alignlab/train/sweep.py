@@ -4,7 +4,8 @@ Every combination of the ``--grid`` values (for each CONFIG given) is one run, n
 ``<config-stem>__<key>=<value>__...`` under the sweep folder. All points are validated
 before anything starts. Runs whose ``summary.json`` says completed (or diverged: that is
 deterministic) are skipped and runs with a ``config.toml`` are resumed, so re-running the
-same command finishes an interrupted sweep. The sweep then writes
+same command finishes an interrupted sweep; re-running it with more ``train.epochs``
+extends the completed runs (``alignlab train --resume RUN --set train.epochs=N``). The sweep then writes
 
 * ``runs.csv``: one row per run (grid values, status, exit code, final metrics);
 * ``summary.csv``: one row per grid point *without* ``train.seed`` (and per config):
@@ -36,6 +37,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from .._output import check_output_dir
 from .._records import Records
@@ -97,11 +100,23 @@ class Task:
     config: Path
     overrides: tuple[tuple[str, Any], ...]  # the grid values of this run
     run_dir: Path
+    epochs: int = 0  # train.epochs of the config with the sweep's --set and the grid values
+
+    def started_epochs(self) -> int | None:
+        """``train.epochs`` of the started run's ``config.toml`` (None: not started)."""
+        path = self.run_dir / CONFIG_FILE
+        if not path.exists():
+            return None
+        with open(path, "rb") as fh:
+            return int(tomllib.load(fh).get("train", {}).get("epochs", 0))
 
     def argv(self, sets: Sequence[str]) -> list[str]:
-        """Arguments of ``python -m alignlab`` for this run (resume if started)."""
-        if (self.run_dir / CONFIG_FILE).exists():
-            return ["train", "--resume", str(self.run_dir)]
+        """Arguments of ``python -m alignlab`` for this run (resume if started; extended
+        when the sweep now asks for more epochs than the run has)."""
+        started = self.started_epochs()
+        if started is not None:
+            extend = ["--set", f"train.epochs={self.epochs}"] if self.epochs > started else []
+            return ["train", "--resume", str(self.run_dir), *extend]
         args = ["train", str(self.config), "--out", str(self.run_dir)]
         for s in sets:
             args += ["--set", s]
@@ -305,10 +320,10 @@ def _tasks(configs: Sequence[str | Path], grid: Sequence[tuple[str, list[Any]]],
             overrides = tuple(zip(keys, combo, strict=True))
             name = "__".join([Path(config).stem] + [f"{k}={_slug(v)}" for k, v in overrides])
             try:
-                load_config(config, [*sets, *overrides])
+                cfg = load_config(config, [*sets, *overrides])
             except ValueError as exc:
                 raise ValueError(f"{exc} (grid point {name})") from None
-            tasks.append(Task(name, Path(config), overrides, out / name))
+            tasks.append(Task(name, Path(config), overrides, out / name, cfg.train.epochs))
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         raise ValueError(f"`--grid` values must give distinct run names, got {names}.")
@@ -364,7 +379,8 @@ def run_sweep(configs: str | Path | Sequence[str | Path], grid: Sequence[tuple[s
     todo = []
     for task in tasks:
         done = read_summary(task.run_dir)
-        if done is not None and done.get("status") in _FINISHED:
+        if done is not None and done.get("status") in _FINISHED and not (
+                done["status"] == "completed" and task.epochs > (task.started_epochs() or 0)):
             report(f"skipped  {task.name} ({done['status']})")
         else:
             todo.append(task)

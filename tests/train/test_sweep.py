@@ -40,6 +40,17 @@ def test_sweep_runs_the_grid_and_summarises_over_seeds(tmp_path, capsys):
     capsys.readouterr()
     assert main(argv) == 0
     assert "4 runs, 0 to run" in capsys.readouterr().out
+    # asking for more epochs extends the completed runs (their first epochs kept)
+    before = read_csv(out / "bp__train.seed=0" / "metrics.csv")
+    assert main([*argv, "--set", "train.epochs=3"]) == 0
+    assert "4 runs, 4 to run" in capsys.readouterr().out
+    for r in read_csv(out / "runs.csv"):
+        assert r["status"] == "completed"
+        assert read_summary(out / r["run"])["epochs_completed"] == 3
+    after = read_csv(out / "bp__train.seed=0" / "metrics.csv")
+    assert [int(r["epoch"]) for r in after] == [0, 1, 2, 3] and after[:3] == before
+    assert main(argv) == 0  # fewer epochs than the runs have: nothing to do
+    assert "4 runs, 0 to run" in capsys.readouterr().out
 
 
 @pytest.mark.slow
