@@ -57,6 +57,8 @@ class Rule:
 
     name: ClassVar[str] = ""
     needs_inverse: ClassVar[bool] = False  # uses g_l (layers 2..L)
+    #: whether :func:`~alignlab.gaitprop.first_order_angles` predicts the rule's angle to BP
+    first_order_theory: ClassVar[bool] = False
 
     def options(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -138,6 +140,7 @@ class GaitProp(_Incremental):
 
     name: ClassVar[str] = "gait-prop"
     squared_derivative: ClassVar[bool] = True
+    first_order_theory: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)

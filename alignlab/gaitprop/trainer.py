@@ -15,7 +15,9 @@
 It returns the quadratic loss ``1/2 <|h_L - t_L|^2>`` and the class read-out of the batch
 *before* the update (what the step trained on), and, every ``log_every`` steps, per-layer
 rows (:meth:`Trainer.diagnostics`): the update's angle to BP's on the same batch and
-weights, the norm ratio, ``|W W^T - I|_F`` and the LU's condition estimate.
+weights, the norm ratio, ``|W W^T - I|_F``, the LU's condition estimate and, for
+GAIT-prop, the angle the first-order theory predicts from the residuals
+(:func:`~alignlab.gaitprop.first_order_angles`).
 :func:`step` is the same as a function.
 """
 
@@ -34,12 +36,13 @@ from ..models.invertible import Activities, InvertibleNet
 from .penalty import _check as _check_penalty
 from .penalty import orthogonality_residual, penalty_grad
 from .rules import Backprop, LayerUpdate, Rule, check_model, get_rule, layer_updates
+from .theory import first_order_angles
 
 __all__ = ["DIAGNOSTIC_COLUMNS", "StepResult", "Trainer", "compare_updates", "method_options",
            "step"]
 
 DIAGNOSTIC_COLUMNS = ("layer", "width", "update_angle_deg", "update_norm_ratio",
-                      "ortho_residual", "condition")
+                      "ortho_residual", "condition", "first_order_angle_deg")
 
 
 @dataclass(frozen=True)
@@ -59,12 +62,14 @@ def _angle_ratio(ref: Tensor, x: Tensor) -> tuple[float, float]:
 
 
 def compare_updates(model: InvertibleNet, reference: list[LayerUpdate],
-                    other: list[LayerUpdate]) -> list[dict[str, Any]]:
+                    other: list[LayerUpdate], predicted: list[float] | None = None
+                    ) -> list[dict[str, Any]]:
     """Per layer (and ``'(all)'`` over every layer's weight): the angle (degrees) between
     the weight updates ``other`` and ``reference`` (BP's), ``|other| / |reference|``,
-    ``|W W^T - I|_F`` (``'(all)'``: the root sum of squares) and the 1-norm condition
+    ``|W W^T - I|_F`` (``'(all)'``: the root sum of squares), the 1-norm condition
     estimate of the layer's last LU (NaN for a layer never factorised, e.g. layer 1;
-    ``'(all)'``: the largest)."""
+    ``'(all)'``: the largest) and ``predicted[i]``, the theory's angle for the layer
+    (:func:`~alignlab.gaitprop.first_order_angles`; NaN without it, and for ``'(all)'``)."""
     rows = []
     for i, (ref, up) in enumerate(zip(reference, other, strict=True)):
         layer = model.layers[i]
@@ -72,7 +77,8 @@ def compare_updates(model: InvertibleNet, reference: list[LayerUpdate],
         rows.append({"layer": f"layers[{i}]", "width": layer.n, "update_angle_deg": angle,
                      "update_norm_ratio": ratio,
                      "ortho_residual": float(orthogonality_residual(layer.weight)),
-                     "condition": layer.condition_estimate})
+                     "condition": layer.condition_estimate,
+                     "first_order_angle_deg": math.nan if predicted is None else predicted[i]})
     ref_all = torch.cat([u.weight.reshape(-1) for u in reference])
     all_ = torch.cat([u.weight.reshape(-1) for u in other])
     angle, ratio = _angle_ratio(ref_all, all_)
@@ -80,7 +86,8 @@ def compare_updates(model: InvertibleNet, reference: list[LayerUpdate],
     conds = [r["condition"] for r in rows if not math.isnan(r["condition"])]
     rows.append({"layer": "(all)", "width": sum(r["width"] for r in rows),
                  "update_angle_deg": angle, "update_norm_ratio": ratio,
-                 "ortho_residual": res, "condition": max(conds) if conds else math.nan})
+                 "ortho_residual": res, "condition": max(conds) if conds else math.nan,
+                 "first_order_angle_deg": math.nan})
     return rows
 
 
@@ -125,6 +132,12 @@ class Trainer:
     def _errors(self, acts: Activities, target: Tensor) -> list[Tensor]:
         return self.rule.errors(self.model, acts, target)
 
+    def _predicted(self, x: Tensor, y: Tensor) -> list[float] | None:
+        """The first-order theory's angle to BP per layer, for a rule it describes."""
+        if not self.rule.first_order_theory:
+            return None
+        return first_order_angles(self.model, x, y)
+
     def step(self, x: Tensor, y: Tensor, *, log: bool | None = None) -> StepResult:
         """One update on the batch ``(x, y)`` (``y``: class indices or targets, as in
         :func:`~alignlab.gaitprop.updates`). ``log`` overrides ``log_every``."""
@@ -138,7 +151,7 @@ class Trainer:
         if log:
             bp = ups if isinstance(self.rule, Backprop) else layer_updates(
                 model, acts, self._bp.errors(model, acts, target))
-            rows = compare_updates(model, bp, ups)
+            rows = compare_updates(model, bp, ups, self._predicted(x, y))
         for layer, up in zip(model.layers, ups, strict=True):
             grad = up.weight.neg()
             extra = penalty_grad(layer.weight, self.penalty, self.penalty_strength)
@@ -162,7 +175,7 @@ class Trainer:
         target = model.output_target(acts.h[-1], y)
         ups = layer_updates(model, acts, self._errors(acts, target))
         bp = layer_updates(model, acts, self._bp.errors(model, acts, target))
-        return compare_updates(model, bp, ups)
+        return compare_updates(model, bp, ups, self._predicted(x, y))
 
 
 def method_options(rule: str, **options) -> dict[str, Any]:

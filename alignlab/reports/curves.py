@@ -12,7 +12,8 @@ given runs, e.g. ``pfa r=10``; seeds pooled) and draws
 (d) per-layer angle between the method's weight update and BP's (``update_angle_deg``) at
     every log point (x = fractional epoch), one subplot per label with a nonzero angle (BP
     itself is 0 throughout and left out), including labels with no measure (DFA, and the
-    layer-local-target rules GAIT-prop, TP, ITP);
+    layer-local-target rules GAIT-prop, TP, ITP); where a run logs it (GAIT-prop), the
+    first-order theory's prediction (``update_angle_first_order_deg``) dashed beside it;
 (e) per-layer ``|W W^T - I|_F`` (``ortho_residual``) likewise, where a run logs it (models
     trained by layer-local targets).
 
@@ -99,6 +100,9 @@ UPDATE_COLUMNS = (
     "label", "layer", "depth", "step", "epoch",
     "update_angle_deg_mean", "update_angle_deg_sd", "update_angle_deg_n",
     "ortho_residual_mean", "ortho_residual_sd", "ortho_residual_n",
+    # GAIT-prop: the first-order theory's prediction of the update angle (NaN, n 0 elsewhere)
+    "update_angle_first_order_deg_mean", "update_angle_first_order_deg_sd",
+    "update_angle_first_order_deg_n",
 )
 #: What ``run_plot`` writes into its output folder, by kind.
 OUTPUT_NAMES = {
@@ -119,7 +123,7 @@ _MEASURED = ("weight", "path")
 _MISSING = object()
 #: Columns of ``RunSet.updates`` (one row per run, layer and log point).
 _UPDATE_RUN_COLUMNS = ("label", "run", "seed", "layer", "depth", "step", "x",
-                       "update_angle_deg", "ortho_residual")
+                       "update_angle_deg", "ortho_residual", "update_angle_first_order_deg")
 
 
 # --------------------------------------------------------------------------- reading
@@ -371,12 +375,15 @@ def _update_points(raw: Sequence[dict[str, str]], metric_step: dict[int, float],
             x = float(epoch)
         angle = _number(r.get("update_angle_deg"), f"{where} update_angle_deg")
         ortho = _number(r.get("ortho_residual"), f"{where} ortho_residual")
+        theory = _number(r.get("update_angle_first_order_deg"),
+                         f"{where} update_angle_first_order_deg")
         if not (math.isfinite(angle) or math.isfinite(ortho)):
             continue
         points[(r["layer"], x)] = {
             "layer": r["layer"], "depth": depth[r["layer"]], "epoch": epoch,
             "step": int(step) if math.isfinite(step) and step == round(step) else math.nan,
             "x": x, "update_angle_deg": angle, "ortho_residual": ortho,
+            "update_angle_first_order_deg": theory,
         }
     return list(points.values())
 
@@ -595,6 +602,7 @@ def update_curves(runset: RunSet) -> Records:
         a_mean, a_sd, a_n = (_mean_sd([g["update_angle_deg"] for g in group])
                              if lab in moving else (math.nan, math.nan, 0))
         o_mean, o_sd, o_n = _mean_sd([g["ortho_residual"] for g in group])
+        p_mean, p_sd, p_n = _mean_sd([g["update_angle_first_order_deg"] for g in group])
         if not (a_n or o_n):
             continue
         # the seeds' common step (NaN if they differ, e.g. other batch sizes, or if unknown)
@@ -606,6 +614,8 @@ def update_curves(runset: RunSet) -> Records:
             "epoch": x, "update_angle_deg_mean": a_mean, "update_angle_deg_sd": a_sd,
             "update_angle_deg_n": a_n, "ortho_residual_mean": o_mean,
             "ortho_residual_sd": o_sd, "ortho_residual_n": o_n,
+            "update_angle_first_order_deg_mean": p_mean,
+            "update_angle_first_order_deg_sd": p_sd, "update_angle_first_order_deg_n": p_n,
         })
     return Records(rows, UPDATE_COLUMNS)
 
@@ -883,6 +893,7 @@ def _plot_update_panels(sub, updates: Records, labels: list[str], moving: list[s
                 continue
             lab = labels[j]
             rows = [r for r in updates if r["label"] == lab and r[f"{col}_n"]]
+            any_theory = False
             floor = _log_floor(r[f"{col}_mean"] for r in rows) if kind == "e" else None
             log = floor is not None
             if log:
@@ -898,6 +909,12 @@ def _plot_update_panels(sub, updates: Records, labels: list[str], moving: list[s
                 if band.any():  # (on a log axis only where mean - SD > 0)
                     axis.fill_between(x, m - np.where(band, s, 0), m + np.where(band, s, 0),
                                       where=band, color=colors[depth - 1], alpha=0.18, lw=0)
+                theory = [r for r in rr if r["update_angle_first_order_deg_n"]]
+                if kind == "d" and theory:  # GAIT-prop: the first-order theory, dashed
+                    axis.plot([r["epoch"] for r in theory],
+                              [r["update_angle_first_order_deg_mean"] for r in theory],
+                              color=colors[depth - 1], lw=1.0, ls="--")
+                    any_theory = True
             if log and floor > axis.get_ylim()[0]:  # nothing below it but roundoff
                 axis.set_ylim(bottom=floor)
             if kind == "d":  # 0 deg (BP's own update) is meaningful: the axis starts there
@@ -906,7 +923,8 @@ def _plot_update_panels(sub, updates: Records, labels: list[str], moving: list[s
                 y_top = 1.06 * max(max(hi), 1e-3)
                 axis.set_ylim(-0.02 * y_top, y_top)
             head = textwrap.fill(f"({kind}) {lab}", width=36)
-            axis.set_title(f"{head}\n{what}", loc="left", fontsize=9)
+            note = "; dashed: first-order theory" if kind == "d" and any_theory else ""
+            axis.set_title(f"{head}\n{what}{note}", loc="left", fontsize=9)
             if j == 0 or (j > 0 and grid[i, j - 1] not in drawn):
                 axis.set_ylabel(ylabel)
             if whole:

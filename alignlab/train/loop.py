@@ -301,8 +301,9 @@ class _Probe:
 
 class _TargetProbe:
     """layers.csv for a model trained by a layer-local rule (``alignlab.gaitprop``): per
-    layer, the rule's update against BP's on the fixed probe batch, ``|W W^T - I|_F`` and
-    the LU's condition estimate (:meth:`alignlab.gaitprop.Trainer.diagnostics`), plus the
+    layer, the rule's update against BP's on the fixed probe batch, ``|W W^T - I|_F``, the
+    LU's condition estimate and (GAIT-prop) the first-order theory's angle
+    (:meth:`alignlab.gaitprop.Trainer.diagnostics`), plus the
     weight scalars; no feedback, so no alignment (``measure`` 'none')."""
 
     def __init__(self, trainer, train_ds, size: int, seed: int):
@@ -330,6 +331,7 @@ class _TargetProbe:
                 "w_sq": _dot(w, w), "w_dot_w0": _dot(w, self.w0[i]), "w0_sq": self.w0_sq[i],
                 "fb0_sq": math.nan, "w_dot_fb0": math.nan, "decay_c": decay_c,
                 "ortho_residual": d["ortho_residual"], "condition": d["condition"],
+                "update_angle_first_order_deg": d["first_order_angle_deg"],
             })
         total = diag["(all)"]
         return rows, {"update_angle_deg": total["update_angle_deg"],

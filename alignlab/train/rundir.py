@@ -75,6 +75,9 @@ LAYER_COLUMNS = [
     "decay_c",  # Proposition 1's factor c_t (D_t = c_t D_0) for the SGD schedule so far
     "ortho_residual",  # |W W^T - I|_F (models trained by layer-local targets; else empty)
     "condition",  # the 1-norm condition estimate of the layer's LU (idem)
+    # GAIT-prop: update_angle_deg as the first-order theory predicts it from the residuals
+    # (alignlab.gaitprop.first_order_angles; other rules and models: empty or NaN)
+    "update_angle_first_order_deg",
 ]
 
 

@@ -48,6 +48,9 @@ def _train(penalty_strength, steps=60, rule="gait-prop", check_theory=False):
         if result.layers is not None:
             logs.append(result.layers)
             if predicted is not None:
+                # the logged prediction is the theory's, on the same batch and weights
+                assert [r["first_order_angle_deg"] for r in result.layers[:-1]] == predicted
+                assert math.isnan(result.layers[-1]["first_order_angle_deg"])  # '(all)'
                 got = [r["update_angle_deg"] for r in result.layers[:-1]]
                 resid = max(r["ortho_residual"] for r in result.layers[:-1])
                 # first order in |R|: relative error O(|R|), + rounding (1e-3 deg at step 0)
@@ -117,6 +120,12 @@ def test_diagnostics_do_not_change_the_model():
     assert rows[-1]["layer"] == "(all)" and rows[0]["update_angle_deg"] > 10  # ITP vs BP
     conds = [r["condition"] for r in rows]
     assert math.isnan(conds[0]) and conds[-1] == max(conds[1:-1]) >= 1  # layer 1: no LU
+    assert list(rows[0]) == list(DIAGNOSTIC_COLUMNS)
+    assert all(math.isnan(r["first_order_angle_deg"]) for r in rows)  # no theory for ITP
+    gait = Trainer(m, UncorrectedAdam(m.parameters()), "gait-prop", gamma=1e-2)
+    x, y = batch(16, size=8, classes=4)
+    assert [r["first_order_angle_deg"] for r in gait.diagnostics(x, y)[:-1]] == \
+        first_order_angles(m, x, y)
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -162,7 +162,7 @@ TARGET_POINTS = ((0, 0, 0.0), (1, 4, 0.4), (1, 8, 0.8), (1, 10, 1.0), (2, 12, 1.
                  (2, 16, 1.6), (2, 20, 2.0))
 TARGET_HEADER = ("epoch,step,layer,type,method,measure,angle_deg,norm_ratio,feedback_used,"
                  "update_angle_deg,update_norm_ratio,w_sq,w_dot_w0,w0_sq,fb0_sq,w_dot_fb0,"
-                 "decay_c,ortho_residual,condition")
+                 "decay_c,ortho_residual,condition,update_angle_first_order_deg")
 
 
 def target_points() -> list[tuple[int, int]]:
@@ -187,8 +187,14 @@ def ortho_residual(seed: int, depth: int, step: int) -> float:
     return 2.0**-44 * depth if step == 0 else depth * step / 64 + seed / 128
 
 
+def first_order(seed: int, depth: int, step: int) -> float:
+    """The logged first-order prediction (GAIT-prop): 0.9 x the update angle."""
+    return 0.9 * update_angle(seed, depth, step)
+
+
 def write_target_run(run_dir: Path, *, method: str, seed: int = 0,
-                     angle=update_angle, metrics_epochs: int = TARGET_EPOCHS) -> Path:
+                     angle=update_angle, metrics_epochs: int = TARGET_EPOCHS,
+                     theory=first_order) -> Path:
     """A GAIT-prop-style run (model ``invertible``); ``angle(seed, depth, step)`` gives the
     update angle (BP: 0). ``metrics_epochs`` < TARGET_EPOCHS: a run still training (its
     metrics.csv stops there; layers.csv goes on)."""
@@ -202,7 +208,8 @@ def write_target_run(run_dir: Path, *, method: str, seed: int = 0,
             lines.append(",".join([
                 str(e), str(step), name, "InvertibleLinear", method, "none", "nan", "nan", "",
                 repr(angle(seed, d, step)), "1.0", "784.0", "784.0", "784.0", "nan", "nan",
-                "nan", repr(ortho_residual(seed, d, step)), "nan"]))
+                "nan", repr(ortho_residual(seed, d, step)), "nan",
+                repr(theory(seed, d, step) if theory else math.nan)]))
     (run_dir / "layers.csv").write_text("\n".join(lines) + "\n")
     return run_dir
 
@@ -210,7 +217,8 @@ def write_target_run(run_dir: Path, *, method: str, seed: int = 0,
 def make_target_runs(root: Path) -> list[Path]:
     """GAIT-prop and the BP rule (update angle 0), seeds 0 and 1."""
     return [write_target_run(root / "runs" / f"{m}-s{s}", method=m, seed=s,
-                             angle=update_angle if m == "gait-prop" else lambda *a: 0.0)
+                             angle=update_angle if m == "gait-prop" else lambda *a: 0.0,
+                             theory=first_order if m == "gait-prop" else None)
             for m in ("gait-prop", "bp") for s in (0, 1)]
 
 
@@ -513,6 +521,9 @@ def test_target_rule_points_are_every_log_point_at_fractional_epochs(target_plot
             expected = 2.0**-44 * d if step == 0 else d * step / 64 + 1 / 256
             assert float(r["ortho_residual_mean"]) == expected, r
             assert int(r["ortho_residual_n"]) == 2
+            assert math.isclose(float(r["update_angle_first_order_deg_mean"]),
+                                0.9 * (10.0 * d + step / 4), rel_tol=1e-12)
+            assert int(r["update_angle_first_order_deg_n"]) == 2
 
 
 def test_the_bp_rule_has_no_update_angle_but_its_ortho_residual(target_plotted):
@@ -522,6 +533,7 @@ def test_the_bp_rule_has_no_update_angle_but_its_ortho_residual(target_plotted):
     assert {r["update_angle_deg_n"] for r in bp} == {"0"}
     assert all(math.isnan(float(r["update_angle_deg_mean"])) for r in bp)
     assert {r["ortho_residual_n"] for r in bp} == {"2"}
+    assert {r["update_angle_first_order_deg_n"] for r in bp} == {"0"}
     # measure none, NaN angles: the existing panels and their CSV ignore these runs
     assert read_csv(paths["layers_csv"]) == []
     assert {r["label"] for r in read_csv(paths["accuracy_csv"])} == {"gait-prop", "bp"}
@@ -574,8 +586,12 @@ def test_old_run_dirs_without_ortho_residual_still_plot(plotted, tmp_path):
     assert list(dict.fromkeys(upd.column("label"))) == labels
     fig = plot_curves(accuracy_curves(mixed), layer_curves(mixed), upd)
     try:
+        # the GAIT-prop panel also draws the logged first-order theory (dashed)
         assert [ax.get_title(loc="left") for ax in axes_titled(fig, "(d)")] == [
-            f"(d) {lab}\nupdate angle to BP" for lab in labels]
+            f"(d) {lab}\nupdate angle to BP" for lab in labels[:2]] + [
+            f"(d) {labels[2]}\nupdate angle to BP; dashed: first-order theory"]
+        gait_ax = axes_titled(fig, "(d)")[2]
+        assert sum(line.get_linestyle() == "--" for line in gait_ax.get_lines()) == 3
         (ortho_ax,) = axes_titled(fig, "(e)")
         assert ortho_ax.get_title(loc="left").startswith("(e) gait-prop model=invertible")
         assert len(axes_titled(fig, "(b)")) == 2  # the target runs have no alignment
@@ -593,7 +609,13 @@ def test_update_panels_draw_every_point_by_depth(target_plotted):
     fig = plot_curves(accuracy_curves(runset), layer_curves(runset), upd)
     try:
         (ax_d,) = axes_titled(fig, "(d)")  # BP's update is BP's: no (d) panel
-        assert ax_d.get_title(loc="left") == "(d) gait-prop\nupdate angle to BP"
+        assert ax_d.get_title(loc="left") == (
+            "(d) gait-prop\nupdate angle to BP; dashed: first-order theory")
+        theory = [ln for ln in ax_d.get_lines() if ln.get_linestyle() == "--"]
+        assert [mcolors.to_rgba(ln.get_color()) for ln in theory] == depth_colors(3)
+        for d, ln in enumerate(theory, start=1):  # the logged prediction, mean over seeds
+            np.testing.assert_allclose(ln.get_ydata(), [
+                0.9 * (10.0 * d + st / 4) for _, st, _ in TARGET_POINTS], rtol=1e-12)
         ortho = axes_titled(fig, "(e)")
         assert [ax.get_title(loc="left").split("\n")[0] for ax in ortho] == [
             "(e) gait-prop", "(e) bp"]

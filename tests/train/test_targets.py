@@ -67,6 +67,12 @@ def test_each_rule_learns_and_logs(tmp_path, rule, options):
         assert math.isnan(float(start[0]["condition"]))
         assert all(1 <= float(r["condition"]) < 1e3 for r in start[1:])
     angles = [float(r["update_angle_deg"]) for r in start]
+    predicted = [float(r["update_angle_first_order_deg"]) for r in layers]
+    if rule == "gait-prop":  # the first-order theory's angle, at every log point
+        assert all(math.isfinite(p) for p in predicted)
+        assert all(p < 0.01 for p in predicted[:3])  # step 0: orthogonal, predicted 0
+    else:
+        assert all(math.isnan(p) for p in predicted)
     if rule in ("bp", "gait-prop"):  # orthogonal weights: GAIT-prop's update is BP's
         assert max(angles) < 0.01
         assert float(metrics[0]["update_angle_deg"]) < 0.01
