@@ -776,7 +776,7 @@ def plot_curves(accuracy: Records, layers: Records, updates: Records | None = No
         end = rows[-1]
         text = f"{end['mean']:.2f}" + (f" ± {end['sd']:.2f}" if math.isfinite(end["sd"])
                                         else "")
-        ax.plot(e, m, color=color, lw=1.6,
+        ax.plot(e, m, color=color, lw=1.6, marker="o" if len(e) <= 3 else None, ms=4,
                 label=f"{lab}: {text} %  (n = {end['n']}, epoch {end['epoch']})")
         band = np.isfinite(s)
         if band.any():
