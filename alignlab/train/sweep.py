@@ -5,7 +5,8 @@ Every combination of the ``--grid`` values (for each CONFIG given) is one run, n
 before anything starts. Runs whose ``summary.json`` says completed (or diverged: that is
 deterministic) are skipped and runs with a ``config.toml`` are resumed, so re-running the
 same command finishes an interrupted sweep; re-running it with more ``train.epochs``
-extends the completed runs (``alignlab train --resume RUN --set train.epochs=N``). The sweep then writes
+extends the completed runs (``alignlab train --resume RUN --set train.epochs=N``). The
+sweep then writes
 
 * ``runs.csv``: one row per run (grid values, status, exit code, final metrics);
 * ``summary.csv``: one row per grid point *without* ``train.seed`` (and per config):
