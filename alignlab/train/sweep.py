@@ -39,12 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from .._output import check_output_dir
 from .._records import Records
 from .config import _toml_value, load_config, parse_value
-from .rundir import CONFIG_FILE, read_summary
+from .rundir import CONFIG_FILE, prepare_resume, read_summary
 
 __all__ = ["LAUNCHERS", "SubmititLauncher", "Task", "parse_grid", "run_sweep", "run_task"]
 
@@ -103,20 +101,17 @@ class Task:
     run_dir: Path
     epochs: int = 0  # train.epochs of the config with the sweep's --set and the grid values
 
-    def started_epochs(self) -> int | None:
-        """``train.epochs`` of the started run's ``config.toml`` (None: not started)."""
-        path = self.run_dir / CONFIG_FILE
-        if not path.exists():
-            return None
-        with open(path, "rb") as fh:
-            return int(tomllib.load(fh).get("train", {}).get("epochs", 0))
+    def extends(self) -> bool:
+        """Whether the started run's ``config.toml`` has fewer epochs than this task asks."""
+        if not (self.run_dir / CONFIG_FILE).exists():
+            return False
+        return self.epochs > prepare_resume(self.run_dir)[0].train.epochs
 
     def argv(self, sets: Sequence[str]) -> list[str]:
         """Arguments of ``python -m alignlab`` for this run (resume if started; extended
         when the sweep now asks for more epochs than the run has)."""
-        started = self.started_epochs()
-        if started is not None:
-            extend = ["--set", f"train.epochs={self.epochs}"] if self.epochs > started else []
+        if (self.run_dir / CONFIG_FILE).exists():
+            extend = ["--set", f"train.epochs={self.epochs}"] if self.extends() else []
             return ["train", "--resume", str(self.run_dir), *extend]
         args = ["train", str(self.config), "--out", str(self.run_dir)]
         for s in sets:
@@ -381,7 +376,7 @@ def run_sweep(configs: str | Path | Sequence[str | Path], grid: Sequence[tuple[s
     for task in tasks:
         done = read_summary(task.run_dir)
         if done is not None and done.get("status") in _FINISHED and not (
-                done["status"] == "completed" and task.epochs > (task.started_epochs() or 0)):
+                done["status"] == "completed" and task.extends()):
             report(f"skipped  {task.name} ({done['status']})")
         else:
             todo.append(task)
