@@ -1,7 +1,12 @@
 import os
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+# tests/data/datafiles.py (small files in the real formats) for the tests of every room
+sys.path.insert(0, str(Path(__file__).parent / "data"))
 
 # CI: derandomised (reproducible) examples, no per-example deadline (shared, noisy machines).
 settings.register_profile(

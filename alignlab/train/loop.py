@@ -180,7 +180,7 @@ def _load_data(config: Config, device: torch.device, dtype: torch.dtype):
     d = config.data
     splits = load_dataset(d.name, root=d.root, limit=d.limit, val_size=d.val_size,
                           pad_to=d.pad_to, augment=d.augment, download=d.download, seed=d.seed,
-                          device=device, **dict(d.options))
+                          normalize=d.normalize, device=device, **dict(d.options))
 
     def cast(ds):
         if ds is None or not isinstance(ds, TensorDataset) or ds.x.dtype == dtype:

@@ -12,7 +12,7 @@ from trainhelpers import write_config
 
 from alignlab.cli import main
 from alignlab.theory.decay import decay_factor_schedule
-from alignlab.train import Diverged, load_config, train
+from alignlab.train import Diverged, load_config, resolve_config, train
 from alignlab.train.rundir import LAYER_COLUMNS, METRIC_COLUMNS, read_csv, read_summary
 
 TIMING = {"epoch_s", "log_s", "wall_s"}  # the only columns allowed to differ between runs
@@ -157,3 +157,26 @@ def test_nan_loss_stops_with_status_4_and_keeps_the_checkpoint(tmp_path, capsys)
                  "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 4 and len(err) == 1 and err[0].startswith("alignlab: training diverged")
+
+
+def test_data_normalize_reaches_the_run(tmp_path, monkeypatch):
+    """``data.normalize = false`` trains on pixels / 255; true on (x - mean) / SD."""
+    from datafiles import SmallMnist
+
+    from alignlab.data import DATASETS
+    from alignlab.train.loop import _load_data
+
+    files = SmallMnist(n_train=12, n_test=5)
+    monkeypatch.setattr(DATASETS["mnist"], "files", files.specs())
+    files.write(tmp_path / "data" / "mnist")
+    seen = {}
+    for normalize in (False, True):
+        cfg = resolve_config({"data": {"name": "mnist", "root": str(tmp_path / "data"),
+                                       "download": False, "normalize": normalize},
+                              "model": {"name": "mlp", "sizes": [784, 10]}})
+        _, train_ds, _, _ = _load_data(cfg, torch.device("cpu"), torch.float32)
+        seen[normalize] = train_ds.x.reshape(12, -1)
+    pixels = torch.as_tensor(files.x_train, dtype=torch.float32).reshape(12, -1) / 255
+    torch.testing.assert_close(seen[False], pixels)
+    mean, std = DATASETS["mnist"].mean[0], DATASETS["mnist"].std[0]
+    torch.testing.assert_close(seen[True], (pixels - mean) / std)
