@@ -6,6 +6,14 @@ times and their ratio (best of ``--repeats``). Then the Wishart option (Gaussian
 direct method beside it where that is affordable.
 
     .venv/bin/python analysis/bench_figure3.py [--repeats 3] [--device cpu]
+    .venv/bin/python analysis/bench_figure3.py --processes 5   # whole commands, interleaved
+
+``--processes N``: what a user waits for. N interleaved rounds of two whole processes, each
+started fresh: ``alignlab figure3`` (the main job: imports, simulation, theory, CSV, PNG,
+PDF, JSON) and the literal script (:data:`LITERAL_SCRIPT`: the literal per-sample recipe at
+every ratio, then the same two panels with pyplot, PNG + PDF). Prints each process's
+median wall time, their ratio, and alignlab's median overhead beyond its simulation (the
+sum of the per-ratio times it prints).
 
 Targets (issue 2, 2-core CPU): Figure 3 under 3 s and >= 5x faster than the literal recipe;
 Wishart at r = 10,000 in seconds. No assertion here: the numbers are for the reader.
@@ -14,6 +22,11 @@ Wishart at r = 10,000 in seconds. No assertion here: the numbers are for the rea
 from __future__ import annotations
 
 import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 import torch
@@ -31,12 +44,68 @@ def best_of(fn, repeats: int) -> float:
     return min(times)
 
 
+#: The literal recipe as a user's own script would run it, start to finish.
+LITERAL_SCRIPT = """
+import sys
+import numpy as np
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from alignlab.sim import literal_pfa_sample
+out = sys.argv[1]
+ratios = np.logspace(0, 2, 11)
+eig, ang = [], []
+for i, r in enumerate(ratios):
+    s = literal_pfa_sample(100, int(100 * r), 256, n_samples=100, rng=i)
+    eig.append((s.eigenvalues.mean(), s.eigenvalues.std()))
+    ang.append((s.angle_deg.mean(), s.angle_deg.std()))
+eig, ang = np.array(eig), np.array(ang)
+np.savetxt(out + "/literal.csv", np.column_stack([ratios, eig, ang]), delimiter=",")
+fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+a.fill_between(ratios, eig[:, 0] - eig[:, 1], eig[:, 0] + eig[:, 1], alpha=0.3)
+a.plot(ratios, eig[:, 0], "o-"); a.plot(ratios, 1 + 1 / np.sqrt(ratios), "k")
+a.plot(ratios, 1 - 1 / np.sqrt(ratios), "k"); a.set_xscale("log")
+b.fill_between(ratios, ang[:, 0] - ang[:, 1], ang[:, 0] + ang[:, 1], alpha=0.3)
+b.plot(ratios, ang[:, 0], "o"); b.plot(ratios, np.degrees(np.arctan(1 / np.sqrt(ratios))), "k")
+b.set_xscale("log")
+fig.savefig(out + "/literal.png", dpi=150); fig.savefig(out + "/literal.pdf")
+"""
+
+
+def whole_processes(rounds: int) -> None:
+    """Interleaved rounds of ``alignlab figure3`` and the literal script, fresh processes."""
+    alignlab_s, literal_s, overhead_s = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(rounds):
+            t0 = time.perf_counter()
+            run = subprocess.run([sys.executable, "-m", "alignlab", "figure3", "--out", tmp],
+                                 capture_output=True, text=True, check=True)
+            alignlab_s.append(time.perf_counter() - t0)
+            sim = sum(float(m) for m in re.findall(r"deg\s+([0-9.]+) s$", run.stdout + run.stderr,
+                                                    re.MULTILINE))
+            overhead_s.append(alignlab_s[-1] - sim)
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", LITERAL_SCRIPT, tmp], check=True)
+            literal_s.append(time.perf_counter() - t0)
+            print(f"round {k + 1}/{rounds}: alignlab figure3 {alignlab_s[-1]:.2f} s (overhead "
+                  f"{overhead_s[-1]:.2f} s), literal script {literal_s[-1]:.2f} s", flush=True)
+    a, lit = statistics.median(alignlab_s), statistics.median(literal_s)
+    print(f"\nmedians over {rounds} interleaved rounds: alignlab figure3 {a:.2f} s, literal "
+          f"script {lit:.2f} s, ratio {lit / a:.2f}x; alignlab's overhead beyond its "
+          f"simulation {statistics.median(overhead_s):.2f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    ap.add_argument("--processes", type=int, default=0, metavar="N",
+                    help="time N interleaved rounds of whole processes instead")
     args = ap.parse_args()
+    if args.processes:
+        whole_processes(args.processes)
+        return
     dtype = getattr(torch, args.dtype)
     cfg = Figure3Config()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "

@@ -360,11 +360,8 @@ def plot_figure3(records: Records, config: Figure3Config | None = None):
     The theory drawn is that of ``config``'s ensemble (:func:`ensemble_theory`); the
     dashed red lines are PFA-o (``B^T B = I``) for reference.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib import ticker
+    from matplotlib.figure import Figure  # no pyplot: no backend, no figure manager
 
     config = Figure3Config() if config is None else config
     ens = config.b_ensemble()
@@ -374,9 +371,8 @@ def plot_figure3(records: Records, config: Figure3Config | None = None):
     angle_fine, sd_fine, angle_label = _limit_curves(ens, r_fine)
     sim_color, theory_color, ortho_color = "#1f77b4", "black", "#d62728"
 
-    fig, (ax_a, ax_b, ax_c) = plt.subplots(
-        1, 3, figsize=(14, 4.2), constrained_layout=True, width_ratios=(1, 1, 0.75)
-    )
+    fig = Figure(figsize=(14, 4.2), layout="constrained")
+    ax_a, ax_b, ax_c = fig.subplots(1, 3, width_ratios=(1, 1, 0.75))
 
     # (a) spectrum of B^T B: pooled mean +/- pooled SD (spread of the spectrum).
     ax_a.fill_between(r, col["eig_mean"] - col["eig_sd"], col["eig_mean"] + col["eig_sd"],

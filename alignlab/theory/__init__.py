@@ -1,7 +1,8 @@
 """Closed forms for feedback-alignment learning rules (numpy/scipy/sympy only; no torch).
 
 Proposition 1 (``decay``): ``D_t = R_t^T - B W_t`` decays as ``c(t) D_0`` under SGD.
-Proposition 2 (``spectrum``): the spectrum of ``B^T B`` and its finite-size moments.
+Proposition 2 (``spectrum``): the spectrum of ``B^T B`` and its finite-size moments; its
+limit law as a scipy.stats distribution (``mp_law``, imported only when asked for).
 Proposition 3 (``alignment``): path alignment against the expansion ratio, PFA-o.
 Propositions 1 + 3 over time (``dynamics``): the alignment predicted from logged scalars.
 ``entries``: the one table of entry moments per ensemble (``ENTRY_MOMENTS``), which
@@ -68,11 +69,10 @@ _SOURCES = {
         "entry_kurtosis",
         "entry_moments",
     ), "entries"),
+    **dict.fromkeys(("MarchenkoPasturGen", "marchenko_pastur"), "mp_law"),
     **dict.fromkeys((
-        "MarchenkoPasturGen",
         "eigenvalue_sd",
         "eigenvalue_sd_finite",
-        "marchenko_pastur",
         "mp_edges",
         "mp_second_moment_finite",
         "narayana_moment",
