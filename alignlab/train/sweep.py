@@ -60,7 +60,15 @@ from .._output import check_output_dir, write_together
 from .._records import Records
 from .._signals import terminate_as_interrupt
 from .config import Config, _toml_value, load_config, parse_value
-from .rundir import CONFIG_FILE, EXTENDABLE_KEYS, changed_settings, prepare_resume, read_summary
+from .rundir import (
+    CONFIG_FILE,
+    EXTENDABLE_KEYS,
+    METRICS_FILE,
+    changed_settings,
+    prepare_resume,
+    read_csv,
+    read_summary,
+)
 
 __all__ = ["LAUNCHERS", "ON_CHANGE", "SubmititLauncher", "Task", "default_sweep_dir",
            "parse_grid", "run_sweep", "run_task"]
@@ -571,9 +579,8 @@ def _collect(tasks: Sequence[Task], grid: Sequence[tuple[str, list[Any]]],
     rows = []
     for task in tasks:
         s = read_summary(task.run_dir) or {}
-        final = s.get("final", {}) or {}
+        status, final, wall_s = _outcome(task, s)
         code = codes.get(task.name)
-        status = s.get("status")
         if code not in (None, 0) and status not in _FINISHED:  # this sweep's attempt ended so
             status = "interrupted" if code == _INTERRUPTED else "failed"
         elif status is None:
@@ -585,7 +592,7 @@ def _collect(tasks: Sequence[Task], grid: Sequence[tuple[str, list[Any]]],
                      "test_acc": _num(final.get("test_acc")),
                      "val_acc": _num(final.get("val_acc")),
                      "train_loss": _num(final.get("train_loss")),
-                     "wall_s": _num(s.get("wall_s"))})
+                     "wall_s": _num(wall_s)})
     run_cols = ["run", "config", *keys, "status", "exit", "epochs", "test_acc", "val_acc",
                 "train_loss", "wall_s"]
     group_keys = [k for k in keys if k != SEED_KEY]
@@ -609,5 +616,20 @@ def _collect(tasks: Sequence[Task], grid: Sequence[tuple[str, list[Any]]],
     return Records(rows, run_cols), Records(summary, sum_cols)
 
 
+def _outcome(task: Task, summary: dict[str, Any]) -> tuple[str | None, dict[str, Any], Any]:
+    """``(status, final metrics, wall seconds)`` of the run as long as this sweep asks:
+    ``summary.json``'s, or, for a run that went further (completed, or diverged after the
+    asked epochs), its ``metrics.csv`` row at ``task.epochs``: the first epochs of a longer
+    run are the shorter run (:data:`~.rundir.EXTENDABLE_KEYS`)."""
+    status, final = summary.get("status"), summary.get("final") or {}
+    reached = _num(final.get("epoch"))
+    if status in _FINISHED and task.epochs and reached >= task.epochs and (
+            status == "diverged" or reached > task.epochs):
+        for row in read_csv(task.run_dir / METRICS_FILE):
+            if row.get("epoch") == str(task.epochs):
+                return "completed", row, row.get("wall_s")
+    return status, final, summary.get("wall_s")
+
+
 def _num(value: Any) -> float:
-    return math.nan if value is None else float(value)
+    return math.nan if value is None or value == "" else float(value)

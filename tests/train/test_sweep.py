@@ -56,6 +56,12 @@ def test_sweep_runs_the_grid_and_summarises_over_seeds(tmp_path, capsys):
     assert [int(r["epoch"]) for r in after] == [0, 1, 2, 3] and after[:3] == before
     assert main(argv) == 0  # fewer epochs than the runs have: nothing to do
     assert "4 runs, 0 to run" in capsys.readouterr().out
+    # ... and the runs are reported at the epochs asked (the longer run's epoch-2 row), not
+    # with the numbers of 3 epochs
+    for r in read_csv(out / "runs.csv"):
+        row = read_csv(out / r["run"] / "metrics.csv")[2]
+        assert (r["status"], r["epochs"], r["test_acc"], r["train_loss"]) == (
+            "completed", "2", row["test_acc"], row["train_loss"])
 
 
 @pytest.mark.slow
