@@ -408,3 +408,58 @@ def test_sigterm_stops_a_local_sweep_and_its_runs(tmp_path):
     summary = read_summary(out / "c__train.seed=0")
     assert summary["status"] == "interrupted"  # the run was stopped by Ctrl-C, cleanly
     assert (out / "summary.csv").is_file()
+
+
+# --------------------------------------------------------------------------- the README
+
+
+def readme_commands(prefix: str) -> list[list[str]]:
+    """The ``alignlab PREFIX ...`` lines of the README's Training block, as argv."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("\n## Training\n", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    lines = [shlex.split(ln, comments=True) for ln in block.splitlines()]
+    return [argv[1:] for argv in lines if argv[:2] == [".venv/bin/alignlab", prefix]]
+
+
+def shell_words(argv: list[str]) -> list[str]:
+    """``argv`` with what bash expands: ``{a,b}`` braces and ``*`` globs (sorted, no hidden
+    entries), in the working folder."""
+    import glob
+    import re
+
+    out = []
+    for word in argv:
+        m = re.fullmatch(r"(.*)\{(.*)\}(.*)", word)
+        words = [m[1] + part + m[3] for part in m[2].split(",")] if m else [word]
+        for w in words:
+            out += sorted(glob.glob(w)) if "*" in w else [w]
+    return out
+
+
+@pytest.mark.slow
+def test_the_readme_sweep_then_plot_runs_as_written(tmp_path, monkeypatch, capsys):
+    """README's Training block: the sweep (tiny configs at the paths it names, in this
+    process), then its ``plot runs/sweep/*`` line as written once the sweep folder holds
+    runs.csv, plot/ and compare/, and ``plot runs/sweep``."""
+    monkeypatch.chdir(tmp_path)
+    (sweep_line,) = readme_commands("sweep")
+    plot_lines = readme_commands("plot")
+    assert any("runs/sweep/*" in argv for argv in plot_lines), plot_lines
+    small = {"n_train": 128, "n_test": 128}
+    folder = tmp_path / "configs" / "fashion-mnist"
+    folder.mkdir(parents=True)
+    for name in ("bp", "pfa"):
+        write_config(folder / f"{name}.toml", method={"name": name}, data=small,
+                     train={"epochs": 1, "probe_size": 16})
+    assert main([*shell_words(sweep_line), "--launcher", "inline"]) == 0
+    runs = sorted(p.name for p in (tmp_path / "runs" / "sweep").iterdir() if p.is_dir())
+    assert len(runs) == 6 and {r.partition("__")[0] for r in runs} == {"bp", "pfa"}
+    for name in ("plot", "compare"):  # as the README's plot and compare lines leave it
+        (tmp_path / "runs" / "sweep" / name).mkdir()
+        (tmp_path / "runs" / "sweep" / name / f"{name}.csv").write_text("x\n")
+    for argv in [*plot_lines, ["plot", "runs/sweep"]]:
+        capsys.readouterr()
+        assert main(shell_words(argv)) == 0, capsys.readouterr().err
+        out = capsys.readouterr().out
+        assert "bp" in out and "pfa" in out and "3/3" in out
+    assert (tmp_path / "runs" / "sweep" / "plot" / "curves.png").is_file()
