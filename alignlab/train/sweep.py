@@ -203,19 +203,24 @@ class LocalLauncher:
             raise
 
 
-def _stop(running, codes: dict[str, int], timeout_s: float = 30.0) -> None:
-    """Ctrl-C each running process (it writes its ``summary.json`` and exits 130), wait up to
-    ``timeout_s`` for them all, then kill those left (as at once on a second Ctrl-C or
-    SIGTERM); their last checkpoints stay, so re-running the sweep resumes them."""
+def _stop(running, codes: dict[str, int], grace_s: float = 2.0,
+          timeout_s: float = 30.0) -> None:
+    """Stop the running worker processes as Ctrl-C does: each writes its ``summary.json``
+    (status interrupted) and exits 130; its last checkpoint stays, so re-running the sweep
+    resumes it.
+
+    A Ctrl-C typed in the terminal has reached the workers already (one process group):
+    they get ``grace_s`` to stop by themselves before the sweep sends its own SIGINT (for a
+    SIGTERM to the sweep alone), so none is interrupted twice while writing its summary.
+    Workers still running ``timeout_s`` later, or at a second Ctrl-C, are killed."""
     running = list(running)
-    for proc, _log, _task in running:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-    deadline = time.monotonic() + timeout_s
     try:
+        _wait_all(running, grace_s)
         for proc, _log, _task in running:
-            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        _wait_all(running, timeout_s)
+    except KeyboardInterrupt:
         pass
     finally:
         for proc, log, task in running:
@@ -223,6 +228,16 @@ def _stop(running, codes: dict[str, int], timeout_s: float = 30.0) -> None:
                 proc.kill()
             codes[task.name] = proc.wait()
             log.close()
+
+
+def _wait_all(running, seconds: float) -> None:
+    """Wait until every process has exited or ``seconds`` have passed."""
+    deadline = time.monotonic() + seconds
+    for proc, _log, _task in running:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            return
 
 
 def _train_args(argv: Sequence[str]) -> argparse.Namespace:
