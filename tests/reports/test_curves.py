@@ -25,6 +25,7 @@ from alignlab.reports.curves import (
     UPDATE_COLUMNS,
     accuracy_curves,
     depth_colors,
+    expand_run_dirs,
     layer_curves,
     load_runs,
     plot_curves,
@@ -781,26 +782,23 @@ def make_sweep_folder(root: Path) -> tuple[Path, list[Path]]:
 
 
 def test_a_sweep_folder_and_its_glob_plot_its_runs(tmp_path, capsys, alignlab_main):
-    """``alignlab plot runs/sweep`` and ``runs/sweep/*`` (runs.csv, plot/ and compare/
-    among the runs) both plot the runs, as the runs named one by one do; the entries that
-    are not runs are skipped with a one-line note."""
+    """``alignlab plot runs/sweep/*`` (runs.csv, plot/ and compare/ among the runs) and
+    ``alignlab plot runs/sweep`` both plot the sweep's runs; the entries that are not runs
+    are skipped with a one-line note."""
     sweep, runs = make_sweep_folder(tmp_path)
-    _, direct = run_plot(runs, tmp_path / "direct")
-    expected = {k: p.read_bytes() for k, p in direct.items() if k.endswith("csv")}
-    notes = []
-    _, paths = run_plot(shell_glob(sweep), tmp_path / "glob", note=notes.append)
-    assert {k: p.read_bytes() for k, p in paths.items() if k.endswith("csv")} == expected
-    assert notes == [f"skipped what is not a run directory: {sweep / 'compare'}, "
-                     f"{sweep / 'plot'}, {sweep / 'runs.csv'}, {sweep / 'summary.csv'}"]
-    _, paths = run_plot([sweep])  # the folder itself; default out: beside the runs
-    assert paths["png"].parent == sweep / "plot"
-    assert {k: p.read_bytes() for k, p in paths.items() if k.endswith("csv")} == expected
-    # the command line: the note is one line on stderr, then the usual output
+    not_runs = [sweep / "compare", sweep / "plot", sweep / "runs.csv", sweep / "summary.csv"]
+    assert expand_run_dirs(shell_glob(sweep)) == (runs, not_runs)
+    assert expand_run_dirs([sweep]) == (runs, [])  # .submitit/ is no run either
     assert alignlab_main(["plot", *shell_glob(sweep), "--out", str(sweep / "plot")]) == 0
     err = capsys.readouterr().err.splitlines()
     assert err[0] == ("alignlab: plot: skipped what is not a run directory: "
-                      f"{sweep / 'compare'}, {sweep / 'plot'}, {sweep / 'runs.csv'}, "
-                      f"{sweep / 'summary.csv'}") and err[1].startswith("wrote ")
+                      + ", ".join(map(str, not_runs))) and err[1].startswith("wrote "), err
+    first = {p.name: p.read_bytes() for p in (sweep / "plot").glob("curves_*.csv")}
+    assert len(first) == 3
+    notes = []
+    _, paths = run_plot([sweep], note=notes.append)  # the folder: default out beside the runs
+    assert paths["png"].parent == sweep / "plot" and notes == []
+    assert {p.name: p.read_bytes() for p in (sweep / "plot").glob("curves_*.csv")} == first
     # nothing that is a run: still an error, naming what was given
     with pytest.raises(ValueError, match=r"`run_dirs` must name at least one run directory "
                                          r"\(or a folder of runs\), got '.*runs.csv'\."):
