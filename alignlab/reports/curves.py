@@ -1,7 +1,9 @@
 """Training curves of any set of runs: the panels of the PFA paper's Figures 2, 4 and 5.
 
 ``alignlab plot RUN_DIR [RUN_DIR ...] [--out DIR]`` reads run directories written by
-``alignlab train`` (``config.toml``, ``metrics.csv``, ``layers.csv``, ``summary.json``),
+``alignlab train`` (``config.toml``, ``metrics.csv``, ``layers.csv``, ``summary.json``;
+a folder of runs, such as a sweep's, stands for its runs, and other entries such as a
+sweep's ``runs.csv`` or ``plot/`` are skipped with a note: :func:`expand_run_dirs`),
 groups them by *label* (the method's name, plus the method options that differ across the
 given runs, e.g. ``pfa r=10``; seeds pooled) and draws
 
@@ -54,7 +56,7 @@ import math
 import os
 import sys
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,7 @@ __all__ = [
     "cmd_plot",
     "default_out_dir",
     "depth_colors",
+    "expand_run_dirs",
     "final_accuracy",
     "format_final",
     "layer_curves",
@@ -256,6 +259,9 @@ def _read_run(run_dir: Path) -> Run:
     model = _section(config, "model").get("name")
 
     rows = _read_csv(run_dir / "metrics.csv", ("epoch", "test_acc"))
+    if not rows:  # started, nothing logged yet: nothing to draw
+        raise ValueError(f"`run_dirs` must be run directories with at least one logged epoch, "
+                         f"got {str(run_dir)!r} (metrics.csv has no rows).")
     where = f"{run_dir.name}/metrics.csv"
     epochs_f = np.array([_number(r["epoch"], f"{where} epoch") for r in rows], dtype=float)
     if not np.all(np.isfinite(epochs_f) & (epochs_f == np.round(epochs_f))):
@@ -461,15 +467,49 @@ def _labels(runs: Sequence[Run]) -> list[str]:
     return labels
 
 
-def _check_run_dirs(run_dirs: Sequence[str | os.PathLike]) -> list[Path]:
-    if isinstance(run_dirs, (str, os.PathLike)):
-        run_dirs = [run_dirs]
-    paths = [Path(p) for p in run_dirs]
-    if not paths:
-        raise ValueError("`run_dirs` must name at least one run directory, got [].")
-    for p in paths:
-        if not p.is_dir():
+_RUN_MARKERS = ("config.toml", "metrics.csv")
+
+
+def _is_run(path: Path) -> bool:
+    return path.is_dir() and any((path / name).is_file() for name in _RUN_MARKERS)
+
+
+def expand_run_dirs(entries: Sequence[str | os.PathLike]) -> tuple[list[Path], list[Path]]:
+    """``(run directories, skipped entries)`` of what the command line names.
+
+    A run directory (one with ``config.toml`` or ``metrics.csv``) is taken as given; a
+    folder of runs (a sweep's, with ``runs.csv``, ``plot/``, ``compare/`` beside them) as
+    its run directories, in name order; anything else that exists (a file such as a sweep's
+    ``runs.csv``, a folder without runs such as ``plot/``) is skipped, so ``runs/sweep/*``
+    works as well as ``runs/sweep``. A path that does not exist is an error, and so is a
+    list with no run at all.
+    """
+    if isinstance(entries, (str, os.PathLike)):
+        entries = [entries]
+    runs: list[Path] = []
+    skipped: list[Path] = []
+    for entry in entries:
+        p = Path(entry)
+        if not p.exists():
             raise ValueError(f"`run_dirs` must be an existing directory, got {str(p)!r}.")
+        if _is_run(p):
+            runs.append(p)
+            continue
+        inner = sorted(q for q in p.iterdir() if _is_run(q)) if p.is_dir() else []
+        if inner:
+            runs.extend(inner)
+        else:
+            skipped.append(p)
+    if not runs:
+        got = ", ".join(repr(str(p)) for p in skipped) or "[]"
+        raise ValueError(f"`run_dirs` must name at least one run directory (or a folder of "
+                         f"runs), got {got}.")
+    return runs, skipped
+
+
+def _check_run_dirs(run_dirs: Sequence[str | os.PathLike]) -> list[Path]:
+    paths, _skipped = expand_run_dirs(run_dirs)
+    for p in paths:
         for name in ("metrics.csv", "config.toml"):
             if not (p / name).is_file():
                 raise ValueError(
@@ -483,10 +523,12 @@ def _check_run_dirs(run_dirs: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 def load_runs(run_dirs: Sequence[str | os.PathLike]) -> RunSet:
-    """Read run directories into labelled tidy tables (see :class:`RunSet`).
+    """Read run directories (or folders of runs: :func:`expand_run_dirs`) into labelled
+    tidy tables (see :class:`RunSet`).
 
-    Raises ``ValueError`` (one line) for a missing directory, one without ``metrics.csv``
-    or ``config.toml``, runs on different data sets, or a configuration given twice.
+    Raises ``ValueError`` (one line) for a missing path, no run at all, a run without
+    ``metrics.csv`` or ``config.toml`` or without a logged epoch, runs on different data
+    sets, or a configuration given twice.
     """
     paths = _check_run_dirs(run_dirs)
     runs = [_read_run(p) for p in paths]
@@ -949,15 +991,19 @@ def default_out_dir(run_dirs: Sequence[str | os.PathLike]) -> Path:
 def run_plot(
     run_dirs: Sequence[str | os.PathLike],
     out_dir: str | os.PathLike | None = None,
+    *,
+    note: Callable[[str], None] | None = None,
 ) -> tuple[Records, dict[str, Path]]:
     """Read the runs, write ``OUTPUT_NAMES`` into ``out_dir``; return the final-accuracy
     table (:func:`final_accuracy`) and the paths written, by kind.
 
-    ``out_dir`` defaults to :func:`default_out_dir`. Everything is checked (the output
-    location first, by probing it, then the runs) before anything is written; the five files
-    are written under temporary names and renamed into place together
-    (:func:`alignlab._output.write_together`), so a failure leaves the folder as it
-    was.
+    ``run_dirs`` may name folders of runs and entries that are not runs
+    (:func:`expand_run_dirs`); ``note`` (if given) is told, in one line, which entries were
+    skipped. ``out_dir`` defaults to :func:`default_out_dir` of the runs. Everything is
+    checked (the output location first, by probing it, then the runs) before anything is
+    written; the five files are written under temporary names and renamed into place
+    together (:func:`alignlab._output.write_together`), so a failure leaves the folder as
+    it was.
     """
     from alignlab._output import check_output_dir
     from alignlab.reports._figure import write_figure_set
@@ -966,9 +1012,13 @@ def run_plot(
         run_dirs = [run_dirs]
     if not run_dirs:
         raise ValueError("`run_dirs` must name at least one run directory, got [].")
-    out = check_output_dir(default_out_dir(run_dirs) if out_dir is None else out_dir,
-                           name="out_dir")
-    runset = load_runs(run_dirs)
+    out = None if out_dir is None else check_output_dir(out_dir, name="out_dir")
+    runs, skipped = expand_run_dirs(run_dirs)
+    if out is None:
+        out = check_output_dir(default_out_dir(runs), name="out_dir")
+    if skipped and note is not None:
+        note(f"skipped what is not a run directory: {', '.join(map(str, skipped))}")
+    runset = load_runs(runs)
     acc = accuracy_curves(runset)
     lay = layer_curves(runset)
     upd = update_curves(runset)
@@ -1014,7 +1064,9 @@ def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = No
         "with DIR/curves_accuracy.csv, DIR/curves_layers.csv and DIR/curves_updates.csv. "
         "See docs/plot.md.",
     )
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="run directories, or folders of runs (a sweep's DIR: its runs); "
+                        "other entries (runs.csv, plot/) are skipped with a note")
     p.add_argument("--out", metavar="DIR",
                    help="output folder (default: <first RUN_DIR's parent>/plot)")
     p.set_defaults(func=cmd_plot, flags=FLAGS)
@@ -1022,7 +1074,8 @@ def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = No
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """Handler of ``alignlab plot``."""
-    final, paths = run_plot(args.run_dirs, args.out)
+    final, paths = run_plot(args.run_dirs, args.out,
+                            note=lambda msg: print(f"alignlab: plot: {msg}", file=sys.stderr))
     print(format_final(final))
     print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
     return 0

@@ -70,7 +70,13 @@ def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = No
     s.add_argument("--threads", type=int, metavar="T",
                    help="torch threads per local run (default cores // N); 1 when other work "
                         "shares the machine")
-    s.add_argument("--out", metavar="DIR", help="sweep folder (default runs/<config-stem>-sweep)")
+    s.add_argument("--out", metavar="DIR",
+                   help="sweep folder (default runs/<config-stem>-sweep-<hash of the CONFIG "
+                        "paths>)")
+    s.add_argument("--on-change", default="stop", choices=("stop", "new"),
+                   help="a run folder holding a run made with other settings (apart from "
+                        "train.epochs): stop before any work, naming the keys (default), or "
+                        "new: run that point in <run>~<hash of its config> beside it")
     s.add_argument("--launcher", default="local", choices=("local", "inline", "submitit"),
                    help="where runs execute: local (default; --jobs subprocesses on this "
                         "machine), inline (one after another in this process) or submitit "
@@ -148,4 +154,4 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     grid = parse_grid(args.grid)
     return run_sweep(args.configs, grid, sets=args.sets, jobs=args.jobs, out=args.out,
                      launcher=args.launcher, dry_run=args.dry_run, cluster=args.cluster,
-                     slurm=slurm, threads=args.threads)
+                     slurm=slurm, threads=args.threads, on_change=args.on_change)

@@ -27,6 +27,7 @@ __all__ = [
     "LAYER_COLUMNS",
     "METRIC_COLUMNS",
     "CsvLog",
+    "changed_settings",
     "default_run_dir",
     "check_new_run",
     "prepare_new_run",
@@ -203,3 +204,14 @@ def prepare_resume(run_dir: str | Path, overrides: Sequence[str] = ()):
                              f"{', '.join(EXTENDABLE_KEYS)} can, to extend it); start a new "
                              f"run instead.")
     return load_config(path / CONFIG_FILE, overrides), path
+
+
+def changed_settings(made, asked) -> dict[str, tuple[Any, Any]]:
+    """``{"section.key": (made's value, asked's value)}`` for every key whose value differs
+    between two configs (:class:`~.config.Config`; ``None``: unset), but
+    :data:`EXTENDABLE_KEYS`. Empty: a run made with ``made`` can be reused as a run of
+    ``asked`` (continued, or extended to its ``train.epochs``)."""
+    a, b = ({f"{section}.{key}": value for section, table in c.to_dict().items()
+             for key, value in table.items()} for c in (made, asked))
+    return {k: (a.get(k), b.get(k)) for k in [*a, *(k for k in b if k not in a)]
+            if k not in EXTENDABLE_KEYS and a.get(k) != b.get(k)}

@@ -1,12 +1,23 @@
 """``alignlab sweep``: a grid of runs, each an ordinary run directory, and their summary.
 
 Every combination of the ``--grid`` values (for each CONFIG given) is one run, named
-``<config-stem>__<key>=<value>__...`` under the sweep folder. All points are validated
-before anything starts. Runs whose ``summary.json`` says completed (or diverged: that is
-deterministic) are skipped and runs with a ``config.toml`` are resumed, so re-running the
-same command finishes an interrupted sweep; re-running it with more ``train.epochs``
-extends the completed runs (``alignlab train --resume RUN --set train.epochs=N``). The
-sweep then writes
+``<config>__<key>=<value>__...`` under the sweep folder, where ``<config>`` is the config's
+file stem, or, when two CONFIGs share a stem, the shortest tail of their paths that tells
+them apart (``gaitprop-bp``, ``fashion-mnist-bp``). The default sweep folder is
+``runs/<first config>-sweep-<6 hex digits>``, the digits a hash of the CONFIG paths
+(relative to the working folder), so sweeps of different config files never share one.
+
+All points are validated before anything starts, and so is every run the sweep would
+reuse: a run folder that already holds a ``config.toml`` is reused only when that resolved
+config equals the one this sweep asks for, apart from :data:`~.rundir.EXTENDABLE_KEYS`
+(``train.epochs``). Reused runs whose ``summary.json`` says completed (or diverged: that is
+deterministic) are skipped, the others resumed, so re-running the same command finishes an
+interrupted sweep; re-running it with more ``train.epochs`` extends the completed runs
+(``alignlab train --resume RUN --set train.epochs=N``). A run made with other settings
+stops the sweep before any work with one line naming the keys that differ (``--on-change
+stop``, the default), or, with ``--on-change new``, the sweep writes that point to
+``<run>~<6 hex digits of its resolved config>`` beside it. The sweep then writes, as one
+set (also when interrupted: Ctrl-C or SIGTERM),
 
 * ``runs.csv``: one row per run (grid values, status, exit code, final metrics);
 * ``summary.csv``: one row per grid point *without* ``train.seed`` (and per config):
@@ -16,7 +27,8 @@ sweep then writes
 Launchers say where runs execute; ``local`` runs ``--jobs`` subprocesses
 (``python -m alignlab train ...``) at a time on this machine, each with
 ``cores // jobs`` threads (``OMP_NUM_THREADS``) and its output in ``<run>/train.log``;
-``inline`` runs them one after another in this process (debugging, tests); ``submitit``
+``inline`` runs them one after another in this process (debugging, tests), calling the
+``train`` command's handler (:func:`alignlab.train.cli.cmd_train`) directly; ``submitit``
 submits one job per run (a Slurm job array, ``--jobs`` running at a time; or submitit's
 local executor) through the optional ``submitit`` package (``pip install
 alignlab[cluster]``), waits for them and gathers their run directories the same way.
@@ -24,10 +36,15 @@ alignlab[cluster]``), waits for them and gathers their run directories the same 
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import hashlib
 import itertools
+import json
 import math
 import os
 import re
+import shlex
 import signal
 import statistics
 import subprocess
@@ -39,15 +56,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._output import check_output_dir
+from .._output import check_output_dir, write_together
 from .._records import Records
-from .config import _toml_value, load_config, parse_value
-from .rundir import CONFIG_FILE, prepare_resume, read_summary
+from .._signals import terminate_as_interrupt
+from .config import Config, _toml_value, load_config, parse_value
+from .rundir import (
+    CONFIG_FILE,
+    EXTENDABLE_KEYS,
+    METRICS_FILE,
+    changed_settings,
+    prepare_resume,
+    read_csv,
+    read_summary,
+)
 
-__all__ = ["LAUNCHERS", "SubmititLauncher", "Task", "parse_grid", "run_sweep", "run_task"]
+__all__ = ["LAUNCHERS", "ON_CHANGE", "SubmititLauncher", "Task", "default_sweep_dir",
+           "parse_grid", "run_sweep", "run_task"]
 
 SEED_KEY = "train.seed"
 _FINISHED = ("completed", "diverged")  # deterministic outcomes: not run again
+#: what a sweep does with a run folder made with other settings: stop (exit status 2, before
+#: any work) or write that grid point to a new run folder beside it
+ON_CHANGE = ("stop", "new")
+# exit statuses of `alignlab train` (the package's one scheme, alignlab.cli.ExitStatus)
+_BAD_INPUT = 2
+_INTERRUPTED = 130
 
 
 def _split_top(text: str) -> list[str]:
@@ -82,13 +115,20 @@ def parse_grid(items: Sequence[str]) -> list[tuple[str, list[Any]]]:
                              f"got {item!r}.")
         if any(key == k for k, _ in grid):
             raise ValueError(f"`--grid` must name each key once, got {key!r} twice.")
-        grid.append((key, [parse_value(v) for v in _split_top(text)]))
+        values = _split_top(text)
+        if "" in values:
+            raise ValueError(f"`--grid` values must not be empty (two commas in a row, or one "
+                             f"at an end), got {item!r}.")
+        grid.append((key, [parse_value(v) for v in values]))
     return grid
 
 
 def _slug(value: Any) -> str:
-    text = _toml_value(value).strip('"') if not isinstance(value, str) else value
-    return re.sub(r"[^\w.+-]+", "-", text).strip("-") or "x"
+    """A grid value as it appears in a run name: its text with every run of characters
+    other than letters, digits and ``. + -`` (brackets, spaces, commas, slashes) made one
+    ``-``, and none at the ends (``-0.5`` -> ``-0.5``, ``[784, 100, 10]`` -> ``784-100-10``)."""
+    text = value if isinstance(value, str) else _toml_value(value)
+    return "-".join(part for part in re.split(r"[^\w.+-]+", text) if part)
 
 
 @dataclass(frozen=True)
@@ -132,12 +172,12 @@ class LocalLauncher:
             os.cpu_count() or 1)
         self.threads = threads or max(1, cores // jobs)
 
-    def run(self, tasks: Sequence[Task], sets: Sequence[str], report) -> dict[str, int]:
+    def run(self, tasks: Sequence[Task], sets: Sequence[str], report,
+            codes: dict[str, int]) -> None:
         env = {**os.environ, "OMP_NUM_THREADS": str(self.threads),
                "MKL_NUM_THREADS": str(self.threads)}
         pending = deque(tasks)
         running: dict[str, tuple[subprocess.Popen, Any, Task]] = {}
-        codes: dict[str, int] = {}
         try:
             while pending or running:
                 while pending and len(running) < self.jobs:
@@ -158,24 +198,66 @@ class LocalLauncher:
                         report(f"finished {name}: exit {rc}")
                 if running:
                     time.sleep(self.poll_s)
-        except KeyboardInterrupt:
-            for proc, _log, _task in running.values():
-                proc.send_signal(signal.SIGINT)
-            for proc, log, _task in running.values():
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                log.close()
+        except BaseException:  # Ctrl-C, SIGTERM (alignlab._signals), or a bug: stop the runs
+            _stop(running.values(), codes)
             raise
-        return codes
+
+
+def _stop(running, codes: dict[str, int], grace_s: float = 2.0,
+          timeout_s: float = 30.0) -> None:
+    """Stop the running worker processes as Ctrl-C does: each writes its ``summary.json``
+    (status interrupted) and exits 130; its last checkpoint stays, so re-running the sweep
+    resumes it.
+
+    A Ctrl-C typed in the terminal has reached the workers already (one process group):
+    they get ``grace_s`` to stop by themselves before the sweep sends its own SIGINT (for a
+    SIGTERM to the sweep alone), so none is interrupted twice while writing its summary.
+    Workers still running ``timeout_s`` later, or at a second Ctrl-C, are killed."""
+    running = list(running)
+    try:
+        _wait_all(running, grace_s)
+        for proc, _log, _task in running:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        _wait_all(running, timeout_s)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for proc, log, task in running:
+            if proc.poll() is None:
+                proc.kill()
+            codes[task.name] = proc.wait()
+            log.close()
+
+
+def _wait_all(running, seconds: float) -> None:
+    """Wait until every process has exited or ``seconds`` have passed."""
+    deadline = time.monotonic() + seconds
+    for proc, _log, _task in running:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            return
+
+
+def _train_args(argv: Sequence[str]) -> argparse.Namespace:
+    """``argv`` (``["train", ...]``, as :meth:`Task.argv` gives it) parsed by the parser of
+    the ``train`` command itself, so every option has the command's default."""
+    from .cli import register
+
+    parser = argparse.ArgumentParser(prog="alignlab")
+    register(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(list(argv))
 
 
 def run_task(task: Task, sets: Sequence[str], cwd: str | None = None,
              threads: int | None = None) -> int:
-    """Run one task in this process (``alignlab train ...``), its output appended to
-    ``<run>/train.log``; returns the exit status (a crash is logged and returns 1).
+    """Run one task in this process (the ``train`` command's handler,
+    :func:`alignlab.train.cli.cmd_train`), its output appended to ``<run>/train.log``;
+    returns the exit status: 0, 2 for bad input (its one line in the log), 4 diverged, 1 a
+    crash (its traceback in the log). Ctrl-C (and SIGTERM under
+    :func:`alignlab._signals.terminate_as_interrupt`) propagates: it stops the sweep, not
+    just this run.
 
     What the ``inline`` launcher calls, and the function each submitit job runs (``cwd``:
     the folder the sweep was started in, so relative paths mean the same; ``threads``:
@@ -184,7 +266,7 @@ def run_task(task: Task, sets: Sequence[str], cwd: str | None = None,
     import contextlib
     import traceback
 
-    from ..cli import main
+    from .cli import cmd_train
 
     if cwd is not None:
         os.chdir(cwd)
@@ -192,11 +274,15 @@ def run_task(task: Task, sets: Sequence[str], cwd: str | None = None,
         import torch
 
         torch.set_num_threads(threads)
+    args = _train_args(task.argv(sets))
     task.run_dir.mkdir(parents=True, exist_ok=True)
     with open(task.run_dir / "train.log", "a", encoding="utf-8") as log, \
             contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         try:
-            return main(task.argv(sets))
+            return int(cmd_train(args))
+        except ValueError as exc:  # bad input: one line, as the command line says it
+            print(f"alignlab: error: {' '.join(str(exc).split())}", file=sys.stderr)
+            return _BAD_INPUT
         except Exception:  # a crash of one run is reported, not fatal to the others
             traceback.print_exc()
             return 1
@@ -209,13 +295,12 @@ class InlineLauncher:
     def __init__(self, jobs: int = 1, **options):
         self.jobs = 1
 
-    def run(self, tasks: Sequence[Task], sets: Sequence[str], report) -> dict[str, int]:
-        codes: dict[str, int] = {}
+    def run(self, tasks: Sequence[Task], sets: Sequence[str], report,
+            codes: dict[str, int]) -> None:
         for task in tasks:
             report(f"started  {task.name} (in this process)")
             codes[task.name] = run_task(task, sets)
             report(f"finished {task.name}: exit {codes[task.name]}")
-        return codes
 
 
 #: ``--slurm-*`` options (``run_sweep(..., slurm={...})``) -> submitit's parameter names
@@ -260,9 +345,10 @@ class SubmititLauncher:
             raise ValueError(f"`slurm` options must be among {', '.join(SLURM_OPTIONS)}; got "
                              f"{unknown[0]!r}.")
 
-    def run(self, tasks: Sequence[Task], sets: Sequence[str], report) -> dict[str, int]:
+    def run(self, tasks: Sequence[Task], sets: Sequence[str], report,
+            codes: dict[str, int]) -> None:
         if not tasks:
-            return {}
+            return
         executor = self.submitit.AutoExecutor(folder=self.folder / "%j", cluster=self.cluster)
         params = {SLURM_OPTIONS[k]: v for k, v in self.slurm.items()}
         params.setdefault("name", "alignlab-sweep")
@@ -278,7 +364,6 @@ class SubmititLauncher:
                                   [threads] * n)
         for task, job in zip(tasks, jobs, strict=True):
             report(f"submitted {task.name} ({executor.cluster} job {job.job_id})")
-        codes: dict[str, int] = {}
         pending = dict(zip((t.name for t in tasks), jobs, strict=True))
         try:
             while pending:
@@ -297,42 +382,131 @@ class SubmititLauncher:
             for job in pending.values():  # their checkpoints stay: re-running resumes them
                 job.cancel(check=False)
             raise
-        return codes
 
 
 LAUNCHERS = {"local": LocalLauncher, "inline": InlineLauncher, "submitit": SubmititLauncher}
 
 
+def _config_names(configs: Sequence[str | Path]) -> list[str]:
+    """The run-name prefix of each config: its file stem; configs that share a stem get the
+    shortest tail of their paths (folders joined by ``-``) that tells them apart."""
+    paths = [Path(c).resolve() for c in configs]
+    for i, p in enumerate(paths):
+        if p in paths[:i]:
+            raise ValueError(f"`CONFIG` must name each file once, got {str(configs[i])!r} "
+                             "twice.")
+    tails = [p.with_suffix("").parts for p in paths]
+    names = []
+    for tail in tails:
+        group = [t for t in tails if t[-1] == tail[-1]]
+        k = 1
+        while len({t[-k:] for t in group}) < len(group):
+            k += 1
+        names.append("-".join(tail[-k:]))
+    return names
+
+
+def default_sweep_dir(configs: Sequence[str | Path]) -> Path:
+    """``runs/<first config's name>-sweep-<hash>``: ``<hash>``, 6 hex digits of the CONFIG
+    paths (resolved, relative to the working folder, in order), so two sweeps share a
+    default folder only when they name the same config files."""
+    here = Path.cwd().resolve()
+    where = "\n".join(os.path.relpath(Path(c).resolve(), here) for c in configs)
+    digest = hashlib.sha1(where.encode()).hexdigest()[:6]
+    return Path("runs") / f"{_config_names(configs)[0]}-sweep-{digest}"
+
+
 def _tasks(configs: Sequence[str | Path], grid: Sequence[tuple[str, list[Any]]],
-           sets: Sequence[str], out: Path) -> list[Task]:
+           sets: Sequence[str], out: Path) -> list[tuple[Task, Config]]:
+    """Every run of the sweep with its resolved config (validated: errors name the point)."""
     keys = [k for k, _ in grid]
-    tasks: list[Task] = []
-    stems = [Path(c).stem for c in configs]
-    if len(set(stems)) != len(stems):
-        raise ValueError(f"`CONFIG` files must have distinct names (run folders are named "
-                         f"after them), got {stems}.")
-    for config in configs:
+    tasks: list[tuple[Task, Config]] = []
+    for config, label in zip(configs, _config_names(configs), strict=True):
         for combo in itertools.product(*(values for _, values in grid)):
             overrides = tuple(zip(keys, combo, strict=True))
-            name = "__".join([Path(config).stem] + [f"{k}={_slug(v)}" for k, v in overrides])
+            name = "__".join([label] + [f"{k}={_slug(v)}" for k, v in overrides])
             try:
                 cfg = load_config(config, [*sets, *overrides])
             except ValueError as exc:
                 raise ValueError(f"{exc} (grid point {name})") from None
-            tasks.append(Task(name, Path(config), overrides, out / name, cfg.train.epochs))
-    names = [t.name for t in tasks]
+            tasks.append((Task(name, Path(config), overrides, out / name, cfg.train.epochs),
+                          cfg))
+    names = [t.name for t, _ in tasks]
     if len(set(names)) != len(names):
         raise ValueError(f"`--grid` values must give distinct run names, got {names}.")
     return tasks
+
+
+def _changes(task: Task, config: Config) -> dict[str, tuple[Any, Any]]:
+    """How the run already in ``task.run_dir`` (if any) was made differently from
+    ``config`` (:func:`~.rundir.changed_settings`); empty: it can be reused."""
+    if not (task.run_dir / CONFIG_FILE).is_file():
+        return {}
+    try:
+        made = prepare_resume(task.run_dir)[0]
+    except ValueError as exc:
+        raise ValueError(f"{exc} (the run of grid point {task.name})") from None
+    return changed_settings(made, config)
+
+
+def _config_digest(config: Config, grid_keys: Sequence[str]) -> str:
+    """6 hex digits of ``config`` without :data:`~.rundir.EXTENDABLE_KEYS` and the grid's
+    keys (already in the run's name): the suffix of the new runs ``--on-change new`` writes,
+    one for every point of the re-run sweep, and the same when that sweep runs again."""
+    table = config.to_dict()
+    for dotted in (*EXTENDABLE_KEYS, *grid_keys):
+        section, _, key = dotted.partition(".")
+        table[section].pop(key, None)
+    text = json.dumps(table, sort_keys=True, default=list)
+    return hashlib.sha1(text.encode()).hexdigest()[:6]
+
+
+def _plan(tasks: Sequence[tuple[Task, Config]], out: Path, on_change: str) -> list[Task]:
+    """The tasks, each pointing at a run folder it may reuse: with ``on_change`` 'new', a
+    point whose folder holds a run made with other settings moves to ``<run>~<digest>``;
+    with 'stop' (or when that folder too holds another run) the sweep stops here, naming
+    the keys that differ."""
+    planned, clashes = [], []
+    for task, config in tasks:
+        changes = _changes(task, config)
+        if changes and on_change == "new":
+            name = f"{task.name}~{_config_digest(config, [k for k, _ in task.overrides])}"
+            task = dataclasses.replace(task, name=name, run_dir=out / name)
+            changes = _changes(task, config)
+        if changes:
+            clashes.append((task.name, changes))
+        planned.append(task)
+    if clashes:
+        keys: dict[str, str] = {}  # key -> "old -> new" (the first run's, when they vary)
+        for _name, changes in clashes:
+            for key, (old, new) in changes.items():
+                keys.setdefault(key, f"{_shown(old)} -> {_shown(new)}")
+        names = [n for n, _ in clashes]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3
+                                        else "")
+        what = "; ".join(f"{k} {v}" for k, v in keys.items())
+        hint = ("(--on-change new found runs with other settings at the new names too)"
+                if on_change == "new" else
+                "pass --on-change new to write new runs beside them")
+        raise ValueError(f"`out` {str(out)!r} holds {len(names)} run(s) made with other "
+                         f"settings than this sweep's ({what}): {shown}; {hint}, or choose "
+                         "another --out.")
+    return planned
+
+
+def _shown(value: Any) -> str:
+    return "unset" if value is None else _toml_value(value)
 
 
 def run_sweep(configs: str | Path | Sequence[str | Path], grid: Sequence[tuple[str, list[Any]]],
               *, sets: Sequence[str] = (), jobs: int = 1, out: str | Path | None = None,
               launcher: str = "local", dry_run: bool = False, quiet: bool = False,
               cluster: str = "auto", slurm: dict[str, Any] | None = None,
-              threads: int | None = None) -> int:
+              threads: int | None = None, on_change: str = "stop") -> int:
     """Run the grid and write ``runs.csv`` and ``summary.csv``; return the exit status
-    (0: every run completed or diverged; 1: some run failed, see runs.csv).
+    (0: every run completed or diverged; 1: some run failed or was interrupted, see
+    runs.csv). Ctrl-C, and SIGTERM, stop the runs, write both files and raise
+    :class:`KeyboardInterrupt` (the command line's exit status 130).
 
     ``threads``: torch threads of each local run (default: this machine's cores // jobs;
     set it when other work shares the cores: oversubscribed threads slow every run).
@@ -340,6 +514,12 @@ def run_sweep(configs: str | Path | Sequence[str | Path], grid: Sequence[tuple[s
     ``launcher``: 'local' (``jobs`` subprocesses here), 'inline' (one after another in
     this process) or 'submitit' (one job per run; ``cluster`` and ``slurm`` as in
     :class:`SubmititLauncher`).
+
+    ``on_change``: what to do with a run folder that holds a run made with other settings
+    (its ``config.toml`` differs from the grid point's resolved config in more than
+    ``train.epochs``): 'stop' (a ``ValueError`` naming the keys, before any work) or 'new'
+    (run that point in ``<run>~<6 hex digits of its config>`` instead; the digits leave out
+    the grid's keys, so every point of the re-run sweep gets the same suffix).
     """
     if isinstance(configs, str | Path):
         configs = [configs]
@@ -357,16 +537,19 @@ def run_sweep(configs: str | Path | Sequence[str | Path], grid: Sequence[tuple[s
     if launcher not in LAUNCHERS:
         raise ValueError(f"`--launcher` must be one of {', '.join(map(repr, LAUNCHERS))}; "
                          f"got {launcher!r}.")
+    if on_change not in ON_CHANGE:
+        raise ValueError(f"`on_change` must be one of {', '.join(map(repr, ON_CHANGE))}, got "
+                         f"{on_change!r}.")
     slurm = {k: v for k, v in (slurm or {}).items() if v is not None and v != {}}
     if launcher != "submitit" and (slurm or cluster != "auto"):
         raise ValueError(f"`--launcher` must be 'submitit' for the --slurm-* and "
                          f"--submitit-cluster options, got {launcher!r}.")
-    out = Path(out) if out is not None else Path("runs") / f"{Path(configs[0]).stem}-sweep"
+    out = Path(out) if out is not None else default_sweep_dir(configs)
     check_output_dir(out, name="out")
     extra = {} if threads is None else {"threads": threads}
     runner = LAUNCHERS[launcher](jobs, folder=out / ".submitit", cluster=cluster, slurm=slurm,
                                  **extra)
-    tasks = _tasks(configs, grid, sets, out)
+    tasks = _plan(_tasks(configs, grid, sets, out), out, on_change)
 
     def report(msg: str) -> None:
         if not quiet:
@@ -383,16 +566,17 @@ def run_sweep(configs: str | Path | Sequence[str | Path], grid: Sequence[tuple[s
     report(f"{len(tasks)} runs, {len(todo)} to run, {jobs} at a time -> {out}")
     if dry_run:
         for task in todo:
-            print(" ".join(["alignlab", *task.argv(sets)]))
+            print(shlex.join(["alignlab", *task.argv(sets)]))
         return 0
-    out.mkdir(parents=True, exist_ok=True)
     codes: dict[str, int] = {}
-    try:
-        codes = runner.run(todo, sets, report)
-    finally:
-        runs, summary = _collect(tasks, grid, codes)
-        runs.to_csv(out / "runs.csv")
-        summary.to_csv(out / "summary.csv")
+    with terminate_as_interrupt():
+        out.mkdir(parents=True, exist_ok=True)
+        try:
+            runner.run(todo, sets, report, codes)
+        finally:  # also when interrupted: the runs so far, as one set
+            runs, summary = _collect(tasks, grid, codes)
+            write_together(out, {"runs.csv": runs.to_csv, "summary.csv": summary.to_csv},
+                           name="out")
     if not quiet:
         print(summary.format(digits=5))
         print(f"wrote {out / 'runs.csv'} and {out / 'summary.csv'}")
@@ -410,10 +594,12 @@ def _collect(tasks: Sequence[Task], grid: Sequence[tuple[str, list[Any]]],
     rows = []
     for task in tasks:
         s = read_summary(task.run_dir) or {}
-        final = s.get("final", {}) or {}
-        status = s.get("status", "failed" if task.name in codes else "not run")
-        if status not in _FINISHED and task.name in codes and codes[task.name] != 0:
-            status = "failed"
+        status, final, wall_s = _outcome(task, s)
+        code = codes.get(task.name)
+        if code not in (None, 0) and status not in _FINISHED:  # this sweep's attempt ended so
+            status = "interrupted" if code == _INTERRUPTED else "failed"
+        elif status is None:
+            status = "not run" if code is None else "failed"
         rows.append({"run": task.name, "config": str(task.config),
                      **{k: _toml_value(v).strip('"') for k, v in task.overrides},
                      "status": status, "exit": codes.get(task.name, ""),
@@ -421,7 +607,7 @@ def _collect(tasks: Sequence[Task], grid: Sequence[tuple[str, list[Any]]],
                      "test_acc": _num(final.get("test_acc")),
                      "val_acc": _num(final.get("val_acc")),
                      "train_loss": _num(final.get("train_loss")),
-                     "wall_s": _num(s.get("wall_s"))})
+                     "wall_s": _num(wall_s)})
     run_cols = ["run", "config", *keys, "status", "exit", "epochs", "test_acc", "val_acc",
                 "train_loss", "wall_s"]
     group_keys = [k for k in keys if k != SEED_KEY]
@@ -445,5 +631,20 @@ def _collect(tasks: Sequence[Task], grid: Sequence[tuple[str, list[Any]]],
     return Records(rows, run_cols), Records(summary, sum_cols)
 
 
+def _outcome(task: Task, summary: dict[str, Any]) -> tuple[str | None, dict[str, Any], Any]:
+    """``(status, final metrics, wall seconds)`` of the run as long as this sweep asks:
+    ``summary.json``'s, or, for a run that went further (completed, or diverged after the
+    asked epochs), its ``metrics.csv`` row at ``task.epochs``: the first epochs of a longer
+    run are the shorter run (:data:`~.rundir.EXTENDABLE_KEYS`)."""
+    status, final = summary.get("status"), summary.get("final") or {}
+    reached = _num(final.get("epoch"))
+    if status in _FINISHED and task.epochs and reached >= task.epochs and (
+            status == "diverged" or reached > task.epochs):
+        for row in read_csv(task.run_dir / METRICS_FILE):
+            if row.get("epoch") == str(task.epochs):
+                return "completed", row, row.get("wall_s")
+    return status, final, summary.get("wall_s")
+
+
 def _num(value: Any) -> float:
-    return math.nan if value is None else float(value)
+    return math.nan if value is None or value == "" else float(value)

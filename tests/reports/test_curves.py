@@ -25,6 +25,7 @@ from alignlab.reports.curves import (
     UPDATE_COLUMNS,
     accuracy_curves,
     depth_colors,
+    expand_run_dirs,
     layer_curves,
     load_runs,
     plot_curves,
@@ -740,6 +741,68 @@ def test_errors_are_one_line_and_write_nothing(runs, tmp_path, case):
         run_plot(run_dirs, out)
     assert "\n" not in str(info.value)
     assert_nothing_written(tmp_path, before)
+
+
+def test_a_run_with_no_logged_epoch_is_refused_in_one_line(runs, tmp_path, capsys,
+                                                            alignlab_main):
+    """metrics.csv with its header and no rows (a run just started): refused like
+    ``compare`` refuses it (exit 2, one line, nothing written), not an empty figure."""
+    header = (runs[1] / "metrics.csv").read_text().splitlines()[0]
+    (runs[1] / "metrics.csv").write_text(header + "\n")
+    before = set(tmp_path.rglob("*"))
+    with pytest.raises(ValueError, match=r"`run_dirs` must be run directories with at least "
+                                         r"one logged epoch, got '.*fa-s1' \(metrics.csv "
+                                         r"has no rows\)\."):
+        run_plot(runs, tmp_path / "out")
+    assert alignlab_main(["plot", str(runs[1]), "--out", str(tmp_path / "out")]) == 2
+    io = capsys.readouterr()
+    assert io.out == "" and io.err.count("\n") == 1, io.err
+    assert io.err.startswith("alignlab: error: `RUN_DIR` must be run directories with at")
+    assert_nothing_written(tmp_path, before)
+
+
+def shell_glob(folder: Path) -> list[str]:
+    """``folder/*`` as the shell expands it (sorted, no hidden entries)."""
+    import glob
+
+    return sorted(glob.glob(str(folder / "*")))
+
+
+def make_sweep_folder(root: Path) -> tuple[Path, list[Path]]:
+    """The fixture runs in a sweep's folder, beside what a sweep and its reports leave
+    there: runs.csv, summary.csv, plot/ and compare/ with files, .submitit/."""
+    runs = make_runs(root)
+    sweep = runs[0].parent
+    (sweep / "runs.csv").write_text("run,status\n")
+    (sweep / "summary.csv").write_text("config,n\n")
+    for name in ("plot", "compare", ".submitit"):
+        (sweep / name).mkdir()
+        (sweep / name / "curves.csv").write_text("x\n")
+    return sweep, runs
+
+
+def test_a_sweep_folder_and_its_glob_plot_its_runs(tmp_path, capsys, alignlab_main):
+    """``alignlab plot runs/sweep/*`` (runs.csv, plot/ and compare/ among the runs) and
+    ``alignlab plot runs/sweep`` both plot the sweep's runs; the entries that are not runs
+    are skipped with a one-line note."""
+    sweep, runs = make_sweep_folder(tmp_path)
+    not_runs = [sweep / "compare", sweep / "plot", sweep / "runs.csv", sweep / "summary.csv"]
+    assert expand_run_dirs(shell_glob(sweep)) == (runs, not_runs)
+    assert expand_run_dirs([sweep]) == (runs, [])  # .submitit/ is no run either
+    assert alignlab_main(["plot", *shell_glob(sweep), "--out", str(sweep / "plot")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == ("alignlab: plot: skipped what is not a run directory: "
+                      + ", ".join(map(str, not_runs))) and err[1].startswith("wrote "), err
+    first = {p.name: p.read_bytes() for p in (sweep / "plot").glob("curves_*.csv")}
+    assert len(first) == 3
+    notes = []
+    _, paths = run_plot([sweep], note=notes.append)  # the folder: default out beside the runs
+    assert paths["png"].parent == sweep / "plot" and notes == []
+    assert {p.name: p.read_bytes() for p in (sweep / "plot").glob("curves_*.csv")} == first
+    # nothing that is a run: still an error, naming what was given
+    with pytest.raises(ValueError, match=r"`run_dirs` must name at least one run directory "
+                                         r"\(or a folder of runs\), got '.*runs.csv'\."):
+        run_plot([sweep / "runs.csv"], tmp_path / "none")
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")

@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
+import signal
 import statistics
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from trainhelpers import write_config
 
 from alignlab.cli import main
 from alignlab.train.rundir import read_csv, read_summary
-from alignlab.train.sweep import Task, _collect, parse_grid
+from alignlab.train.sweep import Task, _collect, _slug, default_sweep_dir, parse_grid, run_task
 
 
 def test_sweep_runs_the_grid_and_summarises_over_seeds(tmp_path, capsys):
@@ -51,6 +56,12 @@ def test_sweep_runs_the_grid_and_summarises_over_seeds(tmp_path, capsys):
     assert [int(r["epoch"]) for r in after] == [0, 1, 2, 3] and after[:3] == before
     assert main(argv) == 0  # fewer epochs than the runs have: nothing to do
     assert "4 runs, 0 to run" in capsys.readouterr().out
+    # ... and the runs are reported at the epochs asked (the longer run's epoch-2 row), not
+    # with the numbers of 3 epochs
+    for r in read_csv(out / "runs.csv"):
+        row = read_csv(out / r["run"] / "metrics.csv")[2]
+        assert (r["status"], r["epochs"], r["test_acc"], r["train_loss"]) == (
+            "completed", "2", row["test_acc"], row["train_loss"])
 
 
 @pytest.mark.slow
@@ -204,3 +215,251 @@ def test_submitit_missing_or_misused_is_bad_input(tmp_path, monkeypatch, capsys)
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and text in err[0], err
         assert not out.exists()
+
+
+# --------------------------------------------------------------------------- reusing runs
+
+
+def snapshot(root: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_run_made_with_other_settings_is_never_reused(tmp_path, capsys):
+    """Re-running a sweep with another setting into the same folder stops before any work,
+    naming the key (old -> new); --on-change new writes new runs beside the old ones and
+    finds them again; train.epochs alone still extends (test above)."""
+    cfg = write_config(tmp_path / "c.toml", train={"epochs": 1})
+    out = tmp_path / "sweep"
+    argv = ["sweep", str(cfg), "--grid", "train.seed=0,1", "--launcher", "inline",
+            "--out", str(out)]
+    assert main(argv) == 0
+    old = {r["run"]: r["test_acc"] for r in read_csv(out / "runs.csv")}
+    before = snapshot(out)
+    capsys.readouterr()
+    for extra in (["--set", "optim.lr=0.01"], ["--set", "optim.lr=0.01", "--dry-run"]):
+        assert main([*argv, *extra]) == 2
+        io = capsys.readouterr()
+        err = io.err.strip().splitlines()
+        assert io.out == "" and len(err) == 1, (io.out, err)
+        assert err[0].startswith(f"alignlab: error: `--out` {str(out)!r} holds 2 run(s) made "
+                                 "with other settings than this sweep's (optim.lr 0.05 -> "
+                                 "0.01): c__train.seed=0, c__train.seed=1; pass --on-change "
+                                 "new"), err[0]
+        assert snapshot(out) == before  # nothing written, nothing run
+    # an interrupted run (a config.toml, no summary) is not resumed with other settings
+    (out / "c__train.seed=1" / "summary.json").unlink()
+    before = snapshot(out)
+    assert main([*argv, "--set", "model.sizes=[20,32,4]"]) == 2
+    assert "model.sizes [20, 64, 64, 4] -> [20, 32, 4]" in capsys.readouterr().err
+    assert snapshot(out) == before
+    # --on-change new: new run folders beside the old ones, reported under their names
+    new = [*argv, "--set", "optim.lr=0.01", "--on-change", "new"]
+    assert main(new) == 0
+    runs = read_csv(out / "runs.csv")
+    names = [r["run"] for r in runs]
+    assert [n.partition("~")[0] for n in names] == ["c__train.seed=0", "c__train.seed=1"]
+    assert len({n.partition("~")[2] for n in names}) == 1  # one config digest: one setting
+    for r in runs:
+        assert r["status"] == "completed" and r["test_acc"] != old[r["run"].partition("~")[0]]
+        made = (out / r["run"] / "config.toml").read_text()
+        assert "lr = 0.01" in made
+    assert (out / "c__train.seed=0" / "summary.json").is_file()  # the old runs stay
+    capsys.readouterr()
+    assert main(new) == 0  # the same sweep again finds its new runs: nothing to do
+    assert "2 runs, 0 to run" in capsys.readouterr().out
+    assert main([*new, "--set", "train.epochs=2"]) == 0  # and extends them
+    assert all(r["epochs"] == "2" for r in read_csv(out / "runs.csv"))
+
+
+def test_default_run_names_and_folders_differ_between_configs(tmp_path, monkeypatch,
+                                                               capsys):
+    """Two configs with one file stem (configs/gaitprop/bp.toml, configs/fashion-mnist/
+    bp.toml) get different default sweep folders, and different run names in one sweep."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = write_config(tmp_path / "a" / "bp.toml")
+    b = write_config(tmp_path / "b" / "bp.toml", model={"sizes": [20, 32, 4]})
+    dirs = {default_sweep_dir([c]) for c in ("a/bp.toml", "b/bp.toml")}
+    assert len(dirs) == 2 and all(d.parent == Path("runs") for d in dirs)
+    assert all(d.name.startswith("bp-sweep-") for d in dirs)
+    # stable: the same file, named another way, gives the same folder
+    assert default_sweep_dir([a]) == default_sweep_dir(["./a/../a/bp.toml"])
+    assert main(["sweep", "a/bp.toml", "b/bp.toml", "--grid", "train.seed=0", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    runs = [shlex.split(ln) for ln in lines if ln.startswith("alignlab train")]
+    assert [r[r.index("--out") + 1] for r in runs] == [
+        str(default_sweep_dir(["a/bp.toml", "b/bp.toml"]) / f"{d}-bp__train.seed=0")
+        for d in ("a", "b")]
+    assert main(["sweep", "a/bp.toml", str(a), "--dry-run"]) == 2
+    assert "`CONFIG` must name each file once" in capsys.readouterr().err
+    del b
+
+
+def test_dry_run_commands_paste_into_a_shell(tmp_path, capsys):
+    cfg = write_config(tmp_path / "my config.toml")
+    out = tmp_path / "s"
+    assert main(["sweep", str(cfg), "--grid", "model.sizes=[20,8,4],[20,4]", "--set",
+                 "method.name=fa", "--out", str(out), "--dry-run"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("alignlab ")]
+    assert len(lines) == 2
+    argv = shlex.split(lines[0])
+    assert argv == ["alignlab", "train", str(cfg), "--out",
+                    str(out / "my config__model.sizes=20-8-4"), "--set", "method.name=fa",
+                    "--set", "model.sizes=[20, 8, 4]"]
+    assert not out.exists()
+    assert main(argv[1:]) == 0  # pasted: it runs
+    capsys.readouterr()
+
+
+def test_grid_names_keep_every_sign_and_empty_values_are_refused(tmp_path, capsys):
+    assert [_slug(v) for v in (-1, -0.5, 1e-3, "pfa-o", [20, 8, 4], ["a", "b/c"])] == [
+        "-1", "-0.5", "0.001", "pfa-o", "20-8-4", "a-b-c"]
+    assert _slug(-1) != _slug(1)
+    cfg = write_config(tmp_path / "c.toml")
+    for grid in ("train.seed=0,,1", "train.seed=0,1,", "train.seed=,0"):
+        assert main(["sweep", str(cfg), "--grid", grid, "--out", str(tmp_path / "s")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(
+            "alignlab: error: `--grid` values must not be empty"), err
+    assert not (tmp_path / "s").exists()
+
+
+# --------------------------------------------------------------------------- the in-process run
+
+
+def test_run_task_calls_train_without_the_top_level_cli(tmp_path, monkeypatch):
+    cfg = write_config(tmp_path / "c.toml", train={"epochs": 1})
+    monkeypatch.delitem(sys.modules, "alignlab.cli")
+    task = Task("c", cfg, (), tmp_path / "c", 1)
+    assert run_task(task, []) == 0
+    assert "alignlab.cli" not in sys.modules
+    assert read_summary(tmp_path / "c")["status"] == "completed"
+    bad = Task("bad", tmp_path / "missing.toml", (), tmp_path / "bad", 1)
+    assert run_task(bad, []) == 2  # bad input: its one line in the log, no traceback
+    log = (tmp_path / "bad" / "train.log").read_text().splitlines()
+    assert log == [f"alignlab: error: `CONFIG` must be an existing TOML file, got "
+                   f"{str(tmp_path / 'missing.toml')!r}."]
+
+
+# --------------------------------------------------------------------------- SIGTERM
+
+
+class _Terminated(Exception):
+    pass
+
+
+def test_sigterm_stops_an_inline_sweep_like_ctrl_c(tmp_path, monkeypatch, capsys):
+    """SIGTERM during a sweep: runs.csv and summary.csv written (the run under way
+    interrupted, the next not run), exit status 130, the old handler back afterwards."""
+    from alignlab.train import sweep
+
+    cfg = write_config(tmp_path / "c.toml", train={"epochs": 1})
+    out = tmp_path / "sweep"
+    real = sweep.run_task
+
+    def terminated_in_second(task, sets):
+        if task.name.endswith("seed=1"):
+            task.run_dir.mkdir(parents=True)
+            (task.run_dir / "summary.json").write_text('{"status": "interrupted"}')
+            signal.raise_signal(signal.SIGTERM)
+        return real(task, sets)
+
+    def outside(signum, frame):  # without the sweep's handler the test fails cleanly
+        raise _Terminated
+
+    monkeypatch.setattr(sweep, "run_task", terminated_in_second)
+    previous = signal.signal(signal.SIGTERM, outside)
+    try:
+        code = main(["sweep", str(cfg), "--grid", "train.seed=0,1,2", "--launcher", "inline",
+                     "--out", str(out)])
+        assert signal.getsignal(signal.SIGTERM) is outside
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 130
+    assert capsys.readouterr().err.strip().endswith("alignlab: interrupted")
+    assert [r["status"] for r in read_csv(out / "runs.csv")] == [
+        "completed", "interrupted", "not run"]
+    (row,) = read_csv(out / "summary.csv")
+    assert row["n"] == "1" and row["n_failed"] == "2"
+    assert not list(out.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_local_sweep_and_its_runs(tmp_path):
+    cfg = write_config(tmp_path / "c.toml", train={"epochs": 200})
+    out = tmp_path / "sweep"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "alignlab", "sweep", str(cfg), "--grid",
+                             "train.seed=0,1", "--threads", "1", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    metrics = out / "c__train.seed=0" / "metrics.csv"
+    deadline = time.monotonic() + 120
+    while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 3):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().endswith("alignlab: interrupted")
+    runs = read_csv(out / "runs.csv")
+    assert [(r["status"], r["exit"]) for r in runs] == [("interrupted", "130"),
+                                                         ("not run", "")]
+    summary = read_summary(out / "c__train.seed=0")
+    assert summary["status"] == "interrupted"  # the run was stopped by Ctrl-C, cleanly
+    assert (out / "summary.csv").is_file()
+
+
+# --------------------------------------------------------------------------- the README
+
+
+def readme_commands(prefix: str) -> list[list[str]]:
+    """The ``alignlab PREFIX ...`` lines of the README's Training block, as argv."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("\n## Training\n", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    lines = [shlex.split(ln, comments=True) for ln in block.splitlines()]
+    return [argv[1:] for argv in lines if argv[:2] == [".venv/bin/alignlab", prefix]]
+
+
+def shell_words(argv: list[str]) -> list[str]:
+    """``argv`` with what bash expands: ``{a,b}`` braces and ``*`` globs (sorted, no hidden
+    entries), in the working folder."""
+    import glob
+    import re
+
+    out = []
+    for word in argv:
+        m = re.fullmatch(r"(.*)\{(.*)\}(.*)", word)
+        words = [m[1] + part + m[3] for part in m[2].split(",")] if m else [word]
+        for w in words:
+            out += sorted(glob.glob(w)) if "*" in w else [w]
+    return out
+
+
+@pytest.mark.slow
+def test_the_readme_sweep_then_plot_runs_as_written(tmp_path, monkeypatch, capsys):
+    """README's Training block: the sweep (tiny configs at the paths it names, in this
+    process), then its ``plot runs/sweep/*`` line as written once the sweep folder holds
+    runs.csv, plot/ and compare/, and ``plot runs/sweep``."""
+    monkeypatch.chdir(tmp_path)
+    (sweep_line,) = readme_commands("sweep")
+    plot_lines = readme_commands("plot")
+    assert any("runs/sweep/*" in argv for argv in plot_lines), plot_lines
+    small = {"n_train": 128, "n_test": 128}
+    folder = tmp_path / "configs" / "fashion-mnist"
+    folder.mkdir(parents=True)
+    for name in ("bp", "pfa"):
+        write_config(folder / f"{name}.toml", method={"name": name}, data=small,
+                     train={"epochs": 1, "probe_size": 16})
+    assert main([*shell_words(sweep_line), "--launcher", "inline"]) == 0
+    runs = sorted(p.name for p in (tmp_path / "runs" / "sweep").iterdir() if p.is_dir())
+    assert len(runs) == 6 and {r.partition("__")[0] for r in runs} == {"bp", "pfa"}
+    for name in ("plot", "compare"):  # as the README's plot and compare lines leave it
+        (tmp_path / "runs" / "sweep" / name).mkdir()
+        (tmp_path / "runs" / "sweep" / name / f"{name}.csv").write_text("x\n")
+    for argv in [*plot_lines, ["plot", "runs/sweep"]]:
+        capsys.readouterr()
+        assert main(shell_words(argv)) == 0, capsys.readouterr().err
+        out = capsys.readouterr().out
+        assert "bp" in out and "pfa" in out and "3/3" in out
+    assert (tmp_path / "runs" / "sweep" / "plot" / "curves.png").is_file()
