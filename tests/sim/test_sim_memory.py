@@ -250,6 +250,7 @@ CONVERT_CASES = [  # (name, n_in, n_out, method, options): 30-85 MB, dominated b
     ("R_0 (explicit PFA)", 256, 100, "pfa", {"expansion_ratio": 100}),
     ("D_0 (factored PFA)", 256, 100, "pfa", {"expansion_ratio": 100, "state": "factored"}),
     ("Z_0 (factored PFA-o)", 700, 700, "pfa-o", {"state": "factored"}),
+    ("B's QR (PFA-o)", 1000, 1000, "pfa-o", {}),
     ("FA's kernel", 1400, 1400, "fa", {}),
 ]
 
@@ -260,7 +261,7 @@ CONVERT_CASES = [  # (name, n_in, n_out, method, options): 30-85 MB, dominated b
                     reason="measures VmHWM through /proc (Linux)")
 def test_convert_estimate_matches_the_measured_peak() -> None:
     """A layer's state_bytes (kept + extra) is within a factor 1.5 of the measured peak of
-    converting it (observed: within 5%). A missing term fails: without D_0's float64 work
+    converting it (observed: within 10%). A missing term fails: without D_0's float64 work
     the factored estimate is half the peak; without the draw's float64 copies, FA's is a
     quarter."""
     from torch import nn

@@ -454,12 +454,17 @@ class _PFAFamily(Method):
         """``B`` of shape ``(n_mid, n_out/groups)``: ``groups`` stacked blocks."""
         raise NotImplementedError
 
+    def draw_B_bytes(self, numel: int, like: Tensor) -> tuple[int, int]:
+        """``(kept, extra)`` bytes of :meth:`draw_B` for a ``B`` of ``numel`` entries
+        (default: iid entries drawn in float64, :func:`drawn_bytes`)."""
+        return drawn_bytes(numel, like)
+
     # ---- the Method hooks
     def state_bytes(self, layer):
         w = layer.weight
         groups = layer_groups(layer)
         n_mid = self.n_mid(w.shape[0], groups)
-        b_kept, b_extra = drawn_bytes(n_mid * (w.shape[0] // groups), w)  # pfa_B
+        b_kept, b_extra = self.draw_B_bytes(n_mid * (w.shape[0] // groups), w)
         r_kept, r_extra = self.r_state.state_bytes(w, n_mid, groups)
         return b_kept + r_kept, max(b_extra, r_extra)
 
@@ -554,6 +559,10 @@ class PFAOrthogonal(_PFAFamily):
         z = torch.randn((groups, k, k), generator=generator, dtype=torch.float64)
         return haar_orthogonal_(z).reshape(n_out, k).to(device=like.device, dtype=like.dtype)
 
+    def draw_B_bytes(self, numel, like):
+        kept = numel * like.element_size()
+        return kept, 3 * 8 * numel - kept  # the float64 draw and its QR factors Q and R
+
 
 @dataclass(frozen=True)
 class PFAIdentity(_PFAFamily):
@@ -564,6 +573,9 @@ class PFAIdentity(_PFAFamily):
     def draw_B(self, n_mid, n_out, groups, generator, like):
         k = n_out // groups
         return torch.eye(k, dtype=like.dtype, device=like.device).repeat(groups, 1)
+
+    def draw_B_bytes(self, numel, like):
+        return numel * like.element_size(), 0  # nothing drawn
 
 
 @dataclass(frozen=True)
