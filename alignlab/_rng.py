@@ -2,7 +2,10 @@
 
 Simulators: one root seed, one independent random stream per (sample, role).
 Layers and models (:func:`torch_generator`): ``None`` (torch's default generator), an int
-seed or a ``torch.Generator``.
+seed, a ``SeedSequence`` or a ``torch.Generator``. A ``SeedSequence`` becomes torch seeds
+in one way only, :func:`torch_seeds` (its first 64-bit words, top bit cleared): the
+simulators' device streams, the training loop's per-role seeds and the data's split and
+synthetic streams all go through it.
 
 Every simulator takes ``rng``: ``None`` (fresh OS entropy), an ``int`` seed, a
 :class:`numpy.random.SeedSequence`, a :class:`numpy.random.Generator` or a
@@ -36,6 +39,7 @@ import torch
 
 __all__ = [
     "TAG_AUX", "TAG_B", "TAG_W", "RngLike", "Streams", "make_streams", "torch_generator",
+    "torch_seeds",
 ]
 
 RngLike = int | np.random.SeedSequence | np.random.Generator | torch.Generator | None
@@ -93,10 +97,7 @@ class Streams:
         return np.random.Generator(np.random.PCG64DXSM(self.seed_sequence(index, tag)))
 
     def torch(self, index: int, tag: int, device: torch.device) -> torch.Generator:
-        state = self.seed_sequence(index, tag).generate_state(1, np.uint64)[0]
-        gen = torch.Generator(device=device)
-        gen.manual_seed(int(state) & (2**63 - 1))
-        return gen
+        return torch_generator(self.seed_sequence(index, tag), device=device)
 
 
 def make_streams(rng: RngLike, name: str = "rng") -> Streams:
@@ -104,11 +105,30 @@ def make_streams(rng: RngLike, name: str = "rng") -> Streams:
     return Streams(_root_seed_sequence(rng, name))
 
 
-def torch_generator(rng: Any, name: str = "rng") -> torch.Generator | None:
-    """A layer's or model's ``rng``: None (torch's default generator), an int seed >= 0 or a
+def torch_seeds(seed_sequence: np.random.SeedSequence, n: int = 1) -> list[int]:
+    """``n`` seeds for ``torch.Generator.manual_seed`` from ``seed_sequence``: the first
+    ``n`` 64-bit words of its state, top bit cleared (each in ``[0, 2**63)``).
+
+    The one SeedSequence -> torch conversion of the package (word ``k`` does not depend on
+    ``n``, so ``torch_seeds(ss, 3)[0] == torch_seeds(ss)[0]``).
+    """
+    return [int(word) & (2**63 - 1) for word in seed_sequence.generate_state(n, np.uint64)]
+
+
+def torch_generator(rng: Any, name: str = "rng", *,
+                    device: torch.device | str | None = None) -> torch.Generator | None:
+    """A layer's or model's ``rng`` as a ``torch.Generator``: None (torch's default
+    generator: None is returned), an int seed >= 0 or a ``SeedSequence`` (a new generator
+    on ``device``, default the CPU, seeded with the int or with :func:`torch_seeds`), or a
     ``torch.Generator`` (used as it is). Errors name the argument ``name``."""
     if rng is None or isinstance(rng, torch.Generator):
         return rng
-    if isinstance(rng, bool) or not isinstance(rng, numbers.Integral) or rng < 0:
-        raise ValueError(f"`{name}` must be None, an int >= 0 or a torch.Generator, got {rng!r}.")
-    return torch.Generator().manual_seed(int(rng))
+    if isinstance(rng, np.random.SeedSequence):
+        seed = torch_seeds(rng)[0]
+    elif isinstance(rng, bool) or not isinstance(rng, numbers.Integral) or rng < 0:
+        raise ValueError(f"`{name}` must be None, an int >= 0, a SeedSequence or a "
+                         f"torch.Generator, got {rng!r}.")
+    else:
+        seed = int(rng)
+    gen = torch.Generator(device=device) if device is not None else torch.Generator()
+    return gen.manual_seed(seed)

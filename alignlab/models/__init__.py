@@ -9,8 +9,11 @@
   for GAIT-prop and target propagation (``alignlab.gaitprop``; float64 by default).
 
 Models are plain ``torch.nn`` modules; ``alignlab.convert`` turns them into a method's
-layers. ``build_model(name, **options)`` validates the options (an unknown one raises
-``ValueError`` listing the valid ones).
+layers. ``build_model(name, rng=..., **options)`` validates the options (an unknown one
+raises ``ValueError`` listing the valid ones) and draws the initial weights from ``rng``:
+``None`` (torch's global generator), an int seed or a ``torch.Generator``; nothing here
+seeds torch's global generator. Every model takes ``rng`` (keyword-only); ``rng=s`` gives
+the parameters that ``torch.manual_seed(s)`` followed by ``rng=None`` gives, bit for bit.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
+import torch
 from torch import nn
 
 from .._registry import Registry
@@ -39,16 +43,19 @@ MODELS: Registry[Callable[..., nn.Module]] = Registry(
 
 
 def model_options(name: str) -> dict[str, object]:
-    """``{option: default}`` of the model ``name`` (what a config's ``[model]`` may set)."""
+    """``{option: default}`` of the model ``name`` (what a config's ``[model]`` may set:
+    every constructor argument but ``rng``, which the harness derives from ``train.seed``)."""
     params = inspect.signature(MODELS[name]).parameters
-    return {k: p.default for k, p in params.items() if k != "self"}
+    return {k: p.default for k, p in params.items() if k not in ("self", "rng")}
 
 
-def build_model(name: str, **options) -> nn.Module:
-    """The model ``name`` (see ``MODELS``) built with ``options``; unknown options raise."""
+def build_model(name: str, rng: int | torch.Generator | None = None, **options) -> nn.Module:
+    """The model ``name`` (see ``MODELS``) built with ``options``, its initial weights drawn
+    from ``rng`` (None: torch's global generator; an int seed; a ``torch.Generator``).
+    Unknown options raise."""
     valid = model_options(name)
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise ValueError(f"`{unknown[0]}` is not an option of model {name!r}; valid options: "
                          f"{', '.join(sorted(valid))}.")
-    return MODELS[name](**options)
+    return MODELS[name](**options, rng=rng)

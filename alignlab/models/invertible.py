@@ -351,11 +351,12 @@ class InvertibleSquare(InvertibleNet):
     (Registered as model ``'invertible'``.)"""
 
     def __init__(self, width: int = 784, hidden_layers: int = 4, num_classes: int = 10,
-                 activation: str = "leaky_relu", slope: float = 0.1, init: str = "haar"):
+                 activation: str = "leaky_relu", slope: float = 0.1, init: str = "haar", *,
+                 rng: int | torch.Generator | None = None):
         width = check_int("width", width)
         hidden_layers = check_int("hidden_layers", hidden_layers, minimum=0)
         super().__init__((width,) * (hidden_layers + 2), num_classes=num_classes,
-                         activation=activation, slope=slope, init=init)
+                         activation=activation, slope=slope, init=init, rng=rng)
 
 
 class InvertibleTower(InvertibleNet):
@@ -364,6 +365,7 @@ class InvertibleTower(InvertibleNet):
     ``'invertible-tower'``.)"""
 
     def __init__(self, widths: Sequence[int] = (784, 784, 500, 200, 10), num_classes: int = 10,
-                 activation: str = "leaky_relu", slope: float = 0.1, init: str = "haar"):
+                 activation: str = "leaky_relu", slope: float = 0.1, init: str = "haar", *,
+                 rng: int | torch.Generator | None = None):
         super().__init__(widths, num_classes=num_classes, activation=activation, slope=slope,
-                         init=init)
+                         init=init, rng=rng)

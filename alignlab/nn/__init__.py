@@ -20,11 +20,19 @@ Layout (each module imports only from the ones above it):
 * ``methods/``: one module per family (``fixed``, ``direct``, ``learned``, ``pfa``), the
   ``Method`` base class and its hooks in ``methods/base.py``;
 * ``layers.py``: ``FeedbackLinear`` / ``FeedbackConv2d``;
-* ``convert.py``: ``convert``, the conversion report, ``converted_layers``;
+* ``convert.py``: ``convert``, the conversion report, ``converted_layers``,
+  ``check_state_memory`` (the feedback state against the memory budget of
+  ``alignlab.sim.memory``);
 * ``metrics.py`` and ``optim.py``: alignment metrics, optimiser groups and step hooks.
 """
 
-from .convert import ConversionReport, conversion_report, convert, converted_layers
+from .convert import (
+    ConversionReport,
+    check_state_memory,
+    conversion_report,
+    convert,
+    converted_layers,
+)
 from .functional import DFAContext, FeedbackFn
 from .layers import FeedbackConv2d, FeedbackLayer, FeedbackLinear
 from .methods import METHODS, Method, get_method
@@ -44,6 +52,7 @@ __all__ = [
     "angle_deg",
     "attach_factored_pfa",
     "bp_twin",
+    "check_state_memory",
     "conversion_report",
     "convert",
     "converted_layers",

@@ -13,7 +13,8 @@ from .._rng import torch_generator
 from .layers import FeedbackConv2d, FeedbackLayer, FeedbackLinear
 from .methods import Method, get_method
 
-__all__ = ["ConversionReport", "conversion_report", "convert", "converted_layers"]
+__all__ = ["ConversionReport", "check_state_memory", "conversion_report", "convert",
+           "converted_layers"]
 
 _REPORT_COLUMNS = ["module", "type", "trained_by", "note"]
 
@@ -135,8 +136,10 @@ def convert(model: nn.Module, method: str | Method, *, inplace: bool = False, rn
     Raises
     ------
     ValueError
-        Bad method or options, or nothing in ``model`` can be converted (no
-        ``nn.Linear``/``nn.Conv2d`` with torch's own forward).
+        Bad method or options, nothing in ``model`` can be converted (no
+        ``nn.Linear``/``nn.Conv2d`` with torch's own forward), or a feedback state that
+        cannot fit in memory (:func:`check_state_memory`; the message names the method's
+        ``size_option``, e.g. ``expansion_ratio``). Nothing is drawn or changed then.
 
     Warns
     -----
@@ -177,6 +180,8 @@ def convert(model: nn.Module, method: str | Method, *, inplace: bool = False, rn
                 f"got none ({left}); nothing was converted."
             )
     meth = meth.resolve(model)
+    check_state_memory(meth, [model] if root_kind is not None else
+                       [e["child"] for e in plan if e["convert"]])
     if not inplace:
         model = copy.deepcopy(model)
 
@@ -223,6 +228,31 @@ def convert(model: nn.Module, method: str | Method, *, inplace: bool = False, rn
     if verbose:
         print(report)
     return model
+
+
+def check_state_memory(method: Method, layers: list[nn.Module]) -> None:
+    """Refuse, before anything is drawn, a feedback state that cannot fit in memory.
+
+    ``layers``: the ``nn.Linear``/``nn.Conv2d`` modules ``method`` is about to be given
+    (shared ones once). What is needed is the state every layer keeps plus the largest
+    one's temporaries (:meth:`Method.state_bytes`); the budget is
+    :func:`alignlab.sim.memory.memory_budget` for the layers' device (half the memory, or
+    ``ALIGNLAB_MEMORY_BUDGET``). The one-line ``ValueError`` names the method's
+    ``size_option`` and its value ("`expansion_ratio` must be small enough for the
+    feedback state of 'pfa' to fit in memory (...), got 1000000000.0."), or the ``model``
+    for a method whose state merely follows the layers' sizes.
+    """
+    from ..sim.memory import check_memory  # the package's one memory budget and message
+
+    unique = list({id(layer): layer for layer in layers}.values())
+    if not unique:
+        return
+    sizes = [method.state_bytes(layer) for layer in unique]
+    need = sum(kept for kept, _ in sizes) + max(extra for _, extra in sizes)
+    option = method.size_option
+    named = {"value": getattr(method, option)} if option else {}
+    check_memory(option or "model", need, what=f"the feedback state of {method.name!r}",
+                 device=unique[0].weight.device, **named)
 
 
 def conversion_report(model: nn.Module) -> ConversionReport:

@@ -8,6 +8,7 @@ import torch
 from gaitprop_helpers import F64_EPS, batch
 
 from alignlab.gaitprop import Trainer, UncorrectedAdam, updates
+from alignlab.models import model_options
 from alignlab.models.invertible import InvertibleNet, InvertibleSquare, InvertibleTower
 
 
@@ -122,10 +123,12 @@ def test_builds_on_the_meta_device_without_drawing():
 def test_registrable_classes_say_how_they_train():
     """What a harness reads: the constructor's options (as alignlab.models.model_options
     does) and the class-level property that routes them to alignlab.gaitprop."""
-    assert list(inspect.signature(InvertibleSquare).parameters) == [
+    assert list(model_options("invertible")) == [
         "width", "hidden_layers", "num_classes", "activation", "slope", "init"]
-    assert list(inspect.signature(InvertibleTower).parameters) == [
+    assert list(model_options("invertible-tower")) == [
         "widths", "num_classes", "activation", "slope", "init"]
+    for cls in (InvertibleSquare, InvertibleTower):  # the seed comes from the harness
+        assert inspect.signature(cls).parameters["rng"].kind is inspect.Parameter.KEYWORD_ONLY
     assert InvertibleSquare.learns_by_targets and InvertibleTower.learns_by_targets
     small = InvertibleSquare(width=12, hidden_layers=0, num_classes=3)
     assert small.widths == (12, 12) and small.depth == 1  # the output layer alone

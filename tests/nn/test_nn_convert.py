@@ -350,3 +350,119 @@ def test_convert_flags_are_checked():
         alignlab.convert(MLP((4, 3)), "fa", inplace="no")
     with pytest.raises(ValueError, match="`rng` must be None, an int >= 0"):
         alignlab.convert(MLP((4, 3)), "fa", rng="0")
+
+
+# ------------------------------------------------------- the feedback state's memory
+
+# every method, and the options that change what its state holds
+STATE_VARIANTS = [(name, {}) for name in ALL] + [
+    ("pfa", {"state": "factored"}), ("pfa", {"state": "factored", "store_D0": True}),
+    ("pfa-o", {"state": "factored"}), ("pfa", {"expansion_ratio": 0.5}),
+    ("kp", {"init": "weight"}), ("dfa", {"output_size": 7}),
+]
+
+
+def _conv_and_linear():
+    return nn.Sequential(nn.Conv2d(4, 6, 3, groups=2), nn.Flatten(), nn.Linear(6 * 4 * 4, 5))
+
+
+@pytest.mark.parametrize("method, options", STATE_VARIANTS,
+                         ids=[f"{m}-{'-'.join(map(str, o.values()))}" for m, o in
+                              STATE_VARIANTS])
+def test_state_bytes_are_the_bytes_the_state_keeps(method, options):
+    """Method.state_bytes (asked before anything is drawn, of the unconverted layers)
+    gives exactly the bytes of the tensors init_state registers (state_names)."""
+    model = _conv_and_linear()
+    meth = alignlab.nn.get_method(method, **options).resolve(model)
+    estimated = [meth.state_bytes(model[i])[0] for i in (0, 2)]
+    net = alignlab.convert(model, method, rng=0, **options)
+    kept = [sum(getattr(layer, n).nbytes for n in layer.method.state_names
+                if getattr(layer, n, None) is not None) for layer in (net[0], net[2])]
+    assert estimated == kept
+    assert all(extra >= 0 for extra in (meth.state_bytes(model[i])[1] for i in (0, 2)))
+
+
+@pytest.mark.parametrize("options", [{}, {"state": "factored"}], ids=["explicit", "factored"])
+def test_expansion_ratio_too_large_for_memory_is_refused_in_one_line(options, monkeypatch):
+    """r = 1e9 used to end in a raw allocation error; now one line naming the option,
+    before anything is drawn or changed (the factored state keeps nothing of size n_mid
+    but draws B and R_0 at that size: refused too)."""
+    monkeypatch.delenv("ALIGNLAB_MEMORY_BUDGET", raising=False)
+    model = MLP((784, 512, 10), rng=0)
+    before = copy.deepcopy(model.state_dict())
+    gen = torch.Generator().manual_seed(0)
+    gen_state = gen.get_state()
+    with pytest.raises(ValueError) as err:
+        alignlab.convert(model, "pfa", expansion_ratio=1e9, inplace=True, rng=gen, **options)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert re.match(r"`expansion_ratio` must be small enough for the feedback state of "
+                    r"'pfa' to fit in memory \([0-9.e+]+ bytes needed, budget [0-9.e+]+ "
+                    r"bytes; set ALIGNLAB_MEMORY_BUDGET to change it\), got 1000000000.0\.$",
+                    msg), msg
+    assert not any(isinstance(m, FeedbackLayer) for m in model.modules())
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    assert torch.equal(gen.get_state(), gen_state)
+
+
+def test_state_memory_budget_boundary(monkeypatch):
+    """What is checked is the sum of the states kept plus the largest temporaries: a
+    budget one byte short refuses, the exact amount converts; a method without a size
+    option is refused naming the model."""
+    model = MLP((30, 20, 10), rng=0)
+    meth = alignlab.nn.get_method("pfa", expansion_ratio=3)
+    sizes = [meth.state_bytes(layer) for layer in (model[1], model[3])]
+    need = sum(k for k, _ in sizes) + max(e for _, e in sizes)
+    monkeypatch.setenv("ALIGNLAB_MEMORY_BUDGET", str(need - 1))
+    with pytest.raises(ValueError, match=r"^`expansion_ratio` must be small enough .* "
+                                         r"got 3\.$"):
+        alignlab.convert(model, "pfa", expansion_ratio=3)
+    monkeypatch.setenv("ALIGNLAB_MEMORY_BUDGET", str(need))
+    alignlab.convert(model, "pfa", expansion_ratio=3)
+    monkeypatch.setenv("ALIGNLAB_MEMORY_BUDGET", "100")
+    with pytest.raises(ValueError, match=r"^`model` must be small enough for the feedback "
+                                         r"state of 'fa' to fit in memory .*\)\.$"):
+        alignlab.convert(model, "fa")
+    alignlab.convert(model, "bp")  # no state: nothing to refuse
+
+
+_TINY_PFA = """\
+[data]
+name = "synthetic"
+n_train = 64
+n_test = 32
+input_shape = [20]
+num_classes = 4
+
+[model]
+name = "mlp"
+sizes = [20, 16, 4]
+
+[method]
+name = "bp"
+
+[train]
+epochs = 1
+batch_size = 16
+device = "cpu"
+"""
+
+
+def test_train_refuses_an_expansion_ratio_too_large_for_memory(tmp_path, capsys,
+                                                               monkeypatch):
+    """The command line: `--set method.expansion_ratio=1e9` is refused in one line that
+    names the config key, exit 2, nothing written (it was a raw allocation error)."""
+    from alignlab.cli import main
+
+    monkeypatch.delenv("ALIGNLAB_MEMORY_BUDGET", raising=False)
+    config = tmp_path / "tiny.toml"
+    config.write_text(_TINY_PFA)
+    out = tmp_path / "run"
+    code = main(["train", str(config), "--set", "method.name=pfa", "--set",
+                 "method.expansion_ratio=1e9", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("alignlab: error: `method.expansion_ratio` must be small enough "
+                          "for the feedback state of 'pfa' to fit in memory ("), err
+    assert not out.exists()

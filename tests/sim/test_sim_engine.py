@@ -72,3 +72,31 @@ def test_an_error_in_a_draw_is_raised() -> None:
     with pytest.raises(RuntimeError, match="draw 5 failed"):
         for _ in chunks:
             pass
+
+
+def test_one_seed_sequence_to_torch_conversion() -> None:
+    """``alignlab._rng.torch_seeds`` is the formula every caller wrote out before it
+    existed (first 64-bit words, top bit cleared), so their draws are unchanged; the
+    simulators' device streams and ``torch_generator`` go through it."""
+    from alignlab._rng import TAG_B, make_streams, torch_generator, torch_seeds
+
+    ss = np.random.SeedSequence([7, 11])
+    words = ss.generate_state(3, np.uint64)
+    assert torch_seeds(ss, 3) == [int(w) & (2**63 - 1) for w in words]
+    assert torch_seeds(ss) == torch_seeds(ss, 3)[:1]
+    assert all(0 <= s < 2**63 for s in torch_seeds(np.random.SeedSequence(0), 64))
+
+    def draws(gen: torch.Generator) -> torch.Tensor:
+        return torch.randn(5, generator=gen)
+
+    old = torch.Generator().manual_seed(int(words[0]) & (2**63 - 1))
+    assert torch.equal(draws(torch_generator(ss)), draws(old))
+    streams = make_streams(3)
+    child = streams.seed_sequence(4, TAG_B)
+    old = torch.Generator().manual_seed(
+        int(child.generate_state(1, np.uint64)[0]) & (2**63 - 1))
+    assert torch.equal(draws(streams.torch(4, TAG_B, torch.device("cpu"))), draws(old))
+    gen = torch.Generator()
+    assert torch_generator(gen) is gen and torch_generator(None) is None
+    with pytest.raises(ValueError, match=r"^`seed` must be None, an int >= 0, a SeedSequence"):
+        torch_generator(-1, "seed")

@@ -21,6 +21,9 @@ What a method says about itself (class-level properties):
     The feedback is random afresh at every forward pass (brSF): a reported angle is one draw.
 ``mirror_trained``
     The feedback learns in a separate mirror phase (:meth:`mirror_update`; WM).
+``size_option``
+    The option that sets how large the state is (PFA's ``expansion_ratio``), or None: a
+    state that cannot fit in memory is refused naming it (else naming the ``model``).
 ``follows_optimizer_step``
     The layer's state must be advanced after every optimiser step (factored PFA; see
     :meth:`before_step` / :meth:`after_step` and :func:`alignlab.nn.attach_factored_pfa`).
@@ -28,6 +31,8 @@ What a method says about itself (class-level properties):
 The hooks, in the order a layer's life calls them:
 
 * ``resolve(model)``: fill in options that depend on the model (DFA's ``output_size``);
+* ``state_bytes(layer)``: the memory ``init_state`` will need, from the layer's shape
+  alone (``convert`` refuses a state that cannot fit before anything is drawn);
 * ``init_state(layer, generator)``: register the feedback state on a converted layer;
 * ``install(model, layers)`` / ``uninstall(model)``: model-level machinery (DFA's output
   error capture on the root); ``convert`` calls them, nothing else does;
@@ -58,6 +63,7 @@ from torch import Tensor, nn
 __all__ = [
     "Method",
     "layer_groups",
+    "drawn_bytes",
     "random_entries",
     "set_buffer",
     "set_param",
@@ -84,6 +90,14 @@ def random_entries(shape, generator: torch.Generator | None, like: Tensor, kind:
         a = math.sqrt(3.0) * std
         t = (torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1) * a
     return t.to(device=like.device, dtype=like.dtype)
+
+
+def drawn_bytes(numel: int, like: Tensor) -> tuple[int, int]:
+    """``(kept, extra)`` bytes of :func:`random_entries` with ``numel`` entries: the result
+    in ``like``'s dtype, and what the peak of the draw needs beyond it (two float64 arrays
+    at once: the draw and its scaled copy)."""
+    kept = numel * like.element_size()
+    return kept, max(2 * 8 * numel - kept, 0)
 
 
 def set_buffer(layer: nn.Module, name: str, value: Tensor | None, *,
@@ -119,6 +133,7 @@ class Method:
     feedback_redrawn_each_step: ClassVar[bool] = False  # brSF: a fresh random kernel per step
     mirror_trained: ClassVar[bool] = False  # WM: learns in mirror_update, not by gradient
     follows_optimizer_step: ClassVar[bool] = False  # factored PFA: before_step / after_step
+    size_option: ClassVar[str | None] = None  # the option that sets the state's size
 
     # ---- options
     def options(self) -> dict:
@@ -137,6 +152,15 @@ class Method:
         """Before ``convert`` replaces layers that used this method (default: nothing)."""
 
     # ---- per-layer state
+    def state_bytes(self, layer: nn.Module) -> tuple[int, int]:
+        """``(kept, extra)``: the bytes of the tensors :meth:`init_state` registers on
+        ``layer`` (an ``nn.Linear``/``nn.Conv2d``, converted or not), and the most it
+        allocates besides at one time while forming them (float64 draws, temporaries).
+        From the weight's shape and dtype alone: nothing is drawn (a ``meta`` weight
+        will do). ``convert`` adds ``kept`` over the layers, plus the largest ``extra``,
+        and refuses a total that cannot fit in memory. Default: no state, ``(0, 0)``."""
+        return 0, 0
+
     def init_state(self, layer: nn.Module, generator: torch.Generator | None) -> None:
         """Register the feedback state on ``layer`` (default: none)."""
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..._validate import check_choice, check_int
 from ..functional import DFAContext, DirectFeedback
-from .base import Method, layer_groups, random_entries, set_buffer
+from .base import Method, drawn_bytes, layer_groups, random_entries, set_buffer
 
 __all__ = ["DFA"]
 
@@ -75,6 +75,10 @@ class DFA(Method):
         for key, hook in list(model._forward_hooks.items()):
             if isinstance(hook, DFAContext):
                 del model._forward_hooks[key]
+
+    def state_bytes(self, layer):
+        n_in = layer.weight.shape[1] * layer_groups(layer)
+        return drawn_bytes((self.output_size or 0) * n_in, layer.weight)
 
     def init_state(self, layer, generator):
         if self.output_size is None:

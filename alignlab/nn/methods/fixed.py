@@ -24,7 +24,7 @@ import torch
 
 from ..._validate import check_choice
 from ..functional import MatrixFeedback
-from .base import Method, random_entries, set_buffer, xavier_std
+from .base import Method, drawn_bytes, random_entries, set_buffer, xavier_std
 
 __all__ = ["BP", "FA", "SignBatchRandom", "SignFixedRandom", "SignUniform"]
 
@@ -58,6 +58,9 @@ class FA(Method):
 
     def __post_init__(self):
         check_choice("init", self.init, ("uniform", "gaussian"))
+
+    def state_bytes(self, layer):
+        return drawn_bytes(layer.weight.numel(), layer.weight)
 
     def init_state(self, layer, generator):
         w = layer.weight
@@ -110,6 +113,9 @@ class SignFixedRandom(Method):
 
     name: ClassVar[str] = "frsf"
     state_names: ClassVar[tuple[str, ...]] = ("feedback_magnitude",)
+
+    def state_bytes(self, layer):
+        return drawn_bytes(layer.weight.numel(), layer.weight)
 
     def init_state(self, layer, generator):
         w = layer.weight

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from ..._validate import check_choice
 from ..functional import MatrixFeedback
-from .base import Method, random_entries, set_param, xavier_std
+from .base import Method, drawn_bytes, random_entries, set_param, xavier_std
 
 __all__ = ["KP", "WM"]
 
@@ -38,6 +38,12 @@ class _LearnedKernel(Method):
 
     def __post_init__(self):
         check_choice("init", self.init, ("uniform", "gaussian", "weight"))
+
+    def state_bytes(self, layer):
+        w = layer.weight
+        if self.init == "weight":  # a copy of W
+            return w.numel() * w.element_size(), 0
+        return drawn_bytes(w.numel(), w)
 
     def init_state(self, layer, generator):
         w = layer.weight

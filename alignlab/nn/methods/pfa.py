@@ -50,6 +50,7 @@ from ..functional import (
 )
 from .base import (
     Method,
+    drawn_bytes,
     layer_groups,
     random_entries,
     set_buffer,
@@ -81,6 +82,11 @@ class _RState:
     state_names: tuple[str, ...] = ()  # tensors registered on the layer besides pfa_B
     learned: tuple[str, ...] = ()  # Parameters the optimiser trains
     follows_optimizer_step: bool = False  # needs before_step/after_step around each step
+
+    def state_bytes(self, weight: Tensor, n_mid: int, groups: int) -> tuple[int, int]:
+        """``(kept, extra)`` bytes of what this representation keeps (besides ``pfa_B``)
+        and forms on the way, from ``R_0^T``'s draw on; see :meth:`Method.state_bytes`."""
+        raise NotImplementedError
 
     def init_state(self, layer: nn.Module, b: Tensor, r0: Tensor) -> None:
         raise NotImplementedError
@@ -150,6 +156,9 @@ class ExplicitR(_RState):
         """``R^T`` as the backward pass uses it (masked for sparse PFA)."""
         return layer.pfa_R * layer.pfa_R_mask if self.masked else layer.pfa_R
 
+    def state_bytes(self, weight, n_mid, groups):
+        return drawn_bytes(n_mid * weight[0].numel(), weight)  # R_0^T, kept as pfa_R
+
     def init_state(self, layer, b, r0):
         set_param(layer, "pfa_R", r0)
 
@@ -216,6 +225,20 @@ class FactoredR(_RState):
         return ("pfa_M", "pfa_Q0", "pfa_Z0") + (("pfa_D0",) if self.store_D0 else ())
 
     # ---- state
+    def state_bytes(self, weight, n_mid, groups):
+        it, n_w = weight.element_size(), weight.numel()
+        k = weight.shape[0] // groups
+        n_b, n_r = n_mid * k, n_mid * weight[0].numel()  # entries of B and R_0^T
+        n_m = weight.shape[0] * k  # entries of M
+        kept = it * (n_m + 2 * n_w)  # M, Q_0, Z_0
+        if self.store_D0:
+            kept += it * n_r
+        # R_0^T is drawn (float64 and its scaled copy), then held while, from B and W_0 in
+        # float64, D_0 = R_0^T - B W_0 is formed (R_0^T and B W_0 converted, D_0), and then
+        # while Z_0 = M^{-1} Q_0 is solved (M and its factors, Q_0 and Z_0 in float64)
+        held = it * n_r + 8 * (n_b + n_w + n_r)
+        return kept, max(16 * n_r, held + 8 * 2 * n_r, held + 8 * (2 * n_m + 2 * n_w))
+
     def init_state(self, layer, b, r0):
         # Proposition 1: R_t^T = B W_t + c_t D_0, so P_t^T = B^T R_t^T = M W_t + c_t Q_0.
         # Formed once, in float64.
@@ -431,7 +454,20 @@ class _PFAFamily(Method):
         """``B`` of shape ``(n_mid, n_out/groups)``: ``groups`` stacked blocks."""
         raise NotImplementedError
 
+    def draw_B_bytes(self, numel: int, like: Tensor) -> tuple[int, int]:
+        """``(kept, extra)`` bytes of :meth:`draw_B` for a ``B`` of ``numel`` entries
+        (default: iid entries drawn in float64, :func:`drawn_bytes`)."""
+        return drawn_bytes(numel, like)
+
     # ---- the Method hooks
+    def state_bytes(self, layer):
+        w = layer.weight
+        groups = layer_groups(layer)
+        n_mid = self.n_mid(w.shape[0], groups)
+        b_kept, b_extra = self.draw_B_bytes(n_mid * (w.shape[0] // groups), w)
+        r_kept, r_extra = self.r_state.state_bytes(w, n_mid, groups)
+        return b_kept + r_kept, max(b_extra, r_extra)
+
     def init_state(self, layer, generator):
         w = layer.weight
         groups = layer_groups(layer)
@@ -496,6 +532,7 @@ class PFA(_PFAFamily):
     """
 
     name: ClassVar[str] = "pfa"
+    size_option: ClassVar[str | None] = "expansion_ratio"
     expansion_ratio: float = 10.0
     b_init: str = "uniform"
 
@@ -522,6 +559,10 @@ class PFAOrthogonal(_PFAFamily):
         z = torch.randn((groups, k, k), generator=generator, dtype=torch.float64)
         return haar_orthogonal_(z).reshape(n_out, k).to(device=like.device, dtype=like.dtype)
 
+    def draw_B_bytes(self, numel, like):
+        kept = numel * like.element_size()
+        return kept, 3 * 8 * numel - kept  # the float64 draw and its QR factors Q and R
+
 
 @dataclass(frozen=True)
 class PFAIdentity(_PFAFamily):
@@ -532,6 +573,9 @@ class PFAIdentity(_PFAFamily):
     def draw_B(self, n_mid, n_out, groups, generator, like):
         k = n_out // groups
         return torch.eye(k, dtype=like.dtype, device=like.device).repeat(groups, 1)
+
+    def draw_B_bytes(self, numel, like):
+        return numel * like.element_size(), 0  # nothing drawn
 
 
 @dataclass(frozen=True)
@@ -564,6 +608,11 @@ class PFASparse(PFA):
                    1 / math.sqrt(self.density))
         mask = torch.rand(b.shape, generator=generator, dtype=torch.float64) < self.density
         return b * mask.to(device=like.device, dtype=like.dtype)
+
+    def state_bytes(self, layer):
+        kept, extra = super().state_bytes(layer)
+        w = layer.weight
+        return kept + self.n_mid(w.shape[0], layer_groups(layer)) * w[0].numel(), extra  # mask
 
     def init_state(self, layer, generator):
         super().init_state(layer, generator)
