@@ -26,7 +26,6 @@ config says ``state = "factored"``; otherwise the method's default (explicit ``R
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
 import types
@@ -36,8 +35,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
-import tomllib
-
+from .._toml import TOMLDecodeError, dumps_toml, load_toml, loads_toml  # dumps_toml: re-export
 from .._validate import check_choice
 
 __all__ = [
@@ -364,8 +362,8 @@ def parse_value(text: str) -> Any:
     if text.strip().lower() == "none":
         return None
     try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+        return loads_toml(f"v = {text}")["v"]
+    except TOMLDecodeError:
         return text
 
 
@@ -384,13 +382,7 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path in seen:
         raise ValueError(f"`base` must not form a cycle, got {' -> '.join(map(str, seen))} "
                          f"-> {path}.")
-    try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ValueError(f"`CONFIG` must be an existing TOML file, got {str(path)!r}.") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"`CONFIG` {str(path)!r} is not valid TOML: {exc}.") from None
+    raw = load_toml(path, name="CONFIG")
     base = raw.pop("base", None)
     raw.pop("meta", None)
     if base is None:
@@ -575,42 +567,3 @@ def _method_options(known: dict[str, Any], extra: dict[str, Any], optim: OptimCo
                          f"PFA is exact only under SGD with heavy-ball momentum), got "
                          f"'factored'.")
     return {k: _tuples(v) for k, v in full.items() if v is not None}
-
-
-# ---------------------------------------------------------------------------------------
-# writing TOML (tomllib only reads)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        text = repr(value)
-        return text if any(c in text for c in ".en") else text + ".0"
-    if isinstance(value, str):
-        return json.dumps(value)  # a TOML basic string (same escapes)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Path):
-        return json.dumps(str(value))
-    raise ValueError(f"`value` must be a TOML scalar or list, got {value!r}.")
-
-
-def dumps_toml(tables: Mapping[str, Mapping[str, Any]], header: str = "") -> str:
-    """``{table: {key: value}}`` as TOML text (``None`` values are left out)."""
-    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
-    for name, table in tables.items():
-        if lines:
-            lines.append("")
-        lines.append(f"[{name}]")
-        for key, value in table.items():
-            if value is not None:
-                k = key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
-                lines.append(f"{k} = {_toml_value(value)}")
-    return "\n".join(lines) + "\n"

@@ -41,7 +41,8 @@ from typing import Any
 
 from .._output import check_output_dir
 from .._records import Records
-from .config import _toml_value, load_config, parse_value
+from .._toml import toml_value as _toml_value
+from .config import load_config, parse_value
 from .rundir import CONFIG_FILE, prepare_resume, read_summary
 
 __all__ = ["LAUNCHERS", "SubmititLauncher", "Task", "parse_grid", "run_sweep", "run_task"]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import tomllib
 from trainhelpers import tables, write_config
 
+from alignlab._toml import loads_toml
+from alignlab.cli import main
 from alignlab.train.config import (
     Config,
     OptimConfig,
@@ -35,7 +36,7 @@ def test_every_config_validates(path):
     config = load_config(path)
     assert isinstance(config, Config)
     # written back as TOML and read again, the resolved config is the same config
-    again = resolve_config(tomllib.loads(dumps_toml(config.to_dict())))
+    again = resolve_config(loads_toml(dumps_toml(config.to_dict())))
     assert again == config
 
 
@@ -159,7 +160,8 @@ def test_bad_files_and_sections(tmp_path):
     with pytest.raises(ValueError, match=r"^`training` is not a config section"):
         load_config(bad)
     bad.write_text("[optim\nlr = 1\n")
-    with pytest.raises(ValueError, match=r"^`CONFIG` .* is not valid TOML"):
+    with pytest.raises(ValueError, match=r"^`CONFIG` must be valid TOML, got '.*bad.toml' "
+                                         r"\(Expected ']'"):
         load_config(bad)
     with pytest.raises(ValueError, match=r"^`CONFIG` must be an existing TOML file"):
         load_config(tmp_path / "missing.toml")
@@ -171,3 +173,17 @@ def test_bad_files_and_sections(tmp_path):
     for item in ("optim.lr", "lr=0.1", "optim.lr.x=1"):
         with pytest.raises(ValueError, match=r"^`--set` must be SECTION.KEY=VALUE"):
             load_config(cfg, [item])
+
+
+@pytest.mark.parametrize("command", [["train"], ["sweep", "--dry-run"]],
+                         ids=["train", "sweep"])
+def test_a_folder_as_config_is_one_line_exit_2(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)  # nothing may be written here
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    write_config(folder / "bp.toml")
+    assert main([command[0], "configs", *command[1:]]) == 2
+    err = capsys.readouterr().err  # (the sweep adds which of its configs)
+    assert err.startswith(f"alignlab: error: `CONFIG` must be a TOML file, got the folder "
+                          f"{str(folder.resolve())!r}.") and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["configs"]
