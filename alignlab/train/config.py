@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .._toml import TOMLDecodeError, dumps_toml, load_toml, loads_toml  # dumps_toml: re-export
-from .._validate import check_choice
+from .._validate import check_choice, check_int, check_momentum, check_positive, invalid
 
 __all__ = [
     "Config",
@@ -61,10 +61,6 @@ _AMP = ("off", "bf16", "fp16")
 # type coercion with dotted-key messages
 
 
-def _fail(key: str, condition: str, value: Any) -> ValueError:
-    return ValueError(f"`{key}` must be {condition}, got {value!r}.")
-
-
 def _is_none(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.lower() == "none")
 
@@ -80,29 +76,29 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         return _coerce(key, value, inner[0])
     if hint is bool:
         if not isinstance(value, bool):
-            raise _fail(key, "true or false", value)
+            raise invalid(key, "true or false", value)
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _fail(key, "an integer", value)
+            raise invalid(key, "an integer", value)
         if isinstance(value, float) and not (math.isfinite(value) and value == int(value)):
-            raise _fail(key, "an integer", value)
+            raise invalid(key, "an integer", value)
         return int(value)
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _fail(key, "a number", value)
+            raise invalid(key, "a number", value)
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise _fail(key, "a string", value)
+            raise invalid(key, "a string", value)
         return value
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise _fail(key, "a list", value)
+            raise invalid(key, "a list", value)
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_coerce(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value))
         if len(value) != len(args):
-            raise _fail(key, f"a list of {len(args)} entries", value)
+            raise invalid(key, f"a list of {len(args)} entries", value)
         return tuple(_coerce(f"{key}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args,
                                                                                    strict=True)))
     return value
@@ -123,16 +119,6 @@ def _qualify(exc: Exception, section: str, keys: Sequence[str]) -> ValueError:
         name = m.group(1) if m.group(1) in keys else "name"
         return ValueError(f"`{section}.{name}`" + msg[m.end():])
     return ValueError(f"`{section}`: {msg}")
-
-
-def _check_positive(key: str, value: float, *, allow_zero: bool = False) -> None:
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise _fail(key, ">= 0" if allow_zero else "> 0", value)
-
-
-def _check_min(key: str, value: int | None, minimum: int) -> None:
-    if value is not None and value < minimum:
-        raise _fail(key, f"an integer >= {minimum}", value)
 
 
 # ---------------------------------------------------------------------------------------
@@ -156,10 +142,13 @@ class DataConfig:
     options: Mapping[str, Any] = field(default_factory=dict)  # the data set's own options
 
     def __post_init__(self):
-        _check_min("data.limit", self.limit, 1)
-        _check_min("data.val_size", self.val_size, 0)
-        _check_min("data.pad_to", self.pad_to, 1)
-        _check_min("data.seed", self.seed, 0)
+        if self.limit is not None:
+            check_int("data.limit", self.limit, minimum=1)
+        if self.val_size is not None:
+            check_int("data.val_size", self.val_size, minimum=0)
+        if self.pad_to is not None:
+            check_int("data.pad_to", self.pad_to, minimum=1)
+        check_int("data.seed", self.seed, minimum=0)
 
 
 @dataclass(frozen=True)
@@ -213,26 +202,24 @@ class OptimConfig:
         from ..nn.optim import OPTIMIZERS
 
         check_choice("optim.name", self.name, sorted(OPTIMIZERS))
-        _check_positive("optim.lr", self.lr)
-        if not (0 <= self.momentum < 1):
-            raise _fail("optim.momentum", "in [0, 1)", self.momentum)
+        check_positive("optim.lr", self.lr, scalar=True)
+        check_momentum(self.momentum, name="optim.momentum")
         if self.name != "sgd" and self.momentum != 0:
-            raise ValueError(f"`optim.momentum` must be 0 for optim.name = {self.name!r} "
-                             f"(use optim.betas), got {self.momentum!r}.")
+            raise invalid("optim.momentum", f"0 for optim.name = {self.name!r} (use optim.betas)",
+                          self.momentum)
         if self.nesterov and (self.name != "sgd" or self.momentum == 0):
             raise ValueError("`optim.nesterov` must be false unless optim.name = 'sgd' with "
                              "optim.momentum > 0, got true.")
-        _check_positive("optim.weight_decay", self.weight_decay, allow_zero=True)
+        check_positive("optim.weight_decay", self.weight_decay, allow_zero=True, scalar=True)
         if self.weight_decay_burst is not None:
-            _check_positive("optim.weight_decay_burst", self.weight_decay_burst,
-                            allow_zero=True)
-        _check_min("optim.weight_decay_burst_epochs", self.weight_decay_burst_epochs, 1)
+            check_positive("optim.weight_decay_burst", self.weight_decay_burst,
+                           allow_zero=True, scalar=True)
+        check_int("optim.weight_decay_burst_epochs", self.weight_decay_burst_epochs)
         ms = self.lr_milestones
         if any(m < 1 for m in ms) or any(b <= a for a, b in zip(ms, ms[1:], strict=False)):
-            raise _fail("optim.lr_milestones", "strictly increasing epochs >= 1", list(ms))
-        _check_positive("optim.lr_gamma", self.lr_gamma)
-        if not all(0 <= b < 1 for b in self.betas):
-            raise _fail("optim.betas", "two numbers in [0, 1)", list(self.betas))
+            raise invalid("optim.lr_milestones", "strictly increasing epochs >= 1", list(ms))
+        check_positive("optim.lr_gamma", self.lr_gamma, scalar=True)
+        check_momentum(list(self.betas), name="optim.betas")
 
     def lr_at(self, epoch: int) -> float:
         """Learning rate in force during training epoch ``epoch`` (1-based)."""
@@ -267,22 +254,21 @@ class TrainSettings:
     compile: bool = False  # torch.compile the training forward/backward
 
     def __post_init__(self):
-        _check_min("train.epochs", self.epochs, 1)
-        _check_min("train.batch_size", self.batch_size, 1)
-        _check_min("train.eval_batch_size", self.eval_batch_size, 1)
-        _check_min("train.seed", self.seed, 0)
+        check_int("train.epochs", self.epochs)
+        check_int("train.batch_size", self.batch_size)
+        check_int("train.eval_batch_size", self.eval_batch_size)
+        check_int("train.seed", self.seed, minimum=0)
         check_choice("train.dtype", self.dtype, _DTYPES)
-        _check_min("train.log_every_steps", self.log_every_steps, 0)
-        _check_min("train.probe_size", self.probe_size, 0)
+        check_int("train.log_every_steps", self.log_every_steps, minimum=0)
+        check_int("train.probe_size", self.probe_size, minimum=0)
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
-            raise _fail("train.device", "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'", self.device)
+            raise invalid("train.device", "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'", self.device)
         check_choice("train.amp", self.amp, _AMP)
         if self.amp == "fp16" and self.device in ("cpu", "mps"):
-            raise ValueError(f"`train.amp` must be 'off' or 'bf16' on {self.device} (fp16 needs "
-                             "CUDA and its GradScaler), got 'fp16'.")
+            raise invalid("train.amp", f"'off' or 'bf16' on {self.device} (fp16 needs CUDA and "
+                          "its GradScaler)", self.amp)
         if self.amp != "off" and self.dtype == "float64":
-            raise ValueError(f"`train.amp` must be 'off' with train.dtype = 'float64', got "
-                             f"{self.amp!r}.")
+            raise invalid("train.amp", "'off' with train.dtype = 'float64'", self.amp)
 
 
 @dataclass(frozen=True)
@@ -306,12 +292,12 @@ class MirrorConfig:
     n_samples: int = 64  # noise samples per mirror step
 
     def __post_init__(self):
-        _check_min("wm.every_steps", self.every_steps, 0)
-        _check_min("wm.initial_steps", self.initial_steps, 0)
-        _check_positive("wm.lr", self.lr)
-        _check_positive("wm.weight_decay", self.weight_decay, allow_zero=True)
-        _check_positive("wm.noise_std", self.noise_std)
-        _check_min("wm.n_samples", self.n_samples, 1)
+        check_int("wm.every_steps", self.every_steps, minimum=0)
+        check_int("wm.initial_steps", self.initial_steps, minimum=0)
+        check_positive("wm.lr", self.lr, scalar=True)
+        check_positive("wm.weight_decay", self.weight_decay, allow_zero=True, scalar=True)
+        check_positive("wm.noise_std", self.noise_std, scalar=True)
+        check_int("wm.n_samples", self.n_samples)
 
 
 _SECTIONS: dict[str, type] = {
@@ -388,7 +374,7 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if base is None:
         return raw
     if not isinstance(base, str):
-        raise _fail("base", "a path (string) relative to the config file", base)
+        raise invalid("base", "a path (string) relative to the config file", base)
     merged = _read_toml(path.parent / base, seen + (path,))
     for section, table in raw.items():
         if isinstance(table, dict) and isinstance(merged.get(section), dict):
@@ -484,7 +470,7 @@ def _learns_by_targets(model_name: str) -> bool:
 def _check_targets(model_name: str, train: TrainSettings) -> None:
     why = f"for model {model_name!r} (trained by layer-local rules with exact inverses)"
     if train.amp != "off":
-        raise ValueError(f"`train.amp` must be 'off' {why}, got {train.amp!r}.")
+        raise invalid("train.amp", f"'off' {why}", train.amp)
     if train.compile:
         raise ValueError(f"`train.compile` must be false {why}, got true.")
 
@@ -562,8 +548,7 @@ def _method_options(known: dict[str, Any], extra: dict[str, Any], optim: OptimCo
         raise _qualify(exc, "method", valid + list(opts)) from None
     full = meth.options()
     if full.get("state") == "factored" and not linear:
-        raise ValueError(f"`method.state` must be 'explicit' with optim.name = "
-                         f"{optim.name!r}{' and nesterov' if optim.nesterov else ''} (factored "
-                         f"PFA is exact only under SGD with heavy-ball momentum), got "
-                         f"'factored'.")
+        raise invalid("method.state", f"'explicit' with optim.name = {optim.name!r}"
+                      f"{' and nesterov' if optim.nesterov else ''} (factored PFA is exact "
+                      "only under SGD with heavy-ball momentum)", "factored")
     return {k: _tuples(v) for k, v in full.items() if v is not None}

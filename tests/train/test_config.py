@@ -132,7 +132,37 @@ BAD = [
     ("method.expansion_ratio=4", "method.expansion_ratio"),  # not an option of bp
     ("wm.lr=0", "wm.lr"),
     ("wm.n_samples=0", "wm.n_samples"),
+    ("wm.noise_std=inf", "wm.noise_std"),
+    ("optim.lr=nan", "optim.lr"),
+    ("optim.momentum=-0.1", "optim.momentum"),
+    ("optim.name=adam", "optim.momentum"),  # the config's momentum 0.9 is SGD's
+    ("optim.betas=[0.9, 1.0]", "optim.betas"),
+    ("optim.weight_decay_burst_epochs=0", "optim.weight_decay_burst_epochs"),
+    ("data.val_size=-1", "data.val_size"),
+    ("train.amp=fp16", "train.amp"),  # on the cpu
 ]
+
+
+MESSAGES = [
+    # the message form of every kind of check, whole
+    ("data.limit=0", "`data.limit` must be an integer >= 1, got 0."),
+    ("optim.momentum=1.0", "`optim.momentum` must be in [0, 1), got 1.0."),
+    ("optim.lr=-1", "`optim.lr` must be > 0, got -1.0."),
+    ("optim.weight_decay=-1", "`optim.weight_decay` must be >= 0, got -1.0."),
+    ("optim.betas=[0.9, 1.0]", "`optim.betas` must be in [0, 1), got [0.9, 1.0]."),
+    ("optim.name=adam", "`optim.momentum` must be 0 for optim.name = 'adam' (use "
+                        "optim.betas), got 0.9."),
+    ("train.dtype=float16", "`train.dtype` must be one of 'float32', 'float64'; got "
+                            "'float16'."),
+]
+
+
+@pytest.mark.parametrize("override,message", MESSAGES, ids=[m[0] for m in MESSAGES])
+def test_messages_keep_one_form(tmp_path, override, message):
+    cfg = write_config(tmp_path / "c.toml")
+    with pytest.raises(ValueError) as info:
+        load_config(cfg, [override])
+    assert str(info.value) == message
 
 
 @pytest.mark.parametrize("override,key", BAD, ids=[b[0] for b in BAD])
