@@ -343,14 +343,26 @@ class Config:
 # reading, merging, overriding
 
 
-def parse_value(text: str) -> Any:
-    """A command-line value: a TOML literal, else the bare string; ``none`` is None."""
+_TOML_OPENERS = ("[", "{", '"', "'")  # a value starting so is meant as TOML, never a word
+
+
+def parse_value(text: str, key: str = "value") -> Any:
+    """A command-line value of ``key``: a TOML literal, else the bare word as a string;
+    ``none`` is None. A value that starts as a TOML list, inline table or string
+    (``[``, ``{``, a quote) but does not parse raises ``ValueError`` naming ``key``."""
     if text.strip().lower() == "none":
         return None
     try:
         return loads_toml(f"v = {text}")["v"]
-    except TOMLDecodeError:
-        return text
+    except TOMLDecodeError as exc:
+        if not text.lstrip().startswith(_TOML_OPENERS):
+            return text
+        # tomllib counts columns of "v = TEXT"; say where in TEXT
+        reason = re.sub(r" \(at line 1, column (\d+)\)",
+                        lambda m: f" at character {int(m[1]) - 4}", str(exc))
+        reason = reason.replace(" (at end of document)", " at the end")
+        raise ValueError(f"`{key}` must be a TOML value or a bare word, got {text!r}, which is "
+                         f"not valid TOML ({reason[:1].lower()}{reason[1:]}).") from None
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -359,22 +371,27 @@ def parse_override(item: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not re.fullmatch(r"[A-Za-z_][\w-]*\.[A-Za-z_][\w-]*", key):
         raise ValueError(f"`--set` must be SECTION.KEY=VALUE (e.g. optim.lr=0.1), got {item!r}.")
-    return key, parse_value(text)
+    return key, parse_value(text, key)
 
 
 def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """The file's tables with its ``base`` chain merged in (base first)."""
+    """The file's tables with its ``base`` chain merged in (base first); ``seen``: the
+    files that led here (the last one names ``path`` as its ``base``)."""
     path = path.resolve()
     if path in seen:
         raise ValueError(f"`base` must not form a cycle, got {' -> '.join(map(str, seen))} "
                          f"-> {path}.")
-    raw = load_toml(path, name="CONFIG")
+    if seen:
+        raw = load_toml(path, name="base", where=f" in {str(seen[-1])!r}")
+    else:
+        raw = load_toml(path, name="CONFIG")
     base = raw.pop("base", None)
     raw.pop("meta", None)
     if base is None:
         return raw
     if not isinstance(base, str):
-        raise invalid("base", "a path (string) relative to the config file", base)
+        raise ValueError(f"`base` in {str(path)!r} must be a path (string) relative to that "
+                         f"file, got {base!r}.")
     merged = _read_toml(path.parent / base, seen + (path,))
     for section, table in raw.items():
         if isinstance(table, dict) and isinstance(merged.get(section), dict):

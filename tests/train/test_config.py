@@ -103,6 +103,40 @@ def test_set_values_are_toml_literals_or_bare_strings(tmp_path):
     assert c.train.epochs == 5 and c.optim.weight_decay_burst == 0.5
     assert load_config(cfg, ["data.limit=100", "data.limit=none"]).data.limit is None
     assert parse_value("true") is True and parse_value("pfa-o") == "pfa-o"
+    # words that are not TOML stay strings, spaces and colons included
+    c = load_config(cfg, ["method.name=pfa", "train.device=cuda:1", "data.root=/my data/x"])
+    assert (c.method.name, c.train.device, c.data.root) == ("pfa", "cuda:1", "/my data/x")
+
+
+MALFORMED = [
+    # (--set value, what tomllib found, said in the value's own characters)
+    ("[784,100,10", "unclosed array at the end"),
+    ('"pfa', "unterminated string at the end"),
+    ("{a = 1", "unclosed inline table at the end"),
+    ("[1, 2]x", "expected newline or end of document after a statement at character 7"),
+]
+
+
+@pytest.mark.parametrize("text,reason", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_a_malformed_set_value_is_not_valid_toml(tmp_path, text, reason):
+    cfg = write_config(tmp_path / "c.toml")
+    with pytest.raises(ValueError) as info:
+        load_config(cfg, [f"model.sizes={text}"])
+    assert str(info.value) == (f"`model.sizes` must be a TOML value or a bare word, got "
+                               f"{text!r}, which is not valid TOML ({reason}).")
+
+
+def test_a_malformed_set_or_grid_value_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a sweep's default folder would go here (none is made)
+    cfg = str(write_config(tmp_path / "c.toml"))
+    for argv in (["train", cfg, "--set", "model.sizes=[784,100,10"],
+                 ["sweep", cfg, "--set", "model.sizes=[784,100,10", "--dry-run"],
+                 ["sweep", cfg, "--grid", "model.sizes=[784,100,10", "--dry-run"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("alignlab: error: `") and err.count("\n") == 1, err
+        assert "got '[784,100,10', which is not valid TOML (unclosed array at the end)." in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]
 
 
 BAD = [
@@ -203,6 +237,18 @@ def test_bad_files_and_sections(tmp_path):
     for item in ("optim.lr", "lr=0.1", "optim.lr.x=1"):
         with pytest.raises(ValueError, match=r"^`--set` must be SECTION.KEY=VALUE"):
             load_config(cfg, [item])
+
+
+def test_a_missing_base_names_base_and_the_file_that_refers_to_it(tmp_path):
+    child = tmp_path.resolve() / "child.toml"
+    child.write_text('base = "bse.toml"\n[optim]\nlr = 0.2\n')
+    with pytest.raises(ValueError) as info:
+        load_config(child)
+    assert str(info.value) == (f"`base` in {str(child)!r} must be an existing TOML file, got "
+                               f"{str(child.parent / 'bse.toml')!r}.")
+    (tmp_path / "bse.toml").write_text("[optim\n")  # there, but not TOML
+    with pytest.raises(ValueError, match=rf"^`base` in '{child}' must be valid TOML, got "):
+        load_config(child)
 
 
 @pytest.mark.parametrize("command", [["train"], ["sweep", "--dry-run"]],
