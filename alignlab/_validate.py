@@ -23,10 +23,13 @@ __all__ = [
     "check_momentum",
     "check_positive",
     "check_probability",
+    "invalid",
 ]
 
 
-def _fail(name: str, condition: str, value: Any) -> ValueError:
+def invalid(name: str, condition: str, value: Any) -> ValueError:
+    """The error of the one message form: "`name` must be <condition>, got <value>."
+    (returned, for the caller to raise)."""
     return ValueError(f"`{name}` must be {condition}, got {value!r}.")
 
 
@@ -37,11 +40,11 @@ def check_finite(name: str, value: Any, *, scalar: bool = False) -> np.ndarray |
             raise TypeError
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        raise _fail(name, "a real number or array of real numbers", value) from None
+        raise invalid(name, "a real number or array of real numbers", value) from None
     if scalar and arr.ndim != 0:
-        raise _fail(name, "a real number (a scalar)", value)
+        raise invalid(name, "a real number (a scalar)", value)
     if not np.all(np.isfinite(arr)):
-        raise _fail(name, "finite (no NaN or inf)", value)
+        raise invalid(name, "finite (no NaN or inf)", value)
     return float(arr) if arr.ndim == 0 else arr
 
 
@@ -52,22 +55,22 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False,
     arr = check_finite(name, value, scalar=scalar)
     ok = np.all(np.asarray(arr) >= 0) if allow_zero else np.all(np.asarray(arr) > 0)
     if not ok:
-        raise _fail(name, ">= 0" if allow_zero else "> 0", value)
+        raise invalid(name, ">= 0" if allow_zero else "> 0", value)
     return arr
 
 
 def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
     """An integer (bool excluded; integral floats such as 100.0 accepted) that is >= minimum."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise _fail(name, f"an integer >= {minimum}", value)
+        raise invalid(name, f"an integer >= {minimum}", value)
     if isinstance(value, numbers.Integral):
         ivalue = int(value)
     else:
         if not math.isfinite(value) or value != int(value):
-            raise _fail(name, f"an integer >= {minimum}", value)
+            raise invalid(name, f"an integer >= {minimum}", value)
         ivalue = int(value)
     if ivalue < minimum:
-        raise _fail(name, f"an integer >= {minimum}", value)
+        raise invalid(name, f"an integer >= {minimum}", value)
     return ivalue
 
 
@@ -76,10 +79,10 @@ def check_int_array(name: str, value: Any, *, minimum: int = 1) -> np.ndarray | 
     not): for functions vectorised over sizes or step counts. Returns a Python int, an int64
     array, or a float64 array where a value is past int64 (never a silent wrap)."""
     if isinstance(value, bool) or np.asarray(value).dtype == bool:
-        raise _fail(name, f"an integer >= {minimum} (or an array of them)", value)
+        raise invalid(name, f"an integer >= {minimum} (or an array of them)", value)
     a = np.asarray(check_finite(name, value))
     if not (np.all(a == np.round(a)) and np.all(a >= minimum)):
-        raise _fail(name, f"an integer >= {minimum} (or an array of them)", value)
+        raise invalid(name, f"an integer >= {minimum} (or an array of them)", value)
     if a.ndim and not np.all(a < 2.0**63):  # astype(int64) would wrap silently
         return a  # float64: the sizes' own scale (callers compute in floats past 2**53)
     return int(a) if a.ndim == 0 else a.astype(np.int64)
@@ -89,15 +92,15 @@ def check_at_least(name: str, value: Any, minimum: float) -> np.ndarray | float:
     """Finite and >= ``minimum``, scalar or array."""
     arr = check_finite(name, value)
     if not np.all(np.asarray(arr) >= minimum):
-        raise _fail(name, f">= {minimum:g}", value)
+        raise invalid(name, f">= {minimum:g}", value)
     return arr
 
 
-def check_momentum(value: Any) -> np.ndarray | float:
-    """SGD momentum ``mu`` in [0, 1), scalar or array."""
-    arr = check_positive("momentum", value, allow_zero=True)
+def check_momentum(value: Any, name: str = "momentum") -> np.ndarray | float:
+    """A momentum coefficient in [0, 1) (SGD's ``mu``, Adam's betas), scalar or array."""
+    arr = check_positive(name, value, allow_zero=True)
     if not np.all(np.asarray(arr) < 1):
-        raise _fail("momentum", "in [0, 1)", value)
+        raise invalid(name, "in [0, 1)", value)
     return arr
 
 
@@ -105,10 +108,10 @@ def check_probability(name: str, value: Any, *, open_left: bool = True) -> float
     """A scalar in (0, 1] (or [0, 1] with ``open_left=False``)."""
     v = check_finite(name, value)
     if np.ndim(v) != 0:
-        raise _fail(name, "a scalar", value)
+        raise invalid(name, "a scalar", value)
     lo_ok = v > 0 if open_left else v >= 0
     if not (lo_ok and v <= 1):
-        raise _fail(name, "in (0, 1]" if open_left else "in [0, 1]", value)
+        raise invalid(name, "in (0, 1]" if open_left else "in [0, 1]", value)
     return float(v)
 
 

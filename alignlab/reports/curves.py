@@ -64,6 +64,7 @@ from typing import Any
 import numpy as np
 
 from alignlab._records import Records
+from alignlab._toml import load_toml
 
 __all__ = [
     "ACCURACY_COLUMNS",
@@ -182,24 +183,6 @@ class RunSet:
         return names.pop() if len(names) == 1 else None
 
 
-def _toml_load(path: Path) -> dict:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ModuleNotFoundError:
-            raise ValueError(
-                f"`config.toml` must be readable, got {str(path)!r} (reading TOML needs "
-                "Python >= 3.11 or the tomli package)."
-            ) from None
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"`config.toml` must be valid TOML, got {str(path)!r} ({exc}).") from None
-
-
 def _flatten(table: dict, prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in table.items():
@@ -246,7 +229,7 @@ def _section(config: dict, name: str) -> dict:
 
 
 def _read_run(run_dir: Path) -> Run:
-    config = _toml_load(run_dir / "config.toml")
+    config = load_toml(run_dir / "config.toml", name="config.toml")
     method = _section(config, "method")
     name = method.get("name")
     if not isinstance(name, str) or not name:

@@ -26,7 +26,6 @@ config says ``state = "factored"``; otherwise the method's default (explicit ``R
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
 import types
@@ -36,9 +35,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
-import tomllib
-
-from .._validate import check_choice
+from .._toml import TOMLDecodeError, dumps_toml, load_toml, loads_toml  # dumps_toml: re-export
+from .._validate import check_choice, check_int, check_momentum, check_positive, invalid
 
 __all__ = [
     "Config",
@@ -63,10 +61,6 @@ _AMP = ("off", "bf16", "fp16")
 # type coercion with dotted-key messages
 
 
-def _fail(key: str, condition: str, value: Any) -> ValueError:
-    return ValueError(f"`{key}` must be {condition}, got {value!r}.")
-
-
 def _is_none(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.lower() == "none")
 
@@ -82,29 +76,29 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         return _coerce(key, value, inner[0])
     if hint is bool:
         if not isinstance(value, bool):
-            raise _fail(key, "true or false", value)
+            raise invalid(key, "true or false", value)
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _fail(key, "an integer", value)
+            raise invalid(key, "an integer", value)
         if isinstance(value, float) and not (math.isfinite(value) and value == int(value)):
-            raise _fail(key, "an integer", value)
+            raise invalid(key, "an integer", value)
         return int(value)
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _fail(key, "a number", value)
+            raise invalid(key, "a number", value)
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise _fail(key, "a string", value)
+            raise invalid(key, "a string", value)
         return value
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise _fail(key, "a list", value)
+            raise invalid(key, "a list", value)
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_coerce(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value))
         if len(value) != len(args):
-            raise _fail(key, f"a list of {len(args)} entries", value)
+            raise invalid(key, f"a list of {len(args)} entries", value)
         return tuple(_coerce(f"{key}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args,
                                                                                    strict=True)))
     return value
@@ -125,16 +119,6 @@ def _qualify(exc: Exception, section: str, keys: Sequence[str]) -> ValueError:
         name = m.group(1) if m.group(1) in keys else "name"
         return ValueError(f"`{section}.{name}`" + msg[m.end():])
     return ValueError(f"`{section}`: {msg}")
-
-
-def _check_positive(key: str, value: float, *, allow_zero: bool = False) -> None:
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise _fail(key, ">= 0" if allow_zero else "> 0", value)
-
-
-def _check_min(key: str, value: int | None, minimum: int) -> None:
-    if value is not None and value < minimum:
-        raise _fail(key, f"an integer >= {minimum}", value)
 
 
 # ---------------------------------------------------------------------------------------
@@ -158,10 +142,13 @@ class DataConfig:
     options: Mapping[str, Any] = field(default_factory=dict)  # the data set's own options
 
     def __post_init__(self):
-        _check_min("data.limit", self.limit, 1)
-        _check_min("data.val_size", self.val_size, 0)
-        _check_min("data.pad_to", self.pad_to, 1)
-        _check_min("data.seed", self.seed, 0)
+        if self.limit is not None:
+            check_int("data.limit", self.limit, minimum=1)
+        if self.val_size is not None:
+            check_int("data.val_size", self.val_size, minimum=0)
+        if self.pad_to is not None:
+            check_int("data.pad_to", self.pad_to, minimum=1)
+        check_int("data.seed", self.seed, minimum=0)
 
 
 @dataclass(frozen=True)
@@ -215,26 +202,24 @@ class OptimConfig:
         from ..nn.optim import OPTIMIZERS
 
         check_choice("optim.name", self.name, sorted(OPTIMIZERS))
-        _check_positive("optim.lr", self.lr)
-        if not (0 <= self.momentum < 1):
-            raise _fail("optim.momentum", "in [0, 1)", self.momentum)
+        check_positive("optim.lr", self.lr, scalar=True)
+        check_momentum(self.momentum, name="optim.momentum")
         if self.name != "sgd" and self.momentum != 0:
-            raise ValueError(f"`optim.momentum` must be 0 for optim.name = {self.name!r} "
-                             f"(use optim.betas), got {self.momentum!r}.")
+            raise invalid("optim.momentum", f"0 for optim.name = {self.name!r} (use optim.betas)",
+                          self.momentum)
         if self.nesterov and (self.name != "sgd" or self.momentum == 0):
             raise ValueError("`optim.nesterov` must be false unless optim.name = 'sgd' with "
                              "optim.momentum > 0, got true.")
-        _check_positive("optim.weight_decay", self.weight_decay, allow_zero=True)
+        check_positive("optim.weight_decay", self.weight_decay, allow_zero=True, scalar=True)
         if self.weight_decay_burst is not None:
-            _check_positive("optim.weight_decay_burst", self.weight_decay_burst,
-                            allow_zero=True)
-        _check_min("optim.weight_decay_burst_epochs", self.weight_decay_burst_epochs, 1)
+            check_positive("optim.weight_decay_burst", self.weight_decay_burst,
+                           allow_zero=True, scalar=True)
+        check_int("optim.weight_decay_burst_epochs", self.weight_decay_burst_epochs)
         ms = self.lr_milestones
         if any(m < 1 for m in ms) or any(b <= a for a, b in zip(ms, ms[1:], strict=False)):
-            raise _fail("optim.lr_milestones", "strictly increasing epochs >= 1", list(ms))
-        _check_positive("optim.lr_gamma", self.lr_gamma)
-        if not all(0 <= b < 1 for b in self.betas):
-            raise _fail("optim.betas", "two numbers in [0, 1)", list(self.betas))
+            raise invalid("optim.lr_milestones", "strictly increasing epochs >= 1", list(ms))
+        check_positive("optim.lr_gamma", self.lr_gamma, scalar=True)
+        check_momentum(list(self.betas), name="optim.betas")
 
     def lr_at(self, epoch: int) -> float:
         """Learning rate in force during training epoch ``epoch`` (1-based)."""
@@ -269,22 +254,21 @@ class TrainSettings:
     compile: bool = False  # torch.compile the training forward/backward
 
     def __post_init__(self):
-        _check_min("train.epochs", self.epochs, 1)
-        _check_min("train.batch_size", self.batch_size, 1)
-        _check_min("train.eval_batch_size", self.eval_batch_size, 1)
-        _check_min("train.seed", self.seed, 0)
+        check_int("train.epochs", self.epochs)
+        check_int("train.batch_size", self.batch_size)
+        check_int("train.eval_batch_size", self.eval_batch_size)
+        check_int("train.seed", self.seed, minimum=0)
         check_choice("train.dtype", self.dtype, _DTYPES)
-        _check_min("train.log_every_steps", self.log_every_steps, 0)
-        _check_min("train.probe_size", self.probe_size, 0)
+        check_int("train.log_every_steps", self.log_every_steps, minimum=0)
+        check_int("train.probe_size", self.probe_size, minimum=0)
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
-            raise _fail("train.device", "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'", self.device)
+            raise invalid("train.device", "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'", self.device)
         check_choice("train.amp", self.amp, _AMP)
         if self.amp == "fp16" and self.device in ("cpu", "mps"):
-            raise ValueError(f"`train.amp` must be 'off' or 'bf16' on {self.device} (fp16 needs "
-                             "CUDA and its GradScaler), got 'fp16'.")
+            raise invalid("train.amp", f"'off' or 'bf16' on {self.device} (fp16 needs CUDA and "
+                          "its GradScaler)", self.amp)
         if self.amp != "off" and self.dtype == "float64":
-            raise ValueError(f"`train.amp` must be 'off' with train.dtype = 'float64', got "
-                             f"{self.amp!r}.")
+            raise invalid("train.amp", "'off' with train.dtype = 'float64'", self.amp)
 
 
 @dataclass(frozen=True)
@@ -308,12 +292,12 @@ class MirrorConfig:
     n_samples: int = 64  # noise samples per mirror step
 
     def __post_init__(self):
-        _check_min("wm.every_steps", self.every_steps, 0)
-        _check_min("wm.initial_steps", self.initial_steps, 0)
-        _check_positive("wm.lr", self.lr)
-        _check_positive("wm.weight_decay", self.weight_decay, allow_zero=True)
-        _check_positive("wm.noise_std", self.noise_std)
-        _check_min("wm.n_samples", self.n_samples, 1)
+        check_int("wm.every_steps", self.every_steps, minimum=0)
+        check_int("wm.initial_steps", self.initial_steps, minimum=0)
+        check_positive("wm.lr", self.lr, scalar=True)
+        check_positive("wm.weight_decay", self.weight_decay, allow_zero=True, scalar=True)
+        check_positive("wm.noise_std", self.noise_std, scalar=True)
+        check_int("wm.n_samples", self.n_samples)
 
 
 _SECTIONS: dict[str, type] = {
@@ -359,14 +343,26 @@ class Config:
 # reading, merging, overriding
 
 
-def parse_value(text: str) -> Any:
-    """A command-line value: a TOML literal, else the bare string; ``none`` is None."""
+_TOML_OPENERS = ("[", "{", '"', "'")  # a value starting so is meant as TOML, never a word
+
+
+def parse_value(text: str, key: str = "value") -> Any:
+    """A command-line value of ``key``: a TOML literal, else the bare word as a string;
+    ``none`` is None. A value that starts as a TOML list, inline table or string
+    (``[``, ``{``, a quote) but does not parse raises ``ValueError`` naming ``key``."""
     if text.strip().lower() == "none":
         return None
     try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
+        return loads_toml(f"v = {text}")["v"]
+    except TOMLDecodeError as exc:
+        if not text.lstrip().startswith(_TOML_OPENERS):
+            return text
+        # tomllib counts columns of "v = TEXT"; say where in TEXT
+        reason = re.sub(r" \(at line 1, column (\d+)\)",
+                        lambda m: f" at character {int(m[1]) - 4}", str(exc))
+        reason = reason.replace(" (at end of document)", " at the end")
+        raise ValueError(f"`{key}` must be a TOML value or a bare word, got {text!r}, which is "
+                         f"not valid TOML ({reason[:1].lower()}{reason[1:]}).") from None
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -375,28 +371,27 @@ def parse_override(item: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not re.fullmatch(r"[A-Za-z_][\w-]*\.[A-Za-z_][\w-]*", key):
         raise ValueError(f"`--set` must be SECTION.KEY=VALUE (e.g. optim.lr=0.1), got {item!r}.")
-    return key, parse_value(text)
+    return key, parse_value(text, key)
 
 
 def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """The file's tables with its ``base`` chain merged in (base first)."""
+    """The file's tables with its ``base`` chain merged in (base first); ``seen``: the
+    files that led here (the last one names ``path`` as its ``base``)."""
     path = path.resolve()
     if path in seen:
         raise ValueError(f"`base` must not form a cycle, got {' -> '.join(map(str, seen))} "
                          f"-> {path}.")
-    try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ValueError(f"`CONFIG` must be an existing TOML file, got {str(path)!r}.") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"`CONFIG` {str(path)!r} is not valid TOML: {exc}.") from None
+    if seen:
+        raw = load_toml(path, name="base", where=f" in {str(seen[-1])!r}")
+    else:
+        raw = load_toml(path, name="CONFIG")
     base = raw.pop("base", None)
     raw.pop("meta", None)
     if base is None:
         return raw
     if not isinstance(base, str):
-        raise _fail("base", "a path (string) relative to the config file", base)
+        raise ValueError(f"`base` in {str(path)!r} must be a path (string) relative to that "
+                         f"file, got {base!r}.")
     merged = _read_toml(path.parent / base, seen + (path,))
     for section, table in raw.items():
         if isinstance(table, dict) and isinstance(merged.get(section), dict):
@@ -492,7 +487,7 @@ def _learns_by_targets(model_name: str) -> bool:
 def _check_targets(model_name: str, train: TrainSettings) -> None:
     why = f"for model {model_name!r} (trained by layer-local rules with exact inverses)"
     if train.amp != "off":
-        raise ValueError(f"`train.amp` must be 'off' {why}, got {train.amp!r}.")
+        raise invalid("train.amp", f"'off' {why}", train.amp)
     if train.compile:
         raise ValueError(f"`train.compile` must be false {why}, got true.")
 
@@ -570,47 +565,7 @@ def _method_options(known: dict[str, Any], extra: dict[str, Any], optim: OptimCo
         raise _qualify(exc, "method", valid + list(opts)) from None
     full = meth.options()
     if full.get("state") == "factored" and not linear:
-        raise ValueError(f"`method.state` must be 'explicit' with optim.name = "
-                         f"{optim.name!r}{' and nesterov' if optim.nesterov else ''} (factored "
-                         f"PFA is exact only under SGD with heavy-ball momentum), got "
-                         f"'factored'.")
+        raise invalid("method.state", f"'explicit' with optim.name = {optim.name!r}"
+                      f"{' and nesterov' if optim.nesterov else ''} (factored PFA is exact "
+                      "only under SGD with heavy-ball momentum)", "factored")
     return {k: _tuples(v) for k, v in full.items() if v is not None}
-
-
-# ---------------------------------------------------------------------------------------
-# writing TOML (tomllib only reads)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        text = repr(value)
-        return text if any(c in text for c in ".en") else text + ".0"
-    if isinstance(value, str):
-        return json.dumps(value)  # a TOML basic string (same escapes)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Path):
-        return json.dumps(str(value))
-    raise ValueError(f"`value` must be a TOML scalar or list, got {value!r}.")
-
-
-def dumps_toml(tables: Mapping[str, Mapping[str, Any]], header: str = "") -> str:
-    """``{table: {key: value}}`` as TOML text (``None`` values are left out)."""
-    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
-    for name, table in tables.items():
-        if lines:
-            lines.append("")
-        lines.append(f"[{name}]")
-        for key, value in table.items():
-            if value is not None:
-                k = key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
-                lines.append(f"{k} = {_toml_value(value)}")
-    return "\n".join(lines) + "\n"

@@ -59,7 +59,8 @@ from typing import Any
 from .._output import check_output_dir, write_together
 from .._records import Records
 from .._signals import terminate_as_interrupt
-from .config import Config, _toml_value, load_config, parse_value
+from .._toml import toml_value
+from .config import Config, load_config, parse_value
 from .rundir import (
     CONFIG_FILE,
     EXTENDABLE_KEYS,
@@ -119,7 +120,7 @@ def parse_grid(items: Sequence[str]) -> list[tuple[str, list[Any]]]:
         if "" in values:
             raise ValueError(f"`--grid` values must not be empty (two commas in a row, or one "
                              f"at an end), got {item!r}.")
-        grid.append((key, [parse_value(v) for v in values]))
+        grid.append((key, [parse_value(v, key) for v in values]))
     return grid
 
 
@@ -127,7 +128,7 @@ def _slug(value: Any) -> str:
     """A grid value as it appears in a run name: its text with every run of characters
     other than letters, digits and ``. + -`` (brackets, spaces, commas, slashes) made one
     ``-``, and none at the ends (``-0.5`` -> ``-0.5``, ``[784, 100, 10]`` -> ``784-100-10``)."""
-    text = value if isinstance(value, str) else _toml_value(value)
+    text = value if isinstance(value, str) else toml_value(value)
     return "-".join(part for part in re.split(r"[^\w.+-]+", text) if part)
 
 
@@ -157,7 +158,7 @@ class Task:
         for s in sets:
             args += ["--set", s]
         for key, value in self.overrides:
-            args += ["--set", f"{key}={_toml_value(value)}"]
+            args += ["--set", f"{key}={toml_value(value)}"]
         return args
 
 
@@ -495,7 +496,7 @@ def _plan(tasks: Sequence[tuple[Task, Config]], out: Path, on_change: str) -> li
 
 
 def _shown(value: Any) -> str:
-    return "unset" if value is None else _toml_value(value)
+    return "unset" if value is None else toml_value(value)
 
 
 def run_sweep(configs: str | Path | Sequence[str | Path], grid: Sequence[tuple[str, list[Any]]],
@@ -601,7 +602,7 @@ def _collect(tasks: Sequence[Task], grid: Sequence[tuple[str, list[Any]]],
         elif status is None:
             status = "not run" if code is None else "failed"
         rows.append({"run": task.name, "config": str(task.config),
-                     **{k: _toml_value(v).strip('"') for k, v in task.overrides},
+                     **{k: toml_value(v).strip('"') for k, v in task.overrides},
                      "status": status, "exit": codes.get(task.name, ""),
                      "epochs": final.get("epoch", ""),
                      "test_acc": _num(final.get("test_acc")),

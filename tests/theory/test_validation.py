@@ -91,6 +91,20 @@ def test_bad_input_names_the_argument(func, args, kwargs, name):
         func(*args, **kwargs)
 
 
+def test_checks_take_the_name_the_caller_knows():
+    """Config keys and flags are checked with the same helpers as theory arguments:
+    one message form, the caller's name (``optim.betas``, not ``momentum``)."""
+    from alignlab._validate import check_momentum, invalid
+
+    assert str(invalid("data.limit", "an integer >= 1", 0)) == (
+        "`data.limit` must be an integer >= 1, got 0.")
+    with pytest.raises(ValueError) as info:
+        check_momentum([0.9, 1.0], name="optim.betas")
+    assert str(info.value) == "`optim.betas` must be in [0, 1), got [0.9, 1.0]."
+    with pytest.raises(ValueError, match=r"^`momentum` must be >= 0, got -0\.5\.$"):
+        check_momentum(-0.5)
+
+
 def test_every_public_name_is_exported_and_documented():
     """Functions and classes carry a docstring; constants (tables, defaults) are
     documented in their module's docstring."""

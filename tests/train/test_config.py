@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import tomllib
 from trainhelpers import tables, write_config
 
+from alignlab._toml import loads_toml
+from alignlab.cli import main
 from alignlab.train.config import (
     Config,
     OptimConfig,
@@ -35,7 +36,7 @@ def test_every_config_validates(path):
     config = load_config(path)
     assert isinstance(config, Config)
     # written back as TOML and read again, the resolved config is the same config
-    again = resolve_config(tomllib.loads(dumps_toml(config.to_dict())))
+    again = resolve_config(loads_toml(dumps_toml(config.to_dict())))
     assert again == config
 
 
@@ -102,6 +103,40 @@ def test_set_values_are_toml_literals_or_bare_strings(tmp_path):
     assert c.train.epochs == 5 and c.optim.weight_decay_burst == 0.5
     assert load_config(cfg, ["data.limit=100", "data.limit=none"]).data.limit is None
     assert parse_value("true") is True and parse_value("pfa-o") == "pfa-o"
+    # words that are not TOML stay strings, spaces and colons included
+    c = load_config(cfg, ["method.name=pfa", "train.device=cuda:1", "data.root=/my data/x"])
+    assert (c.method.name, c.train.device, c.data.root) == ("pfa", "cuda:1", "/my data/x")
+
+
+MALFORMED = [
+    # (--set value, what tomllib found, said in the value's own characters)
+    ("[784,100,10", "unclosed array at the end"),
+    ('"pfa', "unterminated string at the end"),
+    ("{a = 1", "unclosed inline table at the end"),
+    ("[1, 2]x", "expected newline or end of document after a statement at character 7"),
+]
+
+
+@pytest.mark.parametrize("text,reason", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_a_malformed_set_value_is_not_valid_toml(tmp_path, text, reason):
+    cfg = write_config(tmp_path / "c.toml")
+    with pytest.raises(ValueError) as info:
+        load_config(cfg, [f"model.sizes={text}"])
+    assert str(info.value) == (f"`model.sizes` must be a TOML value or a bare word, got "
+                               f"{text!r}, which is not valid TOML ({reason}).")
+
+
+def test_a_malformed_set_or_grid_value_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a sweep's default folder would go here (none is made)
+    cfg = str(write_config(tmp_path / "c.toml"))
+    for argv in (["train", cfg, "--set", "model.sizes=[784,100,10"],
+                 ["sweep", cfg, "--set", "model.sizes=[784,100,10", "--dry-run"],
+                 ["sweep", cfg, "--grid", "model.sizes=[784,100,10", "--dry-run"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("alignlab: error: `") and err.count("\n") == 1, err
+        assert "got '[784,100,10', which is not valid TOML (unclosed array at the end)." in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]
 
 
 BAD = [
@@ -131,7 +166,37 @@ BAD = [
     ("method.expansion_ratio=4", "method.expansion_ratio"),  # not an option of bp
     ("wm.lr=0", "wm.lr"),
     ("wm.n_samples=0", "wm.n_samples"),
+    ("wm.noise_std=inf", "wm.noise_std"),
+    ("optim.lr=nan", "optim.lr"),
+    ("optim.momentum=-0.1", "optim.momentum"),
+    ("optim.name=adam", "optim.momentum"),  # the config's momentum 0.9 is SGD's
+    ("optim.betas=[0.9, 1.0]", "optim.betas"),
+    ("optim.weight_decay_burst_epochs=0", "optim.weight_decay_burst_epochs"),
+    ("data.val_size=-1", "data.val_size"),
+    ("train.amp=fp16", "train.amp"),  # on the cpu
 ]
+
+
+MESSAGES = [
+    # the message form of every kind of check, whole
+    ("data.limit=0", "`data.limit` must be an integer >= 1, got 0."),
+    ("optim.momentum=1.0", "`optim.momentum` must be in [0, 1), got 1.0."),
+    ("optim.lr=-1", "`optim.lr` must be > 0, got -1.0."),
+    ("optim.weight_decay=-1", "`optim.weight_decay` must be >= 0, got -1.0."),
+    ("optim.betas=[0.9, 1.0]", "`optim.betas` must be in [0, 1), got [0.9, 1.0]."),
+    ("optim.name=adam", "`optim.momentum` must be 0 for optim.name = 'adam' (use "
+                        "optim.betas), got 0.9."),
+    ("train.dtype=float16", "`train.dtype` must be one of 'float32', 'float64'; got "
+                            "'float16'."),
+]
+
+
+@pytest.mark.parametrize("override,message", MESSAGES, ids=[m[0] for m in MESSAGES])
+def test_messages_keep_one_form(tmp_path, override, message):
+    cfg = write_config(tmp_path / "c.toml")
+    with pytest.raises(ValueError) as info:
+        load_config(cfg, [override])
+    assert str(info.value) == message
 
 
 @pytest.mark.parametrize("override,key", BAD, ids=[b[0] for b in BAD])
@@ -159,7 +224,8 @@ def test_bad_files_and_sections(tmp_path):
     with pytest.raises(ValueError, match=r"^`training` is not a config section"):
         load_config(bad)
     bad.write_text("[optim\nlr = 1\n")
-    with pytest.raises(ValueError, match=r"^`CONFIG` .* is not valid TOML"):
+    with pytest.raises(ValueError, match=r"^`CONFIG` must be valid TOML, got '.*bad.toml' "
+                                         r"\(Expected ']'"):
         load_config(bad)
     with pytest.raises(ValueError, match=r"^`CONFIG` must be an existing TOML file"):
         load_config(tmp_path / "missing.toml")
@@ -171,3 +237,29 @@ def test_bad_files_and_sections(tmp_path):
     for item in ("optim.lr", "lr=0.1", "optim.lr.x=1"):
         with pytest.raises(ValueError, match=r"^`--set` must be SECTION.KEY=VALUE"):
             load_config(cfg, [item])
+
+
+def test_a_missing_base_names_base_and_the_file_that_refers_to_it(tmp_path):
+    child = tmp_path.resolve() / "child.toml"
+    child.write_text('base = "bse.toml"\n[optim]\nlr = 0.2\n')
+    with pytest.raises(ValueError) as info:
+        load_config(child)
+    assert str(info.value) == (f"`base` in {str(child)!r} must be an existing TOML file, got "
+                               f"{str(child.parent / 'bse.toml')!r}.")
+    (tmp_path / "bse.toml").write_text("[optim\n")  # there, but not TOML
+    with pytest.raises(ValueError, match=rf"^`base` in '{child}' must be valid TOML, got "):
+        load_config(child)
+
+
+@pytest.mark.parametrize("command", [["train"], ["sweep", "--dry-run"]],
+                         ids=["train", "sweep"])
+def test_a_folder_as_config_is_one_line_exit_2(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)  # nothing may be written here
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    write_config(folder / "bp.toml")
+    assert main([command[0], "configs", *command[1:]]) == 2
+    err = capsys.readouterr().err  # (the sweep adds which of its configs)
+    assert err.startswith(f"alignlab: error: `CONFIG` must be a TOML file, got the folder "
+                          f"{str(folder.resolve())!r}.") and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["configs"]
