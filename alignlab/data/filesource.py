@@ -30,13 +30,14 @@ class FileSource(DataSource):
     """A data set made of files that can be verified and downloaded.
 
     Subclasses set :attr:`files` (paths relative to the data set's folder),
-    :attr:`mirrors`, optionally :attr:`system_folders`, and
+    :attr:`mirrors`, optionally :attr:`system_folders` and :attr:`system_package`, and
     implement :meth:`parse` and :meth:`fetch`.
     """
 
     files: ClassVar[tuple[RemoteFile, ...]] = ()
     mirrors: ClassVar[tuple[str, ...]] = ()  # base URLs, tried in order
     system_folders: ClassVar[tuple[str, ...]] = ()  # searched when no `root` is given
+    system_package: ClassVar[str] = ""  # the Debian package that fills system_folders[0]
     options: ClassVar[Mapping[str, Any]] = {
         "verify": True,  # check digests of local files and downloads
         "mirrors": None,  # base URLs to download from instead of the canonical ones
@@ -76,7 +77,7 @@ class FileSource(DataSource):
             if contents is not None:
                 return self.parse(contents, folder)
         if not download:
-            reason = "download=False"
+            reason = f"downloading is off ({names.to_set('download', True)} to fetch them)"
         else:
             try:
                 self.fetch(folders[0], mirrors, verify)
@@ -123,6 +124,9 @@ class FileSource(DataSource):
         if default_root:  # the user chose no folder: say how to choose one
             where = (f" (or {names.to_set('root', 'DIR')}, or set $ALIGNLAB_DATA=DIR, to use "
                      f"DIR/{self.name})")
+            if self.system_package:  # searched only when no folder is chosen
+                where += (f", or install Debian's package: apt-get install "
+                          f"{self.system_package} (it puts them in {self.system_folders[0]})")
         searched = ", ".join(map(str, folders))
         bad = f"; rejected: {'; '.join(problems)}" if problems else ""
         return one_line(f"{self.title} not found: put {files} in {folders[0]}{where}. "

@@ -149,6 +149,7 @@ class FashionMnistSource(IdxSource):
     name, title = "fashion-mnist", "Fashion-MNIST"
     mirrors = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
     system_folders = ("/usr/share/datasets/fashion-mnist",)
+    system_package = "dataset-fashion-mnist"  # Debian's; installs the four files there
     # .gz md5: torchvision/datasets/mnist.py (upstream's published files). Content sha256:
     # computed from Debian's re-gzipped copy on this machine; equal to the values other
     # projects derived from upstream's files (see docs/data.md).
