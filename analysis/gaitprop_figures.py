@@ -89,7 +89,7 @@ def load_batches(cfg: Config) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], 
     try:
         if cfg.data != "fashion-mnist" or cfg.width != 784:
             raise ValueError(f"data = {cfg.data!r}, width {cfg.width}")
-        from alignlab.data.sources import DATASETS
+        from alignlab.data import DATASETS
 
         src = DATASETS["fashion-mnist"]
         raw = src.read(root=None, download=False, seed=0, options=src.check_options({}))

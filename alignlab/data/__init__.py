@@ -12,13 +12,21 @@
 ``"synthetic"`` (a teacher-student set, always available) and ``"imagenet"`` (needs
 torchvision). Files are verified against published digests; missing ones are downloaded
 (atomically) when the network is there. See ``docs/data.md``.
+
+The rooms: ``pipeline`` (what every data set shares: raw arrays to :class:`DataSplits`,
+the validation split), one module per format or source (``idx``: MNIST and
+Fashion-MNIST; ``cifar``; ``synthetic``; ``imagenet``), ``filesource`` (find verified
+files, else download them) over ``_files`` (folders, digests, atomic downloads),
+``tensors`` (in-memory data sets, batches, augmentation) and ``datasets`` (the registry
+and :func:`load_dataset`).
 """
 
 from __future__ import annotations
 
 from ._files import ChecksumError, DataFormatError, DatasetNotFoundError
+from .datasets import DATASETS, load_dataset
 from .imagenet import MissingDependencyError
-from .sources import DATASETS, load_dataset, teacher_student
+from .synthetic import teacher_student
 from .tensors import DataSplits, RandomCropFlip, TensorDataset, batches
 
 __all__ = [

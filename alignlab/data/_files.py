@@ -7,7 +7,9 @@ Nothing here knows a file format. Three guarantees:
   content digest matches there);
 * a download goes to a temporary name in the destination folder, is checked, and only
   then renamed (``os.replace``, atomic on one file system) to its real name, so a
-  corrupt, truncated or interrupted download never leaves a file a later run trusts;
+  corrupt, truncated or interrupted download never leaves a file a later run trusts, and
+  a download that fails writes nothing (the destination folder is made only once a
+  mirror answers, and removed again if it stays empty);
 * with no usable files and no network the error is one line naming the files and the
   folder to put them in.
 """
@@ -176,7 +178,10 @@ def download(urls: Sequence[str], dest: Path, *,
     server announced), a network error or a failed ``check`` (which raises) deletes it.
     Only a complete, checked file is renamed to ``dest``. Mirrors are tried in order; a
     network error moves on to the next mirror, a checksum mismatch too (and is raised if
-    no mirror gives a good file).
+    no mirror gives a good file). A failure is raised, not printed: the caller's one-line
+    error names it. ``dest``'s folder is created only once a mirror answers, and the
+    folders created here are removed again (if still empty) when no mirror gives a good
+    file: a failed download writes nothing.
 
     Raises
     ------
@@ -184,47 +189,68 @@ def download(urls: Sequence[str], dest: Path, *,
         Every mirror answered, at least one with bytes that failed ``check``.
     OSError
         No mirror could be reached or a transfer broke off (``urllib.error.URLError`` is
-        an ``OSError``); the message names the last failure.
+        an ``OSError``); the message names each mirror's failure.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    created: list[Path] = []  # folders made here, deepest first
     checksum_failure: ChecksumError | None = None
-    network_failure: BaseException | None = None
+    network_failures: list[str] = []
     for url in urls:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-        tmp = Path(tmp_name)
+        tmp: Path | None = None
         try:
-            with os.fdopen(fd, "wb") as out:
-                _fetch(url, out)
+            with urlopen(url, timeout=_TIMEOUT_S) as response:
+                created = created or _make_folder(dest.parent)
+                fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part",
+                                                dir=dest.parent)
+                tmp = Path(tmp_name)
+                with os.fdopen(fd, "wb") as out:
+                    _copy(url, response, out)
             if check is not None:
                 check(tmp)
             os.replace(tmp, dest)
             return
         except ChecksumError as exc:
             checksum_failure = exc
-            _progress(f"alignlab: {url}: {one_line(exc)} (file discarded)")
         except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, IncompleteRead
-            network_failure = exc
-            _progress(f"alignlab: {url}: {one_line(exc)}")
+            network_failures.append(f"{url}: {one_line(exc)}")
         finally:
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+    _remove_if_empty(created)
     if checksum_failure is not None:
         raise checksum_failure
-    raise OSError(f"could not download {dest.name}: {one_line(network_failure)}")
+    raise OSError(f"could not download {dest.name} ({'; '.join(network_failures)})")
 
 
-def _fetch(url: str, out) -> None:
-    """Stream ``url`` into the open binary file ``out``, with progress lines on stderr."""
-    with urlopen(url, timeout=_TIMEOUT_S) as response:
-        length = response.headers.get("Content-Length") if response.headers else None
-        total = int(length) if length and length.isdigit() else None
-        size = f" ({total / 1e6:.1f} MB)" if total else ""
-        _progress(f"alignlab: downloading {url}{size}")
-        done, next_report, last = 0, 0.1, time.monotonic()
-        while chunk := response.read(_CHUNK):
-            out.write(chunk)
-            done += len(chunk)
-            if total and done / total >= next_report and time.monotonic() - last > 1.0:
-                _progress(f"alignlab:   {100 * done / total:3.0f}% of {total / 1e6:.1f} MB")
-                next_report, last = done / total + 0.1, time.monotonic()
+def _make_folder(folder: Path) -> list[Path]:
+    """Create ``folder`` (and its parents); return the ones that did not exist, deepest
+    first."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove_if_empty(folders: Sequence[Path]) -> None:
+    """Remove ``folders`` (deepest first) while they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another file landed there), or already gone
+            return
+
+
+def _copy(url: str, response, out) -> None:
+    """Stream the open ``response`` of ``url`` into the binary file ``out``, with progress
+    lines on stderr."""
+    length = response.headers.get("Content-Length") if response.headers else None
+    total = int(length) if length and length.isdigit() else None
+    size = f" ({total / 1e6:.1f} MB)" if total else ""
+    _progress(f"alignlab: downloading {url}{size}")
+    done, next_report, last = 0, 0.1, time.monotonic()
+    while chunk := response.read(_CHUNK):
+        out.write(chunk)
+        done += len(chunk)
+        if total and done / total >= next_report and time.monotonic() - last > 1.0:
+            _progress(f"alignlab:   {100 * done / total:3.0f}% of {total / 1e6:.1f} MB")
+            next_report, last = done / total + 0.1, time.monotonic()
     if total is not None and done != total:
         raise OSError(f"transfer of {url} ended after {done} of {total} bytes")

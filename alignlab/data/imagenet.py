@@ -25,7 +25,7 @@ from torch import Tensor
 
 from .._validate import check_int
 from ._files import DataFormatError, DatasetNotFoundError, candidate_folders
-from .sources import DATASETS, DataSource, _split_generator
+from .pipeline import PYTHON_NAMES, ArgumentNames, DataSource, validation_split
 from .tensors import Augment, DataSplits
 
 __all__ = ["FolderDataset", "ImageNetSource", "MissingDependencyError"]
@@ -98,23 +98,25 @@ class ImageNetSource(DataSource):
         "num_workers": None,  # DataLoader workers; None: min(8, CPU count)
     }
 
-    def check_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
-        opts = super().check_options(options)
-        opts["image_size"] = check_int("image_size", opts["image_size"])
-        opts["resize"] = check_int("resize", opts["resize"])
+    def check_options(self, options: Mapping[str, Any],
+                      names: ArgumentNames = PYTHON_NAMES) -> dict[str, Any]:
+        opts = super().check_options(options, names)
+        opts["image_size"] = check_int(names.key("image_size"), opts["image_size"])
+        opts["resize"] = check_int(names.key("resize"), opts["resize"])
         if opts["num_workers"] is None:
             opts["num_workers"] = min(8, os.cpu_count() or 1)
-        opts["num_workers"] = check_int("num_workers", opts["num_workers"], minimum=0)
+        opts["num_workers"] = check_int(names.key("num_workers"), opts["num_workers"],
+                                        minimum=0)
         return opts
 
     def load(self, *, root: str | os.PathLike | None, limit: int | None, val_size: int | None,
              pad_to: int | None, augment: bool | None, download: bool, seed: int,
-             device: torch.device, options: Mapping[str, Any],
-             normalize: bool = True) -> DataSplits:
+             device: torch.device, options: Mapping[str, Any], normalize: bool = True,
+             names: ArgumentNames = PYTHON_NAMES) -> DataSplits:
         tv = _torchvision()
         if pad_to is not None:
-            raise ValueError(f"`pad_to` must be None for 'imagenet' (crops set the size), "
-                             f"got {pad_to}.")
+            raise ValueError(f"`{names.key('pad_to')}` must be {names.value(None)} for "
+                             f"'imagenet' (crops set the size), got {pad_to}.")
         folders = candidate_folders(self.name, root)
         folder = next((f for f in folders if (f / "train").is_dir() and (f / "val").is_dir()),
                       None)
@@ -140,15 +142,16 @@ class ImageNetSource(DataSource):
         indices = np.arange(n)
         if val_size:
             if val_size >= n:
-                raise ValueError(f"`val_size` must be < {n} (the training images), got "
-                                 f"{val_size}.")
-            perm = torch.randperm(n, generator=_split_generator(seed)).numpy()
-            val_idx, indices = np.sort(perm[:val_size]), np.sort(perm[val_size:])
+                raise ValueError(f"`{names.key('val_size')}` must be < {n} (the training "
+                                 f"images), got {val_size}.")
+            train_idx, val_idx = validation_split(n, val_size, seed)
+            indices = train_idx.numpy()
             held_out = tv.datasets.ImageFolder(str(folder / "train"), transform=evaluate)
             val = torch.utils.data.Subset(held_out, val_idx.tolist())
         if limit is not None:
             if limit > len(indices):
-                raise ValueError(f"`limit` must be <= {len(indices)}, got {limit}.")
+                raise ValueError(f"`{names.key('limit')}` must be <= {len(indices)} (the "
+                                 f"training images after the validation split), got {limit}.")
             indices = indices[:limit]
         if len(indices) < n:
             train = torch.utils.data.Subset(train, indices.tolist())
@@ -169,5 +172,3 @@ class ImageNetSource(DataSource):
             std=self.std if normalize else (),
         )
 
-
-DATASETS.add("imagenet", ImageNetSource())

@@ -17,7 +17,7 @@ from alignlab.data import (
     batches,
     load_dataset,
 )
-from alignlab.data.sources import CIFAR10_MEAN, CIFAR10_STD
+from alignlab.data.cifar import CIFAR10_MEAN, CIFAR10_STD
 
 
 def _ids(ds: TensorDataset, mean: float, std: float) -> list[int]:
@@ -138,6 +138,43 @@ def test_cuda_tensors_batches_and_augmentation(tmp_path, small_cifar):
 def test_bad_arguments_fail_before_any_work(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         load_dataset("mnist", root="/nonexistent", **{"download": False, **kwargs})
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"limit": 13}, "`data.limit` must be <= 12 (the training examples of 'mnist' after the "
+                    "validation split), got 13."),
+    ({"val_size": 12}, "`data.val_size` must be < 12 (the training examples of 'mnist'), "
+                       "got 12."),
+    ({"pad_to": 20}, "`data.pad_to` must be >= the image size 28 of 'mnist', got 20."),
+    ({"limit": 0}, "`data.limit` must be an integer >= 1, got 0."),
+    ({"download": 1}, "`data.download` must be true or false, got 1."),
+    ({"augment": "yes"}, "`data.augment` must be unset, true or false, got 'yes'."),
+    ({"verify": "no"}, "`data.verify` must be true or false, got 'no'."),
+])
+def test_a_config_section_names_the_config_keys(tmp_path, small_mnist, kwargs, message):
+    """The harness passes config_section="data": messages name `data.limit` (the key the
+    user wrote), not the Python argument (issue 14 item 11)."""
+    small_mnist.write(tmp_path / "mnist")
+    with pytest.raises(ValueError) as info:
+        load_dataset("mnist", root=tmp_path, config_section="data",
+                     **{"download": False, **kwargs})
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"input_shape": 20, "pad_to": 32}, "`data.pad_to` must be unset for 'synthetic' (its "
+                                        "inputs have shape (20,), not (C, H, W)), got 32."),
+    ({"input_shape": 20, "augment": True}, "`data.augment` must be false for 'synthetic' "
+                                           "(random crops need images, its inputs have shape "
+                                           "(20,)), got true."),
+    ({"n_train": 0}, "`data.n_train` must be an integer >= 1, got 0."),
+    ({"input_shape": [1, -2]}, "`data.input_shape` must be a positive int or a tuple of "
+                               "them, got [1, -2]."),
+])
+def test_a_config_section_names_the_synthetic_keys(kwargs, message):
+    with pytest.raises(ValueError) as info:
+        load_dataset("synthetic", n_test=4, config_section="data", **{"n_train": 8, **kwargs})
+    assert str(info.value) == message
 
 
 def test_unknown_name():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from datafiles import IDX_NAMES, SmallMnist
 
-from alignlab.data import ChecksumError, DatasetNotFoundError, load_dataset
+from alignlab.data import DATASETS, ChecksumError, DatasetNotFoundError, load_dataset
 from alignlab.data._files import Digest, RemoteFile, read_verified
 
 DEBIAN_FMNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -94,8 +94,60 @@ def test_missing_files_default_folder_and_hint(tmp_path):
     message = str(info.value)
     assert "\n" not in message
     assert f"in {tmp_path / 'env-data' / 'cifar10'}" in message  # $ALIGNLAB_DATA/<name>
-    assert "cifar-10-python.tar.gz" in message and "download=False" in message
-    assert "ALIGNLAB_DATA" in message
+    assert "cifar-10-python.tar.gz" in message and "ALIGNLAB_DATA" in message
+    # what to do, in the caller's words (Python here; the CLI: test_cli_messages.py)
+    assert "(or pass root=DIR, or set $ALIGNLAB_DATA=DIR, to use DIR/cifar10)" in message
+    assert message.endswith("; downloading is off (pass download=True to fetch them).")
+
+
+def test_missing_files_in_the_words_of_a_config(tmp_path):
+    """Issue 14 item 12: the harness's user sets `data.root` and `data.download`, not
+    Python keywords."""
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset("cifar10", download=False, config_section="data")
+    message = str(info.value)
+    assert "(or use --set data.root=DIR, or set $ALIGNLAB_DATA=DIR, to use DIR/cifar10)" \
+        in message
+    assert message.endswith("; downloading is off (use --set data.download=true to fetch "
+                            "them).")
+    assert "root=DIR" not in message.replace("data.root=DIR", "")
+    assert "download=" not in message.replace("data.download=", "")
+
+
+def test_missing_fashion_mnist_names_the_debian_package(tmp_path, monkeypatch):
+    """Issue 14 item 12: the README's Debian package, where it puts the files, and only
+    when that folder is searched (no `root` chosen)."""
+    debian = tmp_path / "usr-share" / "fashion-mnist"  # absent: the package not installed
+    monkeypatch.setattr(DATASETS["fashion-mnist"], "system_folders", (str(debian),))
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset("fashion-mnist", download=False)
+    message = str(info.value)
+    assert "\n" not in message
+    assert (f"or install Debian's package: apt-get install dataset-fashion-mnist (it puts "
+            f"them in {debian})") in message
+    assert f"Searched {tmp_path / 'env-data' / 'fashion-mnist'}, {debian};" in message
+    with pytest.raises(DatasetNotFoundError) as info:  # a chosen root: the package won't help
+        load_dataset("fashion-mnist", root=tmp_path / "mine", download=False)
+    assert "apt-get" not in str(info.value)
+    with pytest.raises(DatasetNotFoundError) as info:  # and MNIST has no package
+        load_dataset("mnist", download=False)
+    assert "apt-get" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10"])
+def test_failed_download_creates_no_folder(tmp_path, monkeypatch, name):
+    """Issue 14 item 12: with no network, nothing is written, not even
+    ~/.cache/alignlab/data/<name> (exit 2 is documented as "nothing written")."""
+    monkeypatch.delenv("ALIGNLAB_DATA")
+    monkeypatch.setattr(DATASETS["fashion-mnist"], "system_folders", (str(tmp_path / "no"),))
+    home = tmp_path / "home"
+    home.mkdir()
+    with pytest.raises(DatasetNotFoundError, match="download failed"):
+        load_dataset(name)
+    assert _files_in(home) == [] and list(home.iterdir()) == []
+    with pytest.raises(DatasetNotFoundError, match="download failed"):  # a chosen root too
+        load_dataset(name, root=tmp_path / "data")
+    assert not (tmp_path / "data").exists()
 
 
 def test_default_folder_without_env_is_the_cache(tmp_path, monkeypatch, small_mnist):
@@ -144,8 +196,7 @@ def test_checksum_mismatch_raises_and_leaves_no_file(tmp_path, small_mnist):
     mirror = _serve(tmp_path / "server", served)
     with pytest.raises(ChecksumError, match="failed verification"):
         load_dataset("mnist", root=tmp_path / "data", mirrors=[mirror])
-    target = tmp_path / "data" / "mnist"
-    assert _files_in(target) == []  # nothing kept, not even a temporary
+    assert not (tmp_path / "data").exists()  # nothing kept: no temporary, no folder
 
 
 def test_only_the_bad_file_is_refused(tmp_path, small_mnist):
@@ -194,7 +245,7 @@ def test_partial_download_leaves_nothing_trusted(tmp_path, monkeypatch, small_mn
         load_dataset("mnist", root=tmp_path / "data", mirrors=["http://a/", "http://b/"])
     assert "\n" not in str(info.value)
     assert calls == [IDX_NAMES[0]] * 2  # both mirrors tried, then gave up
-    assert _files_in(tmp_path / "data" / "mnist") == []
+    assert not (tmp_path / "data").exists()  # the folders it made are gone again
     # a later run with a working mirror succeeds: nothing half-written was kept
     mirror = _serve(tmp_path / "server", small_mnist)
     monkeypatch.setattr("alignlab.data._files.urlopen", urllib.request.urlopen)
@@ -219,7 +270,7 @@ def test_cifar_corrupt_archive_download_is_discarded(tmp_path, small_cifar):
     (server / "cifar-10-python.tar.gz").write_bytes(small_cifar.archive[:-10] + b"0" * 10)
     with pytest.raises(ChecksumError):
         load_dataset("cifar10", root=tmp_path / "data", mirrors=server.as_uri(), val_size=0)
-    assert _files_in(tmp_path / "data" / "cifar10") == []
+    assert not (tmp_path / "data").exists()
 
 
 @pytest.mark.parametrize("name, first_url", [

@@ -1,4 +1,5 @@
-"""The IDX and CIFAR parsers on bytes written by the tests (tests/data/conftest.py)."""
+"""The IDX and CIFAR parsers (data/idx.py, data/cifar.py) on bytes written by the tests
+(tests/data/datafiles.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 from datafiles import cifar_batch_bytes, idx_bytes
 
 from alignlab.data import DataFormatError
-from alignlab.data._formats import parse_cifar_batch, parse_idx
+from alignlab.data.cifar import parse_cifar_batch
+from alignlab.data.idx import parse_idx
 
 
 def test_idx_uint8_round_trip():
