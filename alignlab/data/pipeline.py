@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._rng import torch_generator
 from .._validate import check_choice
 from ._files import DataFormatError
 from .tensors import DataSplits, RandomCropFlip, TensorDataset
@@ -175,8 +176,7 @@ class DataSource:
 def split_generator(seed: int) -> torch.Generator:
     """The generator of the validation split of ``seed``: a CPU stream derived from
     ``(seed, a fixed tag)``, so it coincides with no other stream seeded with ``seed``."""
-    state = np.random.SeedSequence([seed, _VAL_SPLIT_TAG]).generate_state(1, np.uint64)[0]
-    return torch.Generator().manual_seed(int(state) & (2**63 - 1))
+    return torch_generator(np.random.SeedSequence([seed, _VAL_SPLIT_TAG]))
 
 
 def validation_split(n: int, val_size: int, seed: int) -> tuple[Tensor, Tensor]:

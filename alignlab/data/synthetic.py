@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._rng import torch_generator, torch_seeds
 from .._validate import check_int
 from .pipeline import PYTHON_NAMES, ArgumentNames, DataSource, RawData
 
@@ -35,8 +36,7 @@ def teacher_student(n_train: int, n_test: int, input_shape: tuple[int, ...], num
     float64 on the CPU, so the same seed gives identical tensors on every run.
     """
     d = math.prod(input_shape)
-    gens = [torch.Generator().manual_seed(int(s) & (2**63 - 1)) for s in
-            np.random.SeedSequence(seed).generate_state(3, np.uint64)]
+    gens = [torch_generator(s) for s in torch_seeds(np.random.SeedSequence(seed), 3)]
     w1 = torch.randn(hidden, d, generator=gens[0], dtype=torch.float64) / math.sqrt(d)
     w2 = torch.randn(num_classes, hidden, generator=gens[0], dtype=torch.float64)
     w2 = w2 / w2.norm(dim=1, keepdim=True)
