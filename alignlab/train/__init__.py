@@ -20,6 +20,7 @@ __all__ = [
     "Diverged",
     "RunResult",
     "World",
+    "WriteFailed",
     "evaluate",
     "initial_model",
     "load_config",
@@ -31,7 +32,7 @@ __all__ = [
 _WHERE = {
     "Config": "config", "load_config": "config", "resolve_config": "config",
     "Diverged": "loop", "RunResult": "loop", "evaluate": "loop", "initial_model": "loop",
-    "train": "loop",
+    "train": "loop", "WriteFailed": "loop",
     "run_sweep": "sweep", "World": "world",
 }
 

@@ -23,7 +23,11 @@
 Logging and evaluation run inside ``torch.random.fork_rng`` (logging also restores
 BatchNorm statistics), so neither the log frequency nor the evaluation changes the
 training trajectory. A NaN/inf loss raises :class:`Diverged` (``summary.json`` status
-"diverged"; the checkpoint of the last complete epoch is kept).
+"diverged"; the checkpoint of the last complete epoch is kept). An epoch's rows reach the
+CSV files only after its checkpoint is written, so when writing fails (a full disk) the
+run stops with :class:`WriteFailed` and the folder holds the last complete epoch, which
+``--resume`` continues. A ``KeyboardInterrupt`` (Ctrl-C; SIGTERM under the CLI) writes
+``summary.json`` with status "interrupted"; SIGINT and SIGTERM wait while it is written.
 ``train(config, run_dir, resume=True)`` continues from the checkpoint and, in
 deterministic mode, ends with exactly the numbers of an uninterrupted run.
 
@@ -39,6 +43,7 @@ every epoch.
 from __future__ import annotations
 
 import contextlib
+import errno
 import inspect
 import json
 import math
@@ -56,7 +61,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import __version__
+from .._output import UnusableOutput, check_output_dir
 from .._rng import TAG_AUX, TAG_B, TAG_W, make_streams
+from .._signals import signals_deferred
 from ..data import TensorDataset, batches, load_dataset
 from ..models import build_model
 from ..nn import alignment, convert, converted_layers, make_optimizer, mirror_step, update_angles
@@ -80,13 +87,19 @@ from .rundir import (
 )
 from .world import World
 
-__all__ = ["Diverged", "RunResult", "evaluate", "initial_model", "train"]
+__all__ = ["Diverged", "RunResult", "WriteFailed", "evaluate", "initial_model", "train"]
 
 _CHECKPOINT_FORMAT = 1
 
 
 class Diverged(RuntimeError):
     """The training loss became NaN or infinite (the run stopped; exit status 4)."""
+
+
+class WriteFailed(RuntimeError):
+    """The run directory could not be written during training (e.g. no space left on
+    device): the run stopped, its checkpoint and CSV files hold the last complete epoch,
+    and ``--resume`` continues it once the cause is fixed (exit status 5)."""
 
 
 @dataclass(frozen=True)
@@ -98,13 +111,18 @@ class RunResult:
     final: dict[str, Any]  # the last metrics.csv row
     wall_s: float
     model: nn.Module | None = field(default=None, repr=False, compare=False)  # trained model
+    resumed_from: tuple[int, int] | None = None  # (epoch, step) of the checkpoint resumed
+    trained: bool = True  # False: a resumed run that had completed already (nothing done)
 
     def describe(self) -> str:
         f = self.final
         val = "" if f.get("val_acc") is None else f"  val acc {100 * f['val_acc']:.2f}%"
-        return (f"{self.status}: epoch {f.get('epoch')}  test acc "
-                f"{100 * f.get('test_acc', math.nan):.2f}%{val}  train loss "
-                f"{f.get('train_loss', math.nan):.4g}  ({self.wall_s:.1f} s)  -> {self.run_dir}")
+        what = (f"epoch {f.get('epoch')}  test acc {100 * f.get('test_acc', math.nan):.2f}%"
+                f"{val}  train loss {f.get('train_loss', math.nan):.4g}")
+        if not self.trained:
+            return (f"nothing to do: {self.run_dir} has completed its {f.get('epoch')} epochs "
+                    f"({what}; extend it with --set train.epochs=N)")
+        return f"{self.status}: {what}  ({self.wall_s:.1f} s)  -> {self.run_dir}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -365,8 +383,13 @@ class _Progress:
         if self.bar is not None:
             self.bar.update(1)
             if i % 50 == 0:  # .item() syncs a GPU: not every step
-                self.bar.set_postfix(loss=f"{float(loss):.4f}",
+                self.bar.set_postfix(loss=f"{float(loss.detach()):.4f}",
                                      acc=f"{100 * int(correct) / max(seen, 1):.1f}%")
+
+    def note(self, text: str) -> None:
+        """One line on stdout (e.g. where a resumed run continues from)."""
+        if self.enabled:
+            print(text, flush=True)
 
     def end(self, row: dict[str, Any]) -> None:
         if self.bar is not None:
@@ -450,7 +473,13 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = False, quiet: b
     ValueError
         A config that cannot run here (no GPU, fp16 without CUDA, a model that does not fit
         the data), an unusable ``run_dir``, or a ``resume`` whose checkpoint belongs to
-        another config. Nothing is written.
+        another config or cannot be read. Nothing is written.
+    WriteFailed
+        ``run_dir`` could not be written during training (e.g. no space left on device);
+        it holds the last complete epoch (``summary.json`` "interrupted", if it could be
+        written) and ``resume`` continues it.
+    KeyboardInterrupt
+        Re-raised after ``summary.json`` says "interrupted".
     """
     world = world or World()
     cfg = config
@@ -465,7 +494,9 @@ def train(config: Config, run_dir: str | Path, *, resume: bool = False, quiet: b
             if (done is not None and done.get("status") == "completed"
                     and done.get("epochs_completed") == cfg.train.epochs):
                 return RunResult(run_dir, "completed", done.get("final", {}),
-                                 float(done.get("wall_s", 0.0)))
+                                 float(done.get("wall_s", 0.0)), trained=False)
+            # the folder is written from the first step on: probe it now, naming it
+            world.agree(lambda: check_output_dir(run_dir, name="--resume"))
         else:  # a new or empty folder (created later); refuses one that holds a run
             run_dir = world.agree(lambda: check_new_run(run_dir))
         with _Determinism(cfg.train.deterministic):
@@ -545,8 +576,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
     metric_rows: list[dict[str, Any]] = []
     layer_rows: list[dict[str, Any]] = []
     if resume:
-        ck = world.agree(lambda: torch.load(checkpoint, map_location="cpu", weights_only=False)
-                         if checkpoint.is_file() else None)
+        ck = world.agree(lambda: _read_checkpoint(checkpoint) if checkpoint.is_file() else None)
         if ck is not None:
             if (ck.get("format") != _CHECKPOINT_FORMAT
                     or _trajectory_key(ck.get("config")) != _trajectory_key(_config_key(cfg))):
@@ -573,6 +603,9 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
         metrics_log.rewrite(metric_rows)
         layers_log.rewrite(layer_rows)
     progress = _Progress(main and not quiet, cfg.train.epochs)
+    resumed_from = (epoch, step) if metric_rows else None
+    if resumed_from is not None:
+        progress.note(f"resumed from epoch {epoch} (step {step})")
 
     # ---- the network that trains: DDP over the ranks, optionally compiled ----------------
     net: nn.Module = model
@@ -584,9 +617,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
     def wall() -> float:
         return wall_before + time.perf_counter() - t_start
 
-    def save_checkpoint() -> None:
-        if not main:
-            return
+    def save_checkpoint(metric_rows, layer_rows) -> None:
         torch_save_atomic({
             "format": _CHECKPOINT_FORMAT, "config": _config_key(cfg), "epoch": epoch,
             "step": step, "updates": updates, "decay": (c, u), "wall_s": wall(),
@@ -603,9 +634,12 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
             return [], {"update_angle_deg": math.nan, "update_norm_ratio": math.nan}
         return probe.rows(model, epoch, step, c if tracks_decay else math.nan)
 
+    pending: list[dict[str, Any]] = []  # this epoch's mid-epoch layer rows
+
     def finish_row(row: dict[str, Any], t_log: float) -> None:
-        """Log point at the end of ``epoch`` (main rank): layers, evaluation, files,
-        checkpoint."""
+        """Log point at the end of ``epoch`` (main rank): layers, evaluation, then the
+        checkpoint and only then the epoch's CSV rows (a failed write leaves the files at
+        the last complete epoch)."""
         if world.distributed:  # the ranks must still be one model (cheap: once an epoch)
             world.check_identical(_shared_state(model), f"the models after epoch {epoch}")
         if not main:
@@ -620,11 +654,14 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
                    else val[1], test_loss=test[0], test_acc=test[1])
         row["log_s"] = time.perf_counter() - t_log
         row["wall_s"] = wall()
-        metric_rows.append(row)
-        layer_rows.extend(rows)
-        layers_log.append(rows)
-        metrics_log.append([row])
-        save_checkpoint()
+        new_layers = [*pending, *rows]
+        with _writing(run_dir, f"{CHECKPOINT_FILE} of epoch {epoch}", metric_rows):
+            save_checkpoint([*metric_rows, row], [*layer_rows, *new_layers])
+            metric_rows.append(row)
+            layer_rows.extend(new_layers)
+            pending.clear()
+            layers_log.append(new_layers)
+            metrics_log.append([row])
         progress.end(row)
 
     def write_summary(status: str, message: str = "") -> RunResult:
@@ -640,8 +677,10 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
             "alignlab_version": __version__, "torch_version": torch.__version__,
         }
         if main:
-            write_json(run_dir / SUMMARY_FILE, summary)
-        return RunResult(run_dir, status, final, summary["wall_s"], model)
+            with signals_deferred():  # a second Ctrl-C must not cut this file short
+                write_json(run_dir / SUMMARY_FILE, summary)
+        return RunResult(run_dir, status, final, summary["wall_s"], model,
+                         resumed_from=resumed_from)
 
     shard = world.shard
     try:
@@ -734,9 +773,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
                 seen += n_global
                 progress.step(i, loss, correct, seen // world.world_size)
                 if k_log and step % k_log == 0 and i < n_batches - 1:  # mid-epoch log point
-                    rows, _ = probe_rows()
-                    layer_rows.extend(rows)
-                    layers_log.append(rows)
+                    pending.extend(probe_rows()[0])  # written with the epoch's checkpoint
             if world.distributed:  # the epoch's loss and hits over every rank's shards
                 loss_sum, correct = world.all_reduce_sum(loss_sum), world.all_reduce_sum(correct)
             train_loss = float(loss_sum) / seen
@@ -751,11 +788,65 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
         msg = (f"{exc}; stopped. Last good checkpoint: {checkpoint} (epoch {last}).")
         write_summary("diverged", msg)
         raise Diverged(msg) from None
+    except WriteFailed as exc:
+        with contextlib.suppress(OSError, ValueError):  # the disk may still be full
+            write_summary("interrupted", str(exc))
+        raise
     except KeyboardInterrupt:
         write_summary("interrupted", "interrupted; continue with alignlab train --resume")
         raise
     world.barrier()  # the other ranks leave once the main rank has written everything
     return write_summary("completed")
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """``checkpoint.pt`` as written by the loop; a file that cannot be read as one (empty,
+    truncated, garbage) is a one-line ``ValueError`` naming it."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"`--resume` {str(path.parent)!r}: its checkpoint {str(path)!r} "
+                         f"cannot be read ({type(exc).__name__}: {why}); it is empty, "
+                         "truncated or not a checkpoint: restore it or start a new run."
+                         ) from None
+    if not isinstance(ck, dict) or "format" not in ck:
+        raise ValueError(f"`--resume` {str(path.parent)!r}: its checkpoint {str(path)!r} is "
+                         f"not an alignlab checkpoint (a {type(ck).__name__}); restore it or "
+                         "start a new run.")
+    return ck
+
+
+def _why_unwritten(exc: BaseException) -> str | None:
+    """Why writing failed, in words, if ``exc`` is a failed write of the run directory:
+    an ``OSError`` (also behind :class:`~alignlab._output.UnusableOutput`) or torch's
+    stream writer's "[enforce fail at inline_container.cc]"; else None."""
+    cause = exc.__cause__ if isinstance(exc, UnusableOutput) else exc
+    if isinstance(cause, OSError):
+        if cause.errno in (errno.ENOSPC, errno.EDQUOT):
+            return "no space left on device"
+        return cause.strerror or str(cause)
+    if isinstance(exc, RuntimeError) and "inline_container" in str(exc):
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return f"torch's checkpoint writer failed ({first}; no space left on device?)"
+    return None
+
+
+@contextlib.contextmanager
+def _writing(run_dir: Path, what: str, saved: list[dict[str, Any]]):
+    """Turn a failed write of ``what`` into the run directory into :class:`WriteFailed`,
+    one line naming the folder and the epoch it still holds (the last row of ``saved``)."""
+    try:
+        yield
+    except (OSError, UnusableOutput, RuntimeError) as exc:
+        why = _why_unwritten(exc)
+        if why is None:
+            raise
+        last = saved[-1]["epoch"] if saved else None
+        raise WriteFailed(f"{why}: the run folder {str(run_dir)!r} could not be written "
+                          f"({what}); stopped at epoch {last}, its last checkpoint: free "
+                          f"space and continue with `alignlab train --resume {run_dir}`."
+                          ) from None
 
 
 def _check_shards(n_train: int, batch_size: int, drop_last: bool, world_size: int) -> None:

@@ -126,7 +126,13 @@ def torch_save_atomic(obj: Any, path: Path) -> None:
     kill -9 at any moment leaves the previous checkpoint or the new one, never half."""
     import torch
 
-    write_atomic(path, lambda tmp: torch.save(obj, tmp))
+    def save(tmp: Path) -> None:
+        # through a Python file object: a full disk is OSError(ENOSPC) from its write(),
+        # where torch's own file writer raises "[enforce fail at inline_container.cc]"
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+
+    write_atomic(path, save)
 
 
 def write_json(path: Path, obj: Mapping[str, Any]) -> None:
