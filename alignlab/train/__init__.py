@@ -21,6 +21,7 @@ __all__ = [
     "RunResult",
     "World",
     "WriteFailed",
+    "build_run",
     "evaluate",
     "initial_model",
     "load_config",
@@ -31,8 +32,8 @@ __all__ = [
 
 _WHERE = {
     "Config": "config", "load_config": "config", "resolve_config": "config",
-    "Diverged": "loop", "RunResult": "loop", "evaluate": "loop", "initial_model": "loop",
-    "train": "loop", "WriteFailed": "loop",
+    "Diverged": "steps", "RunResult": "loop", "evaluate": "loop",
+    "initial_model": "setup", "train": "loop", "WriteFailed": "rundir", "build_run": "setup",
     "run_sweep": "sweep", "World": "world",
 }
 

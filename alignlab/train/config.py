@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 
 import tomllib
 
+from .._device import check_device_name
 from .._validate import check_choice
 
 __all__ = [
@@ -276,12 +277,9 @@ class TrainSettings:
         check_choice("train.dtype", self.dtype, _DTYPES)
         _check_min("train.log_every_steps", self.log_every_steps, 0)
         _check_min("train.probe_size", self.probe_size, 0)
-        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
-            raise _fail("train.device", "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'", self.device)
+        check_device_name(self.device, "train.device")
         check_choice("train.amp", self.amp, _AMP)
-        if self.amp == "fp16" and self.device in ("cpu", "mps"):
-            raise ValueError(f"`train.amp` must be 'off' or 'bf16' on {self.device} (fp16 needs "
-                             "CUDA and its GradScaler), got 'fp16'.")
+        check_amp_device(self.amp, self.device)
         if self.amp != "off" and self.dtype == "float64":
             raise ValueError(f"`train.amp` must be 'off' with train.dtype = 'float64', got "
                              f"{self.amp!r}.")
@@ -472,7 +470,7 @@ def resolve_config(raw: Mapping[str, Any]) -> Config:
     model = ModelConfig(**built["model"],
                         options=_model_options(built["model"], extras["model"]))
     train: TrainSettings = built["train"]
-    if _learns_by_targets(model.name):
+    if learns_by_targets(model.name):
         _check_targets(model.name, train)
         method_opts = _rule_options(built["method"], extras["method"])
     else:
@@ -482,7 +480,17 @@ def resolve_config(raw: Mapping[str, Any]) -> Config:
                   wm=built["wm"])
 
 
-def _learns_by_targets(model_name: str) -> bool:
+def check_amp_device(amp: str, device: str) -> None:
+    """``train.amp`` against the device (a name such as 'cpu' or 'cuda:1', or a resolved
+    device's type): fp16 needs CUDA and its GradScaler. 'auto' passes here and is decided
+    once it resolves (:func:`alignlab.train.setup.build_run`)."""
+    kind = device.partition(":")[0]
+    if amp == "fp16" and kind not in ("cuda", "auto"):
+        raise ValueError(f"`train.amp` must be 'off' or 'bf16' on {kind} (fp16 needs CUDA "
+                         "and its GradScaler), got 'fp16'.")
+
+
+def learns_by_targets(model_name: str) -> bool:
     """Whether the model trains by layer-local rules (``alignlab.gaitprop``), not convert."""
     from ..models import MODELS
 
