@@ -16,6 +16,7 @@ class ExitStatus(IntEnum):
 
     OK = 0  # success
     CRASH = 1  # an unexpected exception: a traceback, i.e. a bug
+    RUN_FAILED = 1  # (alias) sweep: a run of the grid did not finish (see its train.log)
     BAD_INPUT = 2  # bad input or unusable output location: one line, nothing written
     CLAIM_FAILED = 3  # a report ran and wrote its files, but the claim it checks failed
     DIVERGED = 4  # training diverged (NaN/inf loss); the last good checkpoint is kept

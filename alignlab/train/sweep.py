@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._exit import ExitStatus
 from .._output import check_output_dir
 from .._records import Records
 from .config import _toml_value, load_config, parse_value
@@ -199,7 +200,7 @@ def run_task(task: Task, sets: Sequence[str], cwd: str | None = None,
             return main(task.argv(sets))
         except Exception:  # a crash of one run is reported, not fatal to the others
             traceback.print_exc()
-            return 1
+            return ExitStatus.CRASH
 
 
 class InlineLauncher:
@@ -384,7 +385,7 @@ def run_sweep(configs: str | Path | Sequence[str | Path], grid: Sequence[tuple[s
     if dry_run:
         for task in todo:
             print(" ".join(["alignlab", *task.argv(sets)]))
-        return 0
+        return ExitStatus.OK
     out.mkdir(parents=True, exist_ok=True)
     codes: dict[str, int] = {}
     try:
@@ -400,8 +401,8 @@ def run_sweep(configs: str | Path | Sequence[str | Path], grid: Sequence[tuple[s
     if failed:
         print(f"alignlab: sweep: {len(failed)} run(s) did not finish: {', '.join(failed)} "
               f"(see <run>/train.log)", file=sys.stderr)
-        return 1
-    return 0
+        return ExitStatus.RUN_FAILED
+    return ExitStatus.OK
 
 
 def _collect(tasks: Sequence[Task], grid: Sequence[tuple[str, list[Any]]],
