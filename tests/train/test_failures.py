@@ -7,13 +7,10 @@ from __future__ import annotations
 import errno
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
-from trainhelpers import write_config
+from trainhelpers import start_training, write_config
 
 from alignlab.cli import ExitStatus, main
 from alignlab.train import load_config, train
@@ -24,6 +21,14 @@ TIMING = {"epoch_s", "log_s", "wall_s"}
 
 def _rows(run, name):
     return [{k: v for k, v in r.items() if k not in TIMING} for r in read_csv(run / name)]
+
+
+def _unfinished_run(cfg, run):
+    """A 1-epoch run of ``cfg`` in ``run`` without summary.json (as if killed at the end)."""
+    assert main(["train", str(cfg), "--set", "train.epochs=1", "--out", str(run),
+                 "--quiet"]) == 0
+    (run / "summary.json").unlink()
+    return run
 
 
 def _one_line(capsys) -> str:
@@ -57,11 +62,7 @@ def finished(tmp_path_factory):
 ])
 def test_resume_with_an_unreadable_checkpoint_is_one_line_naming_it(finished, tmp_path,
                                                                       capsys, content):
-    cfg, _ = finished
-    run = tmp_path / "run"
-    assert main(["train", str(cfg), "--set", "train.epochs=1", "--out", str(run),
-                 "--quiet"]) == 0
-    (run / "summary.json").unlink()  # as if killed before the end
+    run = _unfinished_run(finished[0], tmp_path / "run")
     ck = run / "checkpoint.pt"
     if content == "truncated":
         ck.write_bytes(ck.read_bytes()[: ck.stat().st_size // 2])
@@ -133,11 +134,7 @@ def test_resume_of_a_completed_run_says_there_is_nothing_to_do(finished, capsys)
 # ---------------------------------------------------------------- item 11: read-only folder
 def test_resume_into_a_read_only_folder_names_the_run_folder(finished, tmp_path,
                                                              monkeypatch, capsys):
-    cfg, _ = finished
-    run = tmp_path / "run"
-    assert main(["train", str(cfg), "--set", "train.epochs=1", "--out", str(run),
-                 "--quiet"]) == 0
-    (run / "summary.json").unlink()
+    run = _unfinished_run(finished[0], tmp_path / "run")
     before = {p.name: p.read_bytes() for p in run.iterdir()}
     # a read-only folder, also for root (who ignores permission bits): nothing can be
     # created in it
@@ -168,16 +165,7 @@ def test_resume_into_a_read_only_folder_names_the_run_folder(finished, tmp_path,
 def test_sigterm_mid_training_is_an_interrupt_with_summary(tmp_path):
     cfg = write_config(tmp_path / "c.toml", train={"epochs": 500})
     run = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "alignlab", "train", str(cfg),
-                             "--out", str(run), "--quiet"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    metrics = run / "metrics.csv"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:  # epochs 0, 1
-            break
-        time.sleep(0.02)
+    proc = start_training(cfg, run)  # returns after epoch 1
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == ExitStatus.TERMINATED == 143, err.decode()
