@@ -343,9 +343,11 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
                 [*state.metrics, row], [*state.layers, *new_layers]), wall_s=wall(),
                 model=model, optimizer=opt, scaler=scaler, batch_gen=batch_gen,
                 mirror_gen=mirror_gen, device=device)
-            state.metrics.append(row)
-            state.layers.extend(new_layers)
-            pending.clear()
+        state.metrics.append(row)
+        state.layers.extend(new_layers)
+        pending.clear()
+        # (a failure here leaves rows behind the checkpoint: --resume rewrites both files)
+        with writing(run_dir, f"the CSV rows of epoch {state.epoch}", state.epoch):
             layers_log.append(new_layers)
             metrics_log.append([row])
         progress.end(row)

@@ -203,3 +203,28 @@ def test_a_second_interrupt_while_summary_json_is_written_waits_for_it(tmp_path,
     summary = read_summary(tmp_path / "run")
     assert summary is not None and summary["status"] == "interrupted"
     assert summary["epochs_completed"] == 1
+
+
+def test_full_disk_while_appending_rows_names_the_checkpointed_epoch(tmp_path, monkeypatch,
+                                                                      capsys):
+    # the checkpoint of epoch 2 is written, its CSV rows are not: the run holds epoch 2
+    from alignlab.train.rundir import CsvLog
+
+    cfg = write_config(tmp_path / "c.toml")
+    real_append, calls = CsvLog.append, []
+
+    def append(self, rows):
+        calls.append(1)
+        if len(calls) == 5:  # layers.csv of epoch 2 (epochs 0, 1: two files each)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_append(self, rows)
+
+    monkeypatch.setattr(CsvLog, "append", append)
+    run = tmp_path / "run"
+    assert main(["train", str(cfg), "--out", str(run), "--quiet"]) == ExitStatus.WRITE_FAILED
+    assert "(the CSV rows of epoch 2); stopped at epoch 2" in _one_line(capsys)
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["epoch"] == 2
+    assert read_summary(run)["epochs_completed"] == 2
+    monkeypatch.setattr(CsvLog, "append", real_append)
+    assert main(["train", "--resume", str(run), "--quiet"]) == ExitStatus.OK
+    assert [r["epoch"] for r in read_csv(run / "metrics.csv")] == ["0", "1", "2", "3"]
