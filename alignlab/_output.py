@@ -20,7 +20,7 @@ microseconds in all). Signals are deferred until they are done, so Ctrl-C cannot
 set; a SIGKILL or a power cut inside that window can (POSIX has no multi-file rename).
 :func:`write_atomic` is the one-file case (a checkpoint).
 
-Nothing here depends on the rest of alignlab.
+Nothing here depends on the rest of alignlab but :mod:`alignlab._signals`.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import signal
 import tempfile
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from ._signals import signals_deferred
 
 __all__ = [
     "UnusableOutput",
@@ -129,30 +129,6 @@ def check_output_file(path: str | os.PathLike, *, name: str = "path") -> Path:
     return p
 
 
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back for the duration; they are re-raised when it ends.
-
-    Python-level handlers (not a thread's signal mask): whichever OS thread the signal
-    lands on, Python runs the handler in the main thread, so worker threads (a simulator's
-    pool) cannot let it through. Only the main thread may install handlers; elsewhere the
-    renames are simply back to back.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    held = (signal.SIGINT, signal.SIGTERM)
-    old = {s: signal.signal(s, lambda signum, frame: pending.append(signum)) for s in held}
-    try:
-        yield
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-        for s in pending:
-            signal.raise_signal(s)
-
-
 def _make_dirs(folder: Path) -> list[Path]:
     """``mkdir -p folder``; returns the folders it created, outermost first."""
     missing = []
@@ -227,7 +203,7 @@ def write_together(
             write(temps[fname])
             if durable:
                 _fsync_path(temps[fname])
-        with _signals_deferred():
+        with signals_deferred():
             for fname in writers:
                 os.replace(temps[fname], folder / fname)
             done = True

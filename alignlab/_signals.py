@@ -1,12 +1,14 @@
-"""SIGTERM handled as Ctrl-C: one mechanism for every command that stops cleanly.
+"""Signals the command line treats alike: SIGTERM as an interrupt, and a window in which
+SIGINT and SIGTERM wait.
 
-``kill PID`` (SIGTERM, what schedulers, ``timeout`` and container runtimes send) would end
-Python at once, with no ``finally`` run: no ``summary.json`` for a run, no ``runs.csv`` for
-a sweep. Inside :func:`terminate_as_interrupt` it raises :class:`KeyboardInterrupt` in the
-main thread instead, so the code that already handles Ctrl-C (write what was done, stop the
-workers, exit status 130) handles it too.
+:func:`sigterm_as_interrupt` makes SIGTERM (what ``kill``, Slurm and most supervisors
+send) raise :class:`Terminated`, a ``KeyboardInterrupt``, so that code which cleans up
+after Ctrl-C (the training loop writes ``summary.json`` with status "interrupted") does
+the same after SIGTERM. :func:`signals_deferred` holds both signals back while a file that
+must not be cut short is written (they are re-raised when it ends).
 
-Nothing here depends on the rest of alignlab.
+Handlers are Python-level, so only the main thread installs them; elsewhere both context
+managers do nothing. Nothing here depends on the rest of alignlab.
 """
 
 from __future__ import annotations
@@ -16,28 +18,49 @@ import signal
 import threading
 from collections.abc import Iterator
 
-__all__ = ["terminate_as_interrupt"]
+__all__ = ["Terminated", "signals_deferred", "sigterm_as_interrupt"]
 
 
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as an interrupt inside :func:`sigterm_as_interrupt`."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated("SIGTERM")
 
 
 @contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises :class:`KeyboardInterrupt` (as Ctrl-C does); the
-    previous handler is restored when it ends.
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` (a ``KeyboardInterrupt``) for the duration."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:  # None: a handler not installed from Python, i.e. the default
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if old is None else old)
 
-    Only the main thread may install signal handlers: elsewhere (a worker thread) the block
-    runs unchanged. Python runs the handler in the main thread whichever thread the signal
-    lands on. Signals held back by :func:`alignlab._output.write_together` during its
-    renames are re-raised afterwards and then reach this handler.
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the duration; they are re-raised when it ends.
+
+    Python-level handlers (not a thread's signal mask): whichever OS thread the signal
+    lands on, Python runs the handler in the main thread, so worker threads (a simulator's
+    pool) cannot let it through. Only the main thread may install handlers; elsewhere the
+    body simply runs.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    pending: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    old = {s: signal.signal(s, lambda signum, frame: pending.append(signum)) for s in held}
     try:
         yield
-    finally:  # None: a handler not installed from Python, i.e. the default
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+        for s in pending:
+            signal.raise_signal(s)

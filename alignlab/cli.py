@@ -20,8 +20,11 @@ Exit statuses (one scheme for every subcommand)
      flag, and nothing written
 3    the report ran and wrote its files, but the claim it checks FAILED
 4    training diverged (NaN/inf loss); the last good checkpoint is kept
+5    training could not write its run folder (e.g. no space left on device): one line;
+     the folder holds the last complete epoch and ``--resume`` continues it
 130  interrupted (Ctrl-C, or the reader of the output closed the pipe); outputs are
      written as complete sets or not at all
+143  terminated (SIGTERM), handled as Ctrl-C: a run's ``summary.json`` says interrupted
 ===  ======================================================================================
 
 Command modules
@@ -46,7 +49,9 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from enum import IntEnum
+
+from ._exit import ExitStatus
+from ._signals import Terminated, sigterm_as_interrupt
 
 __all__ = ["COMMAND_MODULES", "EPILOG", "ExitStatus", "build_parser", "flag_message", "main"]
 
@@ -59,21 +64,12 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-class ExitStatus(IntEnum):
-    """The exit statuses of every subcommand (see the module docstring)."""
-
-    OK = 0
-    CRASH = 1
-    BAD_INPUT = 2
-    CLAIM_FAILED = 3
-    DIVERGED = 4
-    INTERRUPTED = 130
-
-
 EPILOG = """\
 exit status: 0 success; 1 crash (a bug: traceback); 2 bad input or unusable output
 location (one line, nothing written); 3 a report's claim check failed (files written);
-4 training diverged (last good checkpoint kept); 130 interrupted. See docs/cli.md."""
+4 training diverged (last good checkpoint kept); 5 a run could not write its folder (no
+space left on device: --resume continues); 130 interrupted; 143 terminated (SIGTERM, as
+Ctrl-C). See docs/cli.md."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -141,8 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status.
 
     Library ``ValueError`` s (bad input, unusable output location) become one line on
-    stderr and status 2; Ctrl-C (or a closed output pipe) becomes status 130; any other
-    exception propagates (a traceback and status 1 under ``python -m alignlab``).
+    stderr and status 2; Ctrl-C (or a closed output pipe) becomes status 130, SIGTERM
+    (raised as an interrupt while the command runs, so it cleans up as after Ctrl-C)
+    status 143; any other exception propagates (a traceback and status 1 under
+    ``python -m alignlab``).
     """
     parser = build_parser()
     try:
@@ -150,13 +148,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or a one-line argparse error
         return ExitStatus.OK if exc.code is None else int(exc.code)
     try:
-        return int(args.func(args))
+        with sigterm_as_interrupt():
+            return int(args.func(args))
     except ValueError as exc:  # bad input found by the library: one line, no traceback
         print(f"alignlab: error: {flag_message(str(exc), args._flags)}", file=sys.stderr)
         return ExitStatus.BAD_INPUT
-    except KeyboardInterrupt:
-        print("alignlab: interrupted", file=sys.stderr)
-        return ExitStatus.INTERRUPTED
+    except KeyboardInterrupt as exc:
+        term = isinstance(exc, Terminated)
+        print(f"alignlab: interrupted{' (SIGTERM)' if term else ''}", file=sys.stderr)
+        return ExitStatus.TERMINATED if term else ExitStatus.INTERRUPTED
     except BrokenPipeError:  # the reader went away (`alignlab theory ... | head -1`)
         with contextlib.suppress(OSError, ValueError):  # keep the exit-time flush quiet
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

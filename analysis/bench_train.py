@@ -108,28 +108,22 @@ def run_minimal(args, convert_layers: bool = False) -> dict[str, float]:
     """The minimal loop: what the harness's BP epoch does, written plainly (with
     ``convert_layers``, on the model converted to 'bp', i.e. through alignlab's custom
     autograd Function: the layers' share of the harness's cost, apart from the loop's)."""
-    from alignlab.data import load_dataset
     from alignlab.models import build_model
-    from alignlab.train.loop import _device, _seeds
-    from alignlab.train.world import World
+    from alignlab.train import build_run
 
     cfg = _config(args, "bp")
-    d, o = cfg.data, cfg.optim
-    device = _device(cfg.train.device, World())
-    splits = load_dataset(d.name, root=d.root, limit=d.limit, val_size=d.val_size,
-                          pad_to=d.pad_to, augment=d.augment, download=d.download, seed=d.seed,
-                          device=device, **dict(d.options))
-    x, y = splits.train.x, splits.train.y  # (N, ...) and (N,)
-    seeds = _seeds(cfg.train.seed)
-    torch.manual_seed(seeds["model"])  # the harness's initial weights
-    model = build_model(cfg.model.name, **dict(cfg.model.options)).to(device)
+    o = cfg.optim
+    run = build_run(cfg)  # the harness's seeds, device, data (and BP-converted model)
+    device = run.device
+    x, y = run.train.x, run.train.y  # (N, ...) and (N,)
     if convert_layers:
-        from alignlab.nn import convert
-
-        model = convert(model, "bp", inplace=True)
+        model = run.model  # converted to 'bp': alignlab's autograd Function in every layer
+    else:  # plain nn.Linear layers with the harness's initial weights
+        torch.manual_seed(run.seeds["model"])
+        model = build_model(cfg.model.name, **dict(cfg.model.options)).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=o.lr_at(1), momentum=o.momentum,
                           weight_decay=o.weight_decay_at(1))
-    gen = torch.Generator().manual_seed(seeds["batches"])  # the harness's batch order
+    gen = torch.Generator().manual_seed(run.seeds["batches"])  # the harness's batch order
     bs, n = cfg.train.batch_size, x.shape[0]
     model.train()
     t0 = time.perf_counter()

@@ -33,6 +33,7 @@ from .rules import (
     LayerUpdate,
     Rule,
     TargetProp,
+    check_inputs,
     check_model,
     get_rule,
     updates,
@@ -50,7 +51,8 @@ from .trainer import (
 __all__ = [
     "DIAGNOSTIC_COLUMNS", "PENALTIES", "RULES", "Backprop", "GaitProp", "IncrementalTP",
     "InvertibleNet", "InvertibleSquare", "InvertibleTower", "LayerUpdate", "Rule",
-    "StepResult", "TargetProp", "Trainer", "UncorrectedAdam", "check_model", "compare_updates",
+    "StepResult", "TargetProp", "Trainer", "UncorrectedAdam", "check_inputs", "check_model",
+    "compare_updates",
     "first_order_angles", "get_rule", "isotropic_angle", "kink_crossings", "limit_errors",
     "method_options", "orthogonality_residual", "penalty_grad", "penalty_value", "step",
     "updates",

@@ -39,7 +39,7 @@ from ..models.invertible import Activities, InvertibleNet
 
 __all__ = [
     "RULES", "Backprop", "GaitProp", "IncrementalTP", "LayerUpdate", "Rule", "TargetProp",
-    "check_model", "get_rule", "layer_updates", "updates",
+    "check_inputs", "check_model", "get_rule", "layer_updates", "updates",
 ]
 
 
@@ -219,6 +219,17 @@ def check_model(model: Any, rule: Rule) -> InvertibleNet:
     return model
 
 
+def check_inputs(model: InvertibleNet, x: Tensor, target: Tensor) -> None:
+    """One-line ``ValueError`` unless the floating-point tensors among ``x`` and ``target``
+    have the model's dtype (nothing is cast: a float32 batch on a float64 model would
+    silently lose the precision the rules' comparisons rely on)."""
+    dtype = model.layers[0].weight.dtype
+    for name, value in (("x", x), ("target", target)):
+        if isinstance(value, Tensor) and value.is_floating_point() and value.dtype != dtype:
+            raise ValueError(f"`{name}` must have the model's dtype {dtype} (cast it with "
+                             f".to({dtype})), got {value.dtype}.")
+
+
 def layer_updates(model: InvertibleNet, acts: Activities, errors: list[Tensor]
                   ) -> list[LayerUpdate]:
     """``-<e_l h_{l-1}[:n_l]^T>`` and ``-<e_l>`` per layer."""
@@ -254,9 +265,17 @@ def updates(model: InvertibleNet, x: Tensor, target: Tensor, rule: str | Rule = 
     Returns
     -------
     list of :class:`LayerUpdate`, layer 1 first: ``(weight, bias)`` per unit learning rate.
+
+    Raises
+    ------
+    ValueError
+        A bad rule or option, a model the rule cannot train (:func:`check_model`), or
+        floating-point ``x`` / ``target`` of another dtype than the model's
+        (:func:`check_inputs`; nothing is cast).
     """
     rule = get_rule(rule, **({} if gamma is None else {"gamma": gamma}))
     check_model(model, rule)
+    check_inputs(model, x, target)
     acts = model.activities(x)
     t = model.output_target(acts.h[-1], target)
     return layer_updates(model, acts, rule.errors(model, acts, t))

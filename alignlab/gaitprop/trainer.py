@@ -35,7 +35,15 @@ from .._validate import check_int
 from ..models.invertible import Activities, InvertibleNet
 from .penalty import _check as _check_penalty
 from .penalty import orthogonality_residual, penalty_grad
-from .rules import Backprop, LayerUpdate, Rule, check_model, get_rule, layer_updates
+from .rules import (
+    Backprop,
+    LayerUpdate,
+    Rule,
+    check_inputs,
+    check_model,
+    get_rule,
+    layer_updates,
+)
 from .theory import first_order_angles
 
 __all__ = ["DIAGNOSTIC_COLUMNS", "StepResult", "Trainer", "compare_updates", "method_options",
@@ -140,8 +148,10 @@ class Trainer:
 
     def step(self, x: Tensor, y: Tensor, *, log: bool | None = None) -> StepResult:
         """One update on the batch ``(x, y)`` (``y``: class indices or targets, as in
-        :func:`~alignlab.gaitprop.updates`). ``log`` overrides ``log_every``."""
+        :func:`~alignlab.gaitprop.updates`, of the model's dtype). ``log`` overrides
+        ``log_every``."""
         model = self.model
+        check_inputs(model, x, y)
         acts = model.activities(x)
         target = model.output_target(acts.h[-1], y)
         ups = layer_updates(model, acts, self._errors(acts, target))
@@ -171,6 +181,7 @@ class Trainer:
         """Rows of :data:`DIAGNOSTIC_COLUMNS` for the batch ``(x, y)`` at the current
         weights (nothing changes): per layer and ``'(all)'``."""
         model = self.model
+        check_inputs(model, x, y)
         acts = model.activities(x)
         target = model.output_target(acts.h[-1], y)
         ups = layer_updates(model, acts, self._errors(acts, target))

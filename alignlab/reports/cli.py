@@ -3,7 +3,7 @@
 ``alignlab figure3 [--samples N] [--ratios R ...] [--ensemble E] ... [--out DIR]``
 ``alignlab theory --ratio R [R ...] [--n-out N] [--ensemble E] [--density D] [--csv PATH]``
 
-Exit statuses (the package's one scheme, see :mod:`alignlab.cli`): 0 success; 2 bad input
+Exit statuses (the package's one scheme, :class:`alignlab._exit.ExitStatus`): 0 success; 2 bad input
 or an unusable output location (one line, nothing written); 3 Figure 3's claim check
 failed (its files are written); 130 interrupted. Importing this module imports nothing
 heavy: numpy, torch and matplotlib are imported inside the handlers.
@@ -15,9 +15,9 @@ import argparse
 import sys
 import time
 
-__all__ = ["EXIT_CLAIM_FAILED", "cmd_figure3", "cmd_theory", "register"]
+from .._exit import ExitStatus
 
-EXIT_CLAIM_FAILED = 3  # the report ran and wrote its files, but its claim does not hold
+__all__ = ["cmd_figure3", "cmd_theory", "register"]
 
 #: Internal argument names in error messages -> the flag that sets them, per subcommand
 #: (options whose ``dest`` is the internal name, e.g. ``n_out`` -> ``--n-out``, need no
@@ -128,7 +128,7 @@ def cmd_figure3(args: argparse.Namespace) -> int:
     print(check.summary())
     print(f"wrote {', '.join(str(p) for p in paths.values())} "
           f"in {time.perf_counter() - t0:.2f} s")
-    return 0 if check.ok else EXIT_CLAIM_FAILED
+    return ExitStatus.OK if check.ok else ExitStatus.CLAIM_FAILED
 
 
 def cmd_theory(args: argparse.Namespace) -> int:
@@ -148,4 +148,4 @@ def cmd_theory(args: argparse.Namespace) -> int:
     print(table.format(digits=5))
     if args.csv is not None:
         print(f"wrote {write_atomic(args.csv, table.to_csv, name='csv')}")
-    return 0
+    return ExitStatus.OK

@@ -61,6 +61,7 @@ from typing import Any
 
 import numpy as np
 
+from alignlab._exit import ExitStatus
 from alignlab._records import Records
 
 __all__ = [
@@ -1097,4 +1098,4 @@ def cmd_compare(args: argparse.Namespace) -> int:
                                seed=args.seed, device=args.device, progress=progress)
     print(format_summary(table))
     print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
-    return 0
+    return ExitStatus.OK

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from alignlab._device import resolve_device
 from alignlab._rng import Streams
 
 __all__ = [
@@ -68,16 +69,9 @@ def check_dtype(dtype: Any) -> torch.dtype:
 
 
 def check_device(device: Any) -> torch.device:
-    """A torch.device (or its string); CUDA must be available if asked for."""
-    try:
-        dev = torch.device(device)
-    except (TypeError, RuntimeError, ValueError):
-        raise ValueError(f"`device` must be a torch device such as 'cpu' or 'cuda', "
-                         f"got {device!r}.") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"`device` must be an available device, got {device!r} "
-                         "(torch.cuda.is_available() is False).")
-    return dev
+    """A torch.device (or its string, or 'auto'); CUDA must be available if asked for
+    (:func:`alignlab._device.resolve_device`)."""
+    return resolve_device(device, "device")
 
 
 class Draw:

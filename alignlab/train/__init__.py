@@ -20,6 +20,8 @@ __all__ = [
     "Diverged",
     "RunResult",
     "World",
+    "WriteFailed",
+    "build_run",
     "evaluate",
     "initial_model",
     "load_config",
@@ -30,8 +32,8 @@ __all__ = [
 
 _WHERE = {
     "Config": "config", "load_config": "config", "resolve_config": "config",
-    "Diverged": "loop", "RunResult": "loop", "evaluate": "loop", "initial_model": "loop",
-    "train": "loop",
+    "Diverged": "steps", "RunResult": "loop", "evaluate": "loop",
+    "initial_model": "setup", "train": "loop", "WriteFailed": "rundir", "build_run": "setup",
     "run_sweep": "sweep", "World": "world",
 }
 

@@ -6,10 +6,13 @@
 [--launcher local|inline|submitit] [--slurm-partition P --slurm-time MIN ...]``
 ``torchrun --nproc-per-node=N -m alignlab train CONFIG``: one run over N processes (DDP)
 
-Exit statuses (the package's one scheme): 0 success; 1 a crash (a bug); 2 bad input or an
-unusable output folder (one line ``alignlab: error: ...``, nothing written); 4 training
-diverged (NaN/inf loss; the last good checkpoint is kept); 130 interrupted. torch and the
-harness are imported inside the handlers, so registering costs nothing.
+Exit statuses (the package's one scheme, :class:`alignlab._exit.ExitStatus`): 0 success; 1 a
+crash (a bug); 2 bad input or an unusable output folder (one line ``alignlab: error: ...``,
+nothing written); 4 training diverged (NaN/inf loss; the last good checkpoint is kept); 5
+the run folder could not be written mid-run (no space left on device; it holds the last
+complete epoch, ``--resume`` continues); 130 interrupted (Ctrl-C), 143 terminated (SIGTERM):
+``summary.json`` says interrupted either way. torch and the harness are imported inside
+the handlers, so registering costs nothing.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["cmd_sweep", "cmd_train", "register"]
+from .._exit import ExitStatus
 
-EXIT_DIVERGED = 4
+__all__ = ["cmd_sweep", "cmd_train", "register"]
 
 
 def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = None) -> None:
@@ -104,7 +107,7 @@ def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = No
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Handler of ``alignlab train`` (under torchrun: one rank of a distributed run)."""
-    from .loop import Diverged, train
+    from .loop import Diverged, WriteFailed, train
     from .rundir import default_run_dir, prepare_resume
     from .world import World
 
@@ -130,10 +133,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     except Diverged as exc:
         if world.is_main:
             print(f"alignlab: training diverged: {exc}", file=sys.stderr)
-        return EXIT_DIVERGED
+        return ExitStatus.DIVERGED
+    except WriteFailed as exc:
+        if world.is_main:
+            print(f"alignlab: error: {exc}", file=sys.stderr)
+        return ExitStatus.WRITE_FAILED
     if not quiet:
         print(result.describe())
-    return 0
+    return ExitStatus.OK
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .._device import check_device_name
 from .._toml import TOMLDecodeError, dumps_toml, load_toml, loads_toml  # dumps_toml: re-export
 from .._validate import check_choice, check_int, check_momentum, check_positive, invalid
 
@@ -261,12 +262,9 @@ class TrainSettings:
         check_choice("train.dtype", self.dtype, _DTYPES)
         check_int("train.log_every_steps", self.log_every_steps, minimum=0)
         check_int("train.probe_size", self.probe_size, minimum=0)
-        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
-            raise invalid("train.device", "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'", self.device)
+        check_device_name(self.device, "train.device")
         check_choice("train.amp", self.amp, _AMP)
-        if self.amp == "fp16" and self.device in ("cpu", "mps"):
-            raise invalid("train.amp", f"'off' or 'bf16' on {self.device} (fp16 needs CUDA and "
-                          "its GradScaler)", self.amp)
+        check_amp_device(self.amp, self.device)
         if self.amp != "off" and self.dtype == "float64":
             raise invalid("train.amp", "'off' with train.dtype = 'float64'", self.amp)
 
@@ -467,7 +465,7 @@ def resolve_config(raw: Mapping[str, Any]) -> Config:
     model = ModelConfig(**built["model"],
                         options=_model_options(built["model"], extras["model"]))
     train: TrainSettings = built["train"]
-    if _learns_by_targets(model.name):
+    if learns_by_targets(model.name):
         _check_targets(model.name, train)
         method_opts = _rule_options(built["method"], extras["method"])
     else:
@@ -477,7 +475,17 @@ def resolve_config(raw: Mapping[str, Any]) -> Config:
                   wm=built["wm"])
 
 
-def _learns_by_targets(model_name: str) -> bool:
+def check_amp_device(amp: str, device: str) -> None:
+    """``train.amp`` against the device (a name such as 'cpu' or 'cuda:1', or a resolved
+    device's type): fp16 needs CUDA and its GradScaler. 'auto' passes here and is decided
+    once it resolves (:func:`alignlab.train.setup.build_run`)."""
+    kind = device.partition(":")[0]
+    if amp == "fp16" and kind not in ("cuda", "auto"):
+        raise ValueError(f"`train.amp` must be 'off' or 'bf16' on {kind} (fp16 needs CUDA "
+                         "and its GradScaler), got 'fp16'.")
+
+
+def learns_by_targets(model_name: str) -> bool:
     """Whether the model trains by layer-local rules (``alignlab.gaitprop``), not convert."""
     from ..models import MODELS
 

@@ -7,12 +7,15 @@
 ``summary.json``  status (completed | diverged | interrupted), final metrics, wall time
 
 Floats are written with ``repr`` (shortest exact round trip), so two runs can be compared
-for exact equality from their CSV files.
+for exact equality from their CSV files. A write that fails mid-run (a full disk) becomes
+:class:`WriteFailed` through :func:`writing`: one line naming the folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import hashlib
 import json
 import math
@@ -21,12 +24,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._output import check_output_dir, write_atomic
+from .._output import UnusableOutput, check_output_dir, write_atomic
 
 __all__ = [
     "LAYER_COLUMNS",
     "METRIC_COLUMNS",
     "CsvLog",
+    "WriteFailed",
     "changed_settings",
     "default_run_dir",
     "check_new_run",
@@ -38,6 +42,7 @@ __all__ = [
     "torch_save_atomic",
     "write_json",
     "write_text_atomic",
+    "writing",
 ]
 
 CONFIG_FILE = "config.toml"
@@ -127,7 +132,50 @@ def torch_save_atomic(obj: Any, path: Path) -> None:
     kill -9 at any moment leaves the previous checkpoint or the new one, never half."""
     import torch
 
-    write_atomic(path, lambda tmp: torch.save(obj, tmp))
+    def save(tmp: Path) -> None:
+        # through a Python file object: a full disk is OSError(ENOSPC) from its write(),
+        # where torch's own file writer raises "[enforce fail at inline_container.cc]"
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+
+    write_atomic(path, save)
+
+
+class WriteFailed(RuntimeError):
+    """The run directory could not be written during training (e.g. no space left on
+    device): the run stopped, its checkpoint and CSV files hold the last complete epoch,
+    and ``--resume`` continues it once the cause is fixed (exit status 5)."""
+
+
+def _why_unwritten(exc: BaseException) -> str | None:
+    """Why writing failed, in words, if ``exc`` is a failed write: an ``OSError`` (also
+    behind :class:`~alignlab._output.UnusableOutput`) or torch's stream writer's
+    "[enforce fail at inline_container.cc]"; else None."""
+    cause = exc.__cause__ if isinstance(exc, UnusableOutput) else exc
+    if isinstance(cause, OSError):
+        if cause.errno in (errno.ENOSPC, errno.EDQUOT):
+            return "no space left on device"
+        return cause.strerror or str(cause)
+    if isinstance(exc, RuntimeError) and "inline_container" in str(exc):
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return f"torch's checkpoint writer failed ({first}; no space left on device?)"
+    return None
+
+
+@contextlib.contextmanager
+def writing(run_dir: Path, what: str, last_epoch: int | None):
+    """Turn a failed write of ``what`` into ``run_dir`` into :class:`WriteFailed`: one line
+    naming the folder and ``last_epoch``, the epoch its checkpoint still holds."""
+    try:
+        yield
+    except (OSError, UnusableOutput, RuntimeError) as exc:
+        why = _why_unwritten(exc)
+        if why is None:
+            raise
+        raise WriteFailed(f"{why}: the run folder {str(run_dir)!r} could not be written "
+                          f"({what}); stopped at epoch {last_epoch}, its last checkpoint: "
+                          f"free space and continue with `alignlab train --resume "
+                          f"{run_dir}`.") from None
 
 
 def write_json(path: Path, obj: Mapping[str, Any]) -> None:

@@ -56,9 +56,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._exit import ExitStatus
 from .._output import check_output_dir, write_together
 from .._records import Records
-from .._signals import terminate_as_interrupt
+from .._signals import sigterm_as_interrupt
 from .._toml import toml_value
 from .config import Config, load_config, parse_value
 from .rundir import (
@@ -79,9 +80,6 @@ _FINISHED = ("completed", "diverged")  # deterministic outcomes: not run again
 #: what a sweep does with a run folder made with other settings: stop (exit status 2, before
 #: any work) or write that grid point to a new run folder beside it
 ON_CHANGE = ("stop", "new")
-# exit statuses of `alignlab train` (the package's one scheme, alignlab.cli.ExitStatus)
-_BAD_INPUT = 2
-_INTERRUPTED = 130
 
 
 def _split_top(text: str) -> list[str]:
@@ -207,8 +205,8 @@ class LocalLauncher:
 def _stop(running, codes: dict[str, int], grace_s: float = 2.0,
           timeout_s: float = 30.0) -> None:
     """Stop the running worker processes as Ctrl-C does: each writes its ``summary.json``
-    (status interrupted) and exits 130; its last checkpoint stays, so re-running the sweep
-    resumes it.
+    (status interrupted) and exits 130 (143 for SIGTERM); its last checkpoint stays, so
+    re-running the sweep resumes it.
 
     A Ctrl-C typed in the terminal has reached the workers already (one process group):
     they get ``grace_s`` to stop by themselves before the sweep sends its own SIGINT (for a
@@ -257,7 +255,7 @@ def run_task(task: Task, sets: Sequence[str], cwd: str | None = None,
     :func:`alignlab.train.cli.cmd_train`), its output appended to ``<run>/train.log``;
     returns the exit status: 0, 2 for bad input (its one line in the log), 4 diverged, 1 a
     crash (its traceback in the log). Ctrl-C (and SIGTERM under
-    :func:`alignlab._signals.terminate_as_interrupt`) propagates: it stops the sweep, not
+    :func:`alignlab._signals.sigterm_as_interrupt`) propagates: it stops the sweep, not
     just this run.
 
     What the ``inline`` launcher calls, and the function each submitit job runs (``cwd``:
@@ -283,10 +281,10 @@ def run_task(task: Task, sets: Sequence[str], cwd: str | None = None,
             return int(cmd_train(args))
         except ValueError as exc:  # bad input: one line, as the command line says it
             print(f"alignlab: error: {' '.join(str(exc).split())}", file=sys.stderr)
-            return _BAD_INPUT
+            return ExitStatus.BAD_INPUT
         except Exception:  # a crash of one run is reported, not fatal to the others
             traceback.print_exc()
-            return 1
+            return ExitStatus.CRASH
 
 
 class InlineLauncher:
@@ -507,7 +505,7 @@ def run_sweep(configs: str | Path | Sequence[str | Path], grid: Sequence[tuple[s
     """Run the grid and write ``runs.csv`` and ``summary.csv``; return the exit status
     (0: every run completed or diverged; 1: some run failed or was interrupted, see
     runs.csv). Ctrl-C, and SIGTERM, stop the runs, write both files and raise
-    :class:`KeyboardInterrupt` (the command line's exit status 130).
+    :class:`KeyboardInterrupt` (the command line's exit status 130; 143 for SIGTERM).
 
     ``threads``: torch threads of each local run (default: this machine's cores // jobs;
     set it when other work shares the cores: oversubscribed threads slow every run).
@@ -568,9 +566,9 @@ def run_sweep(configs: str | Path | Sequence[str | Path], grid: Sequence[tuple[s
     if dry_run:
         for task in todo:
             print(shlex.join(["alignlab", *task.argv(sets)]))
-        return 0
+        return ExitStatus.OK
     codes: dict[str, int] = {}
-    with terminate_as_interrupt():
+    with sigterm_as_interrupt():
         out.mkdir(parents=True, exist_ok=True)
         try:
             runner.run(todo, sets, report, codes)
@@ -585,8 +583,8 @@ def run_sweep(configs: str | Path | Sequence[str | Path], grid: Sequence[tuple[s
     if failed:
         print(f"alignlab: sweep: {len(failed)} run(s) did not finish: {', '.join(failed)} "
               f"(see <run>/train.log)", file=sys.stderr)
-        return 1
-    return 0
+        return ExitStatus.RUN_FAILED
+    return ExitStatus.OK
 
 
 def _collect(tasks: Sequence[Task], grid: Sequence[tuple[str, list[Any]]],
@@ -598,7 +596,8 @@ def _collect(tasks: Sequence[Task], grid: Sequence[tuple[str, list[Any]]],
         status, final, wall_s = _outcome(task, s)
         code = codes.get(task.name)
         if code not in (None, 0) and status not in _FINISHED:  # this sweep's attempt ended so
-            status = "interrupted" if code == _INTERRUPTED else "failed"
+            stopped = code in (ExitStatus.INTERRUPTED, ExitStatus.TERMINATED)
+            status = "interrupted" if stopped else "failed"
         elif status is None:
             status = "not run" if code is None else "failed"
         rows.append({"run": task.name, "config": str(task.config),

@@ -14,16 +14,22 @@ every process reads its :class:`World` from the environment torchrun sets (``RAN
 * lets only the main rank (0) write the run directory, evaluate and print.
 
 A single-process :class:`World` does nothing: every collective is the identity.
+
+Beside it, what the training loop needs for a distributed run: :func:`check_shards` (every
+rank gets examples from every batch), :func:`shared_state` (what must stay identical on
+every rank) and :func:`wrap_ddp` (the model in DistributedDataParallel). torch is imported
+inside the functions.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["World"]
+__all__ = ["World", "check_shards", "shared_state", "wrap_ddp"]
 
 T = TypeVar("T")
 
@@ -206,3 +212,67 @@ def _collective_device():
     if dist.get_backend() == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
+
+
+# ---------------------------------------------------------------------------------------
+# the training loop's distributed helpers
+
+
+def check_shards(n_train: int, batch_size: int, drop_last: bool, world_size: int) -> None:
+    """Every global batch must give every rank at least one example."""
+    last = 0 if drop_last else n_train % batch_size
+    if batch_size < world_size or 0 < last < world_size:
+        raise ValueError(
+            f"`train.batch_size` must split into {world_size} non-empty shards (one per rank) "
+            f"for every batch, got batch_size = {batch_size} with a last batch of {last} "
+            "examples (set train.drop_last = true or change data.limit).")
+
+
+def shared_state(model) -> dict[str, Any]:
+    """What must be identical on every rank of a distributed run: the parameters, the
+    converted layers' feedback state (buffers such as fixed ``B``; BatchNorm's running
+    statistics are per rank, as in any DDP run) and their Python scalars (factored PFA's
+    ``(c, u)``)."""
+    from ..nn import converted_layers
+
+    out: dict[str, Any] = dict(model.named_parameters())
+    for name, layer in converted_layers(model):
+        for bname, buf in layer.named_buffers(recurse=False):
+            if buf is not None:
+                out[f"{name}.{bname}"] = buf
+        scalars = layer.method.scalar_state(layer)
+        if scalars:
+            out[f"{name}.<scalars>"] = scalars
+    return out
+
+
+def wrap_ddp(model, device):
+    """``model`` wrapped in DistributedDataParallel.
+
+    * ``init_sync=False``: the ranks built identical models (checked by the caller), so
+      nothing is broadcast (a broadcast would rewrite factored PFA's ``W`` behind its hook);
+    * no buffer sync (``forward_sync_buffers=False``): fixed feedback is identical by
+      construction and checked every epoch; re-broadcasting it every forward pass would
+      cost a model's worth of traffic per step (BatchNorm statistics stay per rank);
+    * feedback learned outside the backward pass (``Method.mirror_trained``: the weight
+      mirror) gets no gradient: DDP is told to ignore it, and every rank applies the same
+      mirror step (same generator, same ``W``).
+
+    The wrapper calls ``model`` itself, so hooks on the model's root (DFA's output-error
+    capture) run as in one process; factored PFA's step hooks live on the optimiser, which
+    steps once per global batch on every rank.
+    """
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    from ..nn import converted_layers
+
+    outside = {id(p) for _, layer in converted_layers(model) if layer.method.mirror_trained
+               for p in layer.feedback_parameters()}
+    ignore = [name for name, p in model.named_parameters() if id(p) in outside]
+    if ignore:
+        DDP._set_params_and_buffers_to_ignore_for_model(model, ignore)
+    ids = [device.index] if device.type == "cuda" else None
+    # torch 2.13 renamed broadcast_buffers; with init_sync=False neither syncs at init
+    no_sync = ("forward_sync_buffers" if "forward_sync_buffers" in
+               inspect.signature(DDP.__init__).parameters else "broadcast_buffers")
+    return DDP(model, device_ids=ids, init_sync=False, **{no_sync: False})

@@ -8,6 +8,7 @@ from gaitprop_helpers import angles, autograd_bp, batch
 from alignlab.gaitprop import (
     RULES,
     GaitProp,
+    Trainer,
     check_model,
     get_rule,
     kink_crossings,
@@ -191,3 +192,19 @@ def test_non_square_layer_is_refused_where_an_inverse_is_needed():
                                          r"for rule 'gait-prop' .* got shape \(16, 12\)"):
         check_model(m, get_rule("gait"))
     check_model(m, get_rule("bp"))
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, x, y: updates(m, x, y, "gait"),
+    lambda m, x, y: updates(m, x, y, "bp"),
+    lambda m, x, y: Trainer(m, torch.optim.SGD(m.parameters(), lr=0.1), "gait").step(x, y),
+])
+def test_input_of_another_dtype_is_refused_naming_the_argument(call):
+    # a float32 batch on a float64 model: one line naming `x`, not torch's raw dtype error
+    m = InvertibleNet((16,) * 3, num_classes=4, rng=0)
+    x, y = batch(16, size=4, classes=4, dtype=torch.float32)
+    with pytest.raises(ValueError, match=r"^`x` must have the model's dtype torch.float64 "
+                                         r"\(cast it .*\), got torch.float32\.$"):
+        call(m, x, y)
+    with pytest.raises(ValueError, match=r"^`target` must have the model's dtype"):
+        updates(m, x.double(), torch.zeros(4, 4, dtype=torch.float32), "gait")

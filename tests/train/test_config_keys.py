@@ -33,8 +33,8 @@ from alignlab.models import MODELS, model_options
 from alignlab.nn import METHODS, converted_layers
 from alignlab.train import initial_model, resolve_config, train
 from alignlab.train.config import _SECTIONS
-from alignlab.train.loop import _load_data
 from alignlab.train.rundir import read_csv, read_summary
+from alignlab.train.setup import load_data
 
 TIMING = {"epoch_s", "log_s", "wall_s"}
 
@@ -212,7 +212,7 @@ def _state(model) -> dict[str, str]:
 
 
 def _data_fingerprint(cfg) -> dict:
-    splits, train_ds, val_ds, test_ds = _load_data(cfg, torch.device("cpu"), torch.float32)
+    splits, train_ds, val_ds, test_ds = load_data(cfg, torch.device("cpu"), torch.float32)
     out = {"train": _digest(train_ds.x, train_ds.y), "test": _digest(test_ds.x, test_ds.y),
            "val": None if val_ds is None else _digest(val_ds.x, val_ds.y),
            "augment": None}

@@ -17,8 +17,8 @@ import torch.multiprocessing as mp
 from trainhelpers import write_config
 
 from alignlab.train import World, load_config, train
-from alignlab.train.loop import _check_shards
 from alignlab.train.rundir import read_csv, read_summary
+from alignlab.train.world import check_shards
 
 TIMING = {"epoch_s", "log_s", "wall_s"}
 # float64 runs: 2 epochs of 7 steps (200 examples, global batch 32: the last batch of 8
@@ -162,9 +162,9 @@ def test_world_from_env_and_shards():
 
 
 def test_batches_that_cannot_be_split_over_the_ranks_are_refused():
-    _check_shards(200, 32, False, 2)  # last batch of 8: 4 + 4
-    _check_shards(194, 32, True, 4)  # the last batch (2) is dropped
+    check_shards(200, 32, False, 2)  # last batch of 8: 4 + 4
+    check_shards(194, 32, True, 4)  # the last batch (2) is dropped
     with pytest.raises(ValueError, match="`train.batch_size` must split into 4"):
-        _check_shards(194, 32, False, 4)  # a last batch of 2 leaves 2 ranks nothing
+        check_shards(194, 32, False, 4)  # a last batch of 2 leaves 2 ranks nothing
     with pytest.raises(ValueError, match="`train.batch_size` must split into 4"):
-        _check_shards(200, 2, True, 4)
+        check_shards(200, 2, True, 4)

@@ -164,7 +164,7 @@ def test_data_normalize_reaches_the_run(tmp_path, monkeypatch):
     from datafiles import SmallMnist
 
     from alignlab.data import DATASETS
-    from alignlab.train.loop import _load_data
+    from alignlab.train.setup import load_data
 
     files = SmallMnist(n_train=12, n_test=5)
     monkeypatch.setattr(DATASETS["mnist"], "files", files.specs())
@@ -174,7 +174,7 @@ def test_data_normalize_reaches_the_run(tmp_path, monkeypatch):
         cfg = resolve_config({"data": {"name": "mnist", "root": str(tmp_path / "data"),
                                        "download": False, "normalize": normalize},
                               "model": {"name": "mlp", "sizes": [784, 10]}})
-        _, train_ds, _, _ = _load_data(cfg, torch.device("cpu"), torch.float32)
+        _, train_ds, _, _ = load_data(cfg, torch.device("cpu"), torch.float32)
         seen[normalize] = train_ds.x.reshape(12, -1)
     pixels = torch.as_tensor(files.x_train, dtype=torch.float32).reshape(12, -1) / 255
     torch.testing.assert_close(seen[False], pixels)

@@ -51,3 +51,20 @@ def test_plain_lines_without_tqdm(monkeypatch, capsys):
                    "1.0+0.5 s"]
     _Progress(False, 3).end(ROW)  # quiet: nothing
     assert capsys.readouterr().out == ""
+
+
+def test_the_bar_reads_a_loss_that_requires_grad_without_a_warning(monkeypatch):
+    # the loop hands over the step's loss, still attached to its graph: float() on it
+    # warned (UserWarning) in the middle of the bar
+    import warnings
+
+    pytest.importorskip("tqdm")
+    monkeypatch.delenv("CI", raising=False)
+    p = _Progress(True, 3, stream=_Tty())
+    p.start(1, 10)
+    loss = (torch.ones(3, requires_grad=True) * 0.5).mean()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p.step(0, loss, torch.tensor(3), 4)
+    assert "0.5000" in str(p.bar.postfix)
+    p.bar.close()

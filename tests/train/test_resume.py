@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
-from trainhelpers import write_config
+from trainhelpers import start_training, write_config
 
 from alignlab.train import load_config, train
 from alignlab.train.rundir import read_csv, read_summary
@@ -34,16 +31,8 @@ def test_resume_after_sigkill_is_exact(tmp_path):
     train(config, tmp_path / "whole", quiet=True)
 
     run = tmp_path / "killed"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "alignlab", "train", str(cfg),
-                             "--out", str(run), "--quiet"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = start_training(cfg, run)  # returns after epoch 1
     metrics = run / "metrics.csv"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:  # epochs 0, 1
-            break
-        time.sleep(0.02)
     time.sleep(0.05)  # into epoch 2 (or wherever: any moment must do)
     proc.send_signal(signal.SIGKILL)
     proc.wait()

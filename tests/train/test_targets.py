@@ -9,6 +9,7 @@ import pytest
 import torch
 from trainhelpers import tables
 
+import alignlab.train.checkpoint as checkpoint
 import alignlab.train.loop as loop
 from alignlab.train import load_config, train
 from alignlab.train.config import dumps_toml
@@ -85,7 +86,7 @@ def test_same_seed_same_numbers_and_resume_is_exact(tmp_path, monkeypatch):
                                     "penalty_strength": 0.1})
     train(cfg, tmp_path / "a", quiet=True)
     a = read_csv(tmp_path / "a" / "metrics.csv"), read_csv(tmp_path / "a" / "layers.csv")
-    save, calls = loop.torch_save_atomic, []
+    save, calls = checkpoint.torch_save_atomic, []
 
     def interrupt_after_epoch_1(obj, path):  # checkpoint of epoch 1 written, then ^C
         save(obj, path)
@@ -93,11 +94,11 @@ def test_same_seed_same_numbers_and_resume_is_exact(tmp_path, monkeypatch):
         if obj["epoch"] == 1:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(loop, "torch_save_atomic", interrupt_after_epoch_1)
+    monkeypatch.setattr(checkpoint, "torch_save_atomic", interrupt_after_epoch_1)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "b", quiet=True)
     assert read_summary(tmp_path / "b")["status"] == "interrupted"
-    monkeypatch.setattr(loop, "torch_save_atomic", save)
+    monkeypatch.setattr(checkpoint, "torch_save_atomic", save)
     train(cfg, tmp_path / "b", resume=True, quiet=True)
     b = read_csv(tmp_path / "b" / "metrics.csv"), read_csv(tmp_path / "b" / "layers.csv")
     assert _strip(a[0]) == _strip(b[0]) and a[1] == b[1]

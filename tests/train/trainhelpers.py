@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from alignlab.train.config import dumps_toml
@@ -29,3 +33,20 @@ def write_config(path: Path, **changes: dict) -> Path:
     """Write ``tables(**changes)`` as TOML to ``path`` and return it."""
     path.write_text(dumps_toml(tables(**changes)))
     return path
+
+
+def start_training(config_file: Path, run: Path) -> subprocess.Popen:
+    """``python -m alignlab train CONFIG --out RUN --quiet`` in a child process (one
+    thread), stderr piped; returns once the run's metrics.csv holds epochs 0 and 1 (or the
+    child ended, or two minutes passed)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "alignlab", "train", str(config_file),
+                             "--out", str(run), "--quiet"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    metrics = run / "metrics.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:  # epochs 0, 1
+            break
+        time.sleep(0.02)
+    return proc
