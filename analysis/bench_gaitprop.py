@@ -146,8 +146,8 @@ def build_trainer(stem: str, extra: Sequence[tuple[str, Any]], sizes: Sizes) -> 
     config, the model in the config's dtype, the optimiser at epoch 1's learning rate."""
     cfg = load_config(CONFIGS / f"{stem}.toml", [*overrides(sizes), *extra])
     dtype = torch.float64 if cfg.train.dtype == "float64" else torch.float32
-    torch.manual_seed(cfg.train.seed)  # the model's initialisers use the global generator
-    model = build_model(cfg.model.name, **dict(cfg.model.options)).to(dtype=dtype)
+    model = build_model(cfg.model.name, rng=cfg.train.seed,
+                        **dict(cfg.model.options)).to(dtype=dtype)
     if not getattr(model, "learns_by_targets", False):
         raise ValueError(f"`model.name` must be a model trained by layer-local targets, got "
                          f"{cfg.model.name!r} in {stem}.toml.")

@@ -119,8 +119,8 @@ def run_minimal(args, convert_layers: bool = False) -> dict[str, float]:
     if convert_layers:
         model = run.model  # converted to 'bp': alignlab's autograd Function in every layer
     else:  # plain nn.Linear layers with the harness's initial weights
-        torch.manual_seed(run.seeds["model"])
-        model = build_model(cfg.model.name, **dict(cfg.model.options)).to(device)
+        model = build_model(cfg.model.name, rng=run.seeds["model"],
+                            **dict(cfg.model.options)).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=o.lr_at(1), momentum=o.momentum,
                           weight_decay=o.weight_decay_at(1))
     gen = torch.Generator().manual_seed(run.seeds["batches"])  # the harness's batch order

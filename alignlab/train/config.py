@@ -112,14 +112,17 @@ def _tuples(value: Any) -> Any:
     return value
 
 
-def _qualify(exc: Exception, section: str, keys: Sequence[str]) -> ValueError:
-    """A library error about option ``x`` re-raised as one about ``section.x``."""
+def qualify(exc: Exception, section: str, keys: Sequence[str], *,
+            others: bool = True) -> ValueError:
+    """A library error about option ``x`` (one of ``keys``) re-raised as one about
+    ``section.x``; an error about anything else is prefixed with ``section`` or, with
+    ``others=False``, kept as it is (it names what it is about already)."""
     msg = str(exc)
     m = re.match(r"`([^`]+)`", msg)
     if m and (m.group(1) in keys or m.group(1) == section):
         name = m.group(1) if m.group(1) in keys else "name"
         return ValueError(f"`{section}.{name}`" + msg[m.end():])
-    return ValueError(f"`{section}`: {msg}")
+    return ValueError(f"`{section}`: {msg}" if others else msg)
 
 
 # ---------------------------------------------------------------------------------------
@@ -509,7 +512,7 @@ def _rule_options(known: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any
     try:
         full = method_options(name, **extra)
     except (ValueError, TypeError) as exc:
-        raise _qualify(exc, "method", valid + list(extra)) from None
+        raise qualify(exc, "method", valid + list(extra)) from None
     return {k: _tuples(v) for k, v in full.items() if v is not None}
 
 
@@ -527,7 +530,7 @@ def _data_options(known: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any
     try:
         full = DATASETS[name].check_options(extra)
     except (ValueError, TypeError) as exc:
-        raise _qualify(exc, "data", list(extra)) from None
+        raise qualify(exc, "data", list(extra)) from None
     return {k: _tuples(v) for k, v in full.items() if v is not None}
 
 
@@ -548,7 +551,7 @@ def _model_options(known: dict[str, Any], extra: dict[str, Any]) -> dict[str, An
         with torch.device("meta"):  # checks every value without allocating or drawing
             build_model(name, **full)
     except (ValueError, TypeError) as exc:
-        raise _qualify(exc, "model", list(defaults)) from None
+        raise qualify(exc, "model", list(defaults)) from None
     return {k: v for k, v in full.items() if v is not None}
 
 
@@ -570,7 +573,7 @@ def _method_options(known: dict[str, Any], extra: dict[str, Any], optim: OptimCo
     try:
         meth = get_method(name, **opts)
     except (ValueError, TypeError) as exc:
-        raise _qualify(exc, "method", valid + list(opts)) from None
+        raise qualify(exc, "method", valid + list(opts)) from None
     full = meth.options()
     if full.get("state") == "factored" and not linear:
         raise invalid("method.state", f"'explicit' with optim.name = {optim.name!r}"

@@ -37,9 +37,13 @@ class Probe:
         self.layers = converted_layers(model)
         self.w0 = [layer.weight.detach().clone() for _, layer in self.layers]
         self.fb0 = []
-        for _, layer in self.layers:
-            fb = layer.effective_feedback()
-            self.fb0.append(None if fb is None else fb.detach().clone())
+        cuda = [d.index or 0 for d in {p.device for p in model.parameters()}
+                if d.type == "cuda"]
+        with torch.random.fork_rng(devices=cuda):  # brSF draws F_0 from the global generator
+            torch.manual_seed(seed)
+            for _, layer in self.layers:
+                fb = layer.effective_feedback()
+                self.fb0.append(None if fb is None else fb.detach().clone())
         self.w0_sq = [_dot(w, w) for w in self.w0]
         self.fb0_sq = [math.nan if f is None else _dot(f, f) for f in self.fb0]
         self.batch = None

@@ -29,16 +29,15 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from .._device import resolve_device
-from .._rng import TAG_AUX, TAG_B, TAG_W, make_streams
+from .._rng import TAG_AUX, TAG_B, TAG_W, make_streams, torch_seeds
 from ..data import TensorDataset, load_dataset
 from ..models import build_model
 from ..nn import convert, make_optimizer
-from .config import Config, check_amp_device, learns_by_targets
+from .config import Config, check_amp_device, learns_by_targets, qualify
 from .world import World, check_shards, shared_state
 
 __all__ = ["Run", "build_run", "initial_model", "load_data", "run_seeds"]
@@ -66,8 +65,7 @@ def run_seeds(seed: int) -> dict[str, int]:
     streams = make_streams(seed, "train.seed")
 
     def one(index: int, tag: int) -> int:
-        return int(streams.seed_sequence(index, tag).generate_state(1, np.uint64)[0]) & (
-            2**63 - 1)
+        return torch_seeds(streams.seed_sequence(index, tag))[0]
 
     return {"model": one(0, TAG_W), "feedback": one(0, TAG_B), "batches": one(0, TAG_AUX),
             "mirror": one(1, TAG_AUX), "probe": one(2, TAG_AUX), "global": one(3, TAG_AUX)}
@@ -127,7 +125,8 @@ def load_data(config: Config, device: torch.device, dtype: torch.dtype):
     d = config.data
     splits = load_dataset(d.name, root=d.root, limit=d.limit, val_size=d.val_size,
                           pad_to=d.pad_to, augment=d.augment, download=d.download, seed=d.seed,
-                          normalize=d.normalize, device=device, **dict(d.options))
+                          normalize=d.normalize, device=device, config_section="data",
+                          **dict(d.options))
 
     def cast(ds):
         if ds is None or not isinstance(ds, TensorDataset) or ds.x.dtype == dtype:
@@ -141,15 +140,18 @@ def _build_model(config: Config, seeds: dict[str, int], device: torch.device,
                  dtype: torch.dtype) -> nn.Module:
     """The model, converted to the method; a model that learns by layer-local targets
     (``learns_by_targets``: GAIT-prop and its baselines) stays as built."""
-    torch.manual_seed(seeds["model"])  # the model's own initialisers use the global generator
-    model = build_model(config.model.name, **dict(config.model.options))
+    model = build_model(config.model.name, rng=seeds["model"], **dict(config.model.options))
     model.to(device=device, dtype=dtype)
     if learns_by_targets(config.model.name):
         return model
     if config.train.channels_last:  # before convert: the converted layers keep W as it is
         model.to(memory_format=torch.channels_last)
-    return convert(model, config.method.name, inplace=True, rng=seeds["feedback"],
-                   **dict(config.method.options))
+    options = dict(config.method.options)
+    try:
+        return convert(model, config.method.name, inplace=True, rng=seeds["feedback"],
+                       **options)
+    except ValueError as exc:  # e.g. a feedback state too large for memory: `method.<key>`
+        raise qualify(exc, "method", list(options), others=False) from None
 
 
 def _check_fits(model: nn.Module, x: Tensor, num_classes: int) -> None:
@@ -158,7 +160,7 @@ def _check_fits(model: nn.Module, x: Tensor, num_classes: int) -> None:
     try:
         with torch.no_grad():
             out = model.eval()(x[:2])
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:  # a shape error, or the model's own check
         raise ValueError(f"`model` does not fit the data (input shape {tuple(x.shape[1:])}): "
                          f"{str(exc).splitlines()[0]} (check model.sizes / model.in_channels "
                          "against data.name and data.pad_to).") from None
@@ -199,6 +201,13 @@ def build_run(config: Config, *, world: World | None = None,
     if world.distributed and world.is_main:
         world.barrier()
     model = _build_model(config, seeds, device, dtype)
+    if by_targets:  # the rule can train this network (an invertible activation, ...)
+        from ..gaitprop import check_model, get_rule
+
+        try:
+            check_model(model, get_rule(config.method.name))
+        except ValueError as exc:
+            raise qualify(exc, "model", list(config.model.options), others=False) from None
     if isinstance(test_ds, TensorDataset):
         _check_fits(model, test_ds.x, splits.num_classes)
     if config.train.compile:
@@ -226,11 +235,8 @@ def initial_model(config: Config, device: str | torch.device = "cpu") -> nn.Modu
     ``device`` instead of ``train.device``. Its weights are the run's ``W_0``
     (``layers.csv``'s ``w0_sq`` is ``|W_0|_F^2``) and its feedback state the initial one
     (PFA: ``B`` and ``R_0``), bit for bit when ``device`` is the run's. Nothing is
-    trained, loaded or written. The initialisers seed torch's global generators; the
-    CPU's and those of CUDA devices already initialised are forked (left as they were;
-    CUDA is not initialised here just to save its state).
+    trained, loaded or written, and torch's global generators are left alone (the model
+    and its feedback state draw from generators of their own).
     """
     dev = resolve_device(device, "device")
-    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
-    with torch.random.fork_rng(devices=cuda):
-        return _build_model(config, run_seeds(config.train.seed), dev, run_dtype(config))
+    return _build_model(config, run_seeds(config.train.seed), dev, run_dtype(config))

@@ -43,8 +43,6 @@ def _fails_in_one_line(argv: list[str], capsys) -> str:
     return err[0].removeprefix("alignlab: error: ")
 
 
-@pytest.mark.xfail(strict=True, reason="needs train/loop.py's _load_data to pass "
-                   "config_section=\"data\" to load_dataset (the loop room's file)")
 @pytest.mark.parametrize("setting, message", [
     ("data.limit=1000000", "`data.limit` must be <= 50 (the training examples of 'synthetic' "
                            "after the validation split), got 1000000."),
@@ -91,8 +89,6 @@ def test_train_without_the_data_writes_nothing(tmp_path, no_fashion_mnist, capsy
         assert list((tmp_path / "home").iterdir()) == [] and not out.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="needs train/loop.py's _load_data to pass "
-                   "config_section=\"data\" to load_dataset (the loop room's file)")
 def test_train_without_the_data_says_what_to_set(tmp_path, no_fashion_mnist, capsys):
     """Issue 14 item 12: the command line's words (`--set data.root=DIR`,
     `--set data.download=true`), not Python's (`root=DIR`, `download=False`)."""

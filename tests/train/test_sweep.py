@@ -351,7 +351,7 @@ class _Terminated(Exception):
 
 def test_sigterm_stops_an_inline_sweep_like_ctrl_c(tmp_path, monkeypatch, capsys):
     """SIGTERM during a sweep: runs.csv and summary.csv written (the run under way
-    interrupted, the next not run), exit status 130, the old handler back afterwards."""
+    interrupted, the next not run), exit status 143, the old handler back afterwards."""
     from alignlab.train import sweep
 
     cfg = write_config(tmp_path / "c.toml", train={"epochs": 1})
@@ -376,8 +376,8 @@ def test_sigterm_stops_an_inline_sweep_like_ctrl_c(tmp_path, monkeypatch, capsys
         assert signal.getsignal(signal.SIGTERM) is outside
     finally:
         signal.signal(signal.SIGTERM, previous)
-    assert code == 130
-    assert capsys.readouterr().err.strip().endswith("alignlab: interrupted")
+    assert code == 143  # SIGTERM: ExitStatus.TERMINATED
+    assert capsys.readouterr().err.strip().endswith("alignlab: interrupted (SIGTERM)")
     assert [r["status"] for r in read_csv(out / "runs.csv")] == [
         "completed", "interrupted", "not run"]
     (row,) = read_csv(out / "summary.csv")
@@ -400,8 +400,8 @@ def test_sigterm_stops_a_local_sweep_and_its_runs(tmp_path):
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert err.strip().endswith("alignlab: interrupted")
+    assert proc.returncode == 143, err  # SIGTERM: ExitStatus.TERMINATED
+    assert err.strip().endswith("alignlab: interrupted (SIGTERM)")
     runs = read_csv(out / "runs.csv")
     assert [(r["status"], r["exit"]) for r in runs] == [("interrupted", "130"),
                                                          ("not run", "")]

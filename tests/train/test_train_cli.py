@@ -87,3 +87,27 @@ def test_resume_with_more_epochs_extends_the_run_exactly(tmp_path, capsys):
     assert "epochs = 3" in (short / "config.toml").read_text()
     for name in ("metrics.csv", "layers.csv"):
         assert rows(short, name) == rows(whole, name), name
+
+
+def test_an_invertible_network_that_cannot_run_is_refused_naming_the_config_key(tmp_path,
+                                                                               capsys):
+    """Issue 14 item 11: the network's own checks reach the user as the config's words
+    (`model` does not fit the data; `model.activation`), one line, nothing written."""
+    from trainhelpers import tables
+
+    from alignlab._toml import dumps_toml
+
+    t = tables(method={"name": "gait-prop"}, train={"dtype": "float64", "epochs": 1},
+               optim={"name": "uncorrected-adam", "momentum": 0, "weight_decay": 0})
+    t["model"] = {"name": "invertible", "width": 6, "hidden_layers": 1, "num_classes": 4}
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(dumps_toml(t))
+    out = tmp_path / "run"
+    cases = [([], "`model` does not fit the data (input shape (20,)): `x` must have 6 features"),
+             (["--set", "data.input_shape=[6]", "--set", "model.activation=relu"],
+              "`model.activation` must be invertible for rule 'gait-prop'")]
+    for sets, message in cases:
+        assert main(["train", str(cfg), *sets, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith(f"alignlab: error: {message}"), err
+        assert not out.exists()
