@@ -23,7 +23,7 @@ The networks are :class:`alignlab.models.invertible.InvertibleNet` (and its subc
 from __future__ import annotations
 
 from ..models.invertible import InvertibleNet, InvertibleSquare, InvertibleTower
-from .optim import UncorrectedAdam
+from ..nn.uncorrected_adam import UncorrectedAdam
 from .penalty import PENALTIES, orthogonality_residual, penalty_grad, penalty_value
 from .rules import (
     RULES,

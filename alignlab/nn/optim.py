@@ -16,7 +16,7 @@ from torch import nn
 
 from .._rng import torch_generator
 from .._validate import check_choice, check_int, check_positive
-from ..gaitprop.optim import UncorrectedAdam
+from .uncorrected_adam import UncorrectedAdam
 from .convert import converted_layers
 
 __all__ = ["OPTIMIZERS", "attach_factored_pfa", "make_optimizer", "mirror_step", "param_groups"]
