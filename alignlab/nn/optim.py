@@ -16,8 +16,8 @@ from torch import nn
 
 from .._rng import torch_generator
 from .._validate import check_choice, check_int, check_positive
-from .uncorrected_adam import UncorrectedAdam
 from .convert import converted_layers
+from .uncorrected_adam import UncorrectedAdam
 
 __all__ = ["OPTIMIZERS", "attach_factored_pfa", "make_optimizer", "mirror_step", "param_groups"]
 
