@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine (Python >= 3.10 on PATH as python3):
 #   make figure3   set up .venv if needed, then regenerate Figure 3 into figures/
 #   make test      set up .venv if needed, then lint (ruff) and run the whole test suite
+#                  (pytest-xdist: one worker per core)
 # TORCH is the torch requirement installed first; the default is the CPU build
 # (override for a GPU, e.g. `make TORCH=torch test`).
 PYTHON ?= python3
@@ -24,4 +25,4 @@ figure3: setup
 
 test: setup
 	$(BIN)/ruff check alignlab analysis tests
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
