@@ -8,7 +8,6 @@ of three seeds is ``x - d, x, x + d``, whose mean is ``x`` and sample SD ``d`` e
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from pathlib import Path
@@ -17,6 +16,7 @@ import matplotlib
 import numpy as np
 import pytest
 
+from alignlab._toml import dumps_toml, loads_toml
 from alignlab.reports import curves
 from alignlab.reports.curves import (
     ACCURACY_COLUMNS,
@@ -32,6 +32,7 @@ from alignlab.reports.curves import (
     run_plot,
     update_curves,
 )
+from alignlab.train.rundir import CsvLog, write_json
 
 matplotlib.use("Agg")
 
@@ -90,51 +91,50 @@ def write_run(
     ``update_angle``: every layer's ``update_angle_deg`` (default 30, measure none 45; BP
     logs 0). No ``ortho_residual`` column: the layout of run directories before it."""
     run_dir.mkdir(parents=True)
-    opts = "".join(f"{k} = {v!r}\n" if not isinstance(v, str) else f'{k} = "{v}"\n'
-                   for k, v in (options or {}).items())
-    (run_dir / "config.toml").write_text(
-        'alignlab_version = "0.1.0"\n\n'
-        f'[data]\nname = "{data}"\nlimit = 512\n\n'
-        f'[model]\nname = "{model}"\n\n'
-        f'[method]\nname = "{method}"\n{opts}\n'
-        "[optim]\nlr = 0.01\nmomentum = 0.9\n\n"
-        f"[train]\nseed = {seed}\nepochs = {epochs}\nbatch_size = 64\n\n"
-        f'{extra_config}[meta]\nalignlab = "0.1.0"\ntorch = "2.4.0"\n'
-    )
+    # the package's own writers: TOML (dumps_toml), CSV (CsvLog), JSON (write_json)
+    extra = loads_toml(extra_config) if extra_config else {}
+    (run_dir / "config.toml").write_text(dumps_toml({
+        "data": {"name": data, "limit": 512}, "model": {"name": model},
+        "method": {"name": method, **(options or {})},
+        "optim": {"lr": 0.01, "momentum": 0.9},
+        "train": {"seed": seed, "epochs": epochs, "batch_size": 64}, **extra,
+        "meta": {"alignlab": "0.1.0", "torch": "2.4.0"}}))
     scale = 100.0 if percent else 1.0
-    with (run_dir / "metrics.csv").open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["epoch", *(["step"] if metrics_step else []), "train_loss", "train_acc",
-                    "val_acc", "test_acc", "lr", "weight_decay", "wall_s"])
-        for e in range(epochs + 1):
-            w.writerow([e, *([e * steps_per_epoch] if metrics_step else []), 2.3 / (1 + e),
-                        0.5, "", repr(scale * acc_frac(method_index, seed, e)), 0.01, 0.0,
-                        0.1 * e])
+    metric_cols = ["epoch", *(["step"] if metrics_step else []), "train_loss", "train_acc",
+                   "val_acc", "test_acc", "lr", "weight_decay", "wall_s"]
+    CsvLog(run_dir / "metrics.csv", metric_cols).rewrite(
+        {"epoch": e, "step": e * steps_per_epoch, "train_loss": 2.3 / (1 + e),
+         "train_acc": 0.5, "val_acc": None,
+         "test_acc": scale * acc_frac(method_index, seed, e), "lr": 0.01,
+         "weight_decay": 0.0, "wall_s": 0.1 * e} for e in range(epochs + 1))
     # As the harness logs: end of epoch e at step 8 e (epoch 0: initialisation); with
     # log_every_steps, mid-epoch points carry the epoch in progress and a smaller step.
-    with (run_dir / "layers.csv").open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["epoch", "step", "layer", "type", "method", "measure", "angle_deg",
-                    "norm_ratio", "feedback_used", "update_angle_deg", "w_sq", "w_dot_w0",
-                    "w0_sq", "fb0_sq"])
-        for e in range(epochs + 1):
-            if step_rows and e > 0:  # a log point inside epoch e: never on the curve
-                for name in LAYERS:
-                    w.writerow([e, e * steps_per_epoch - 4, name, "Linear", method, measure,
-                                999.0, 999.0, "true", 30.0 if update_angle is None
-                                else update_angle, 1.0, 1.0, 1.0, 1.0])
-            for d, name in enumerate(LAYERS, start=1):
-                used = "false" if d == 1 else "true"  # nothing below the first layer
-                if measure == "none":
-                    w.writerow([e, e * steps_per_epoch, name, "Linear", method, "none", "",
-                                "", used, 45.0 if update_angle is None else update_angle,
-                                1.0, 1.0, 1.0, ""])
-                    continue
-                w.writerow([e, e * steps_per_epoch, name, "Linear", method, measure,
-                            repr(angle(method_index, seed, d, e)),
-                            repr(norm_ratio(method_index, seed, d, e)), used,
-                            30.0 if update_angle is None else update_angle, 1.0, 1.0, 1.0, 1.0])
-    (run_dir / "summary.json").write_text(json.dumps({"status": status, "test_acc": 0.9}))
+    upd = 30.0 if update_angle is None else update_angle
+    rows = []
+    for e in range(epochs + 1):
+        if step_rows and e > 0:  # a log point inside epoch e: never on the curve
+            rows += [{"epoch": e, "step": e * steps_per_epoch - 4, "layer": name,
+                      "measure": measure, "angle_deg": 999.0, "norm_ratio": 999.0,
+                      "feedback_used": True, "update_angle_deg": upd, "fb0_sq": 1.0}
+                     for name in LAYERS]
+        for d, name in enumerate(LAYERS, start=1):
+            row = {"epoch": e, "step": e * steps_per_epoch, "layer": name,
+                   "measure": measure, "feedback_used": d != 1,  # nothing below layer 1
+                   "update_angle_deg": upd, "fb0_sq": 1.0}
+            if measure == "none":
+                row.update(update_angle_deg=45.0 if update_angle is None else update_angle,
+                           fb0_sq=None)
+            else:
+                row.update(angle_deg=angle(method_index, seed, d, e),
+                           norm_ratio=norm_ratio(method_index, seed, d, e))
+            rows.append(row)
+    for row in rows:
+        row.update(type="Linear", method=method, w_sq=1.0, w_dot_w0=1.0, w0_sq=1.0)
+    CsvLog(run_dir / "layers.csv", [
+        "epoch", "step", "layer", "type", "method", "measure", "angle_deg", "norm_ratio",
+        "feedback_used", "update_angle_deg", "w_sq", "w_dot_w0", "w0_sq", "fb0_sq"]).rewrite(
+        rows)
+    write_json(run_dir / "summary.json", {"status": status, "test_acc": 0.9})
     return run_dir
 
 
