@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-# tests/data/datafiles.py (small files in the real formats) for the tests of every room
-sys.path.insert(0, str(Path(__file__).parent / "data"))
+# helpers for the tests of every room: tests/data/datafiles.py (small files in the real
+# formats) and tests/train/trainhelpers.py (tiny training configs)
+sys.path[:0] = [str(Path(__file__).parent / "data"), str(Path(__file__).parent / "train")]
 
 # CI: derandomised (reproducible) examples, no per-example deadline (shared, noisy machines).
 settings.register_profile(

@@ -6,34 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from trainhelpers import tables, write_config
 
+from alignlab._toml import dumps_toml
 from alignlab.cli import main
 
 # A tiny synthetic problem: 50 training examples of 20 inputs, 4 classes.
-TINY = """\
-[data]
-name = "synthetic"
-n_train = 50
-n_test = 20
-input_shape = [20]
-num_classes = 4
-
-[model]
-name = "mlp"
-sizes = [20, 8, 4]
-
-[train]
-epochs = 1
-batch_size = 10
-device = "cpu"
-"""
+TINY = {"data": {"n_train": 50, "n_test": 20}, "model": {"sizes": [20, 8, 4]},
+        "train": {"epochs": 1, "batch_size": 10}}
 
 
 @pytest.fixture
 def config(tmp_path) -> Path:
-    path = tmp_path / "tiny.toml"
-    path.write_text(TINY)
-    return path
+    return write_config(tmp_path / "tiny.toml", **TINY)
 
 
 def _fails_in_one_line(argv: list[str], capsys) -> str:
@@ -69,11 +54,10 @@ def no_fashion_mnist(tmp_path, monkeypatch) -> Path:
     monkeypatch.setattr(DATASETS["fashion-mnist"], "system_folders",
                         (str(tmp_path / "usr-share" / "fashion-mnist"),))
     (tmp_path / "home").mkdir()
+    t = tables(**{**TINY, "model": {"sizes": [784, 8, 10]}})
+    t["data"] = {"name": "fashion-mnist"}
     path = tmp_path / "fmnist.toml"
-    path.write_text(TINY.replace('name = "synthetic"', 'name = "fashion-mnist"')
-                    .replace("n_train = 50\nn_test = 20\ninput_shape = [20]\nnum_classes = 4\n",
-                             "")
-                    .replace("sizes = [20, 8, 4]", "sizes = [784, 8, 10]"))
+    path.write_text(dumps_toml(t))
     return path
 
 

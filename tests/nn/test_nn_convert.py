@@ -426,28 +426,6 @@ def test_state_memory_budget_boundary(monkeypatch):
     alignlab.convert(model, "bp")  # no state: nothing to refuse
 
 
-_TINY_PFA = """\
-[data]
-name = "synthetic"
-n_train = 64
-n_test = 32
-input_shape = [20]
-num_classes = 4
-
-[model]
-name = "mlp"
-sizes = [20, 16, 4]
-
-[method]
-name = "bp"
-
-[train]
-epochs = 1
-batch_size = 16
-device = "cpu"
-"""
-
-
 def test_train_refuses_an_expansion_ratio_too_large_for_memory(tmp_path, capsys,
                                                                monkeypatch):
     """The command line: `--set method.expansion_ratio=1e9` is refused in one line that
@@ -455,8 +433,9 @@ def test_train_refuses_an_expansion_ratio_too_large_for_memory(tmp_path, capsys,
     from alignlab.cli import main
 
     monkeypatch.delenv("ALIGNLAB_MEMORY_BUDGET", raising=False)
-    config = tmp_path / "tiny.toml"
-    config.write_text(_TINY_PFA)
+    from trainhelpers import write_config
+
+    config = write_config(tmp_path / "tiny.toml", train={"epochs": 1})
     out = tmp_path / "run"
     code = main(["train", str(config), "--set", "method.name=pfa", "--set",
                  "method.expansion_ratio=1e9", "--out", str(out), "--quiet"])
