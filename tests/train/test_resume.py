@@ -6,6 +6,7 @@ import signal
 import time
 
 import pytest
+import torch
 from trainhelpers import start_training, write_config
 
 from alignlab.train import load_config, train
@@ -47,3 +48,20 @@ def test_resume_after_sigkill_is_exact(tmp_path):
         assert _strip(read_csv(run / name)) == _strip(read_csv(tmp_path / "whole" / name)), name
     # resuming a completed run does nothing
     assert train(config, run, resume=True, quiet=True).status == "completed"
+
+
+def test_extending_a_brsf_run_by_resume_is_exact(tmp_path):
+    # brSF draws its feedback at every step from each layer's own stream: its seed and draw
+    # count come back from the checkpoint (mid-epoch logging must not move them)
+    def config(name, epochs):
+        return load_config(write_config(tmp_path / f"{name}.toml", method={"name": "brsf"},
+                                        train={"epochs": epochs, "log_every_steps": 7}))
+
+    train(config("whole", 4), tmp_path / "whole", quiet=True)
+    train(config("part", 2), tmp_path / "part", quiet=True)
+    torch.manual_seed(123)  # what torch's global generator holds does not matter
+    result = train(config("whole", 4), tmp_path / "part", resume=True, quiet=True)
+    assert result.status == "completed" and result.resumed_from == (2, 38)
+    for name in ("metrics.csv", "layers.csv"):
+        assert (_strip(read_csv(tmp_path / "part" / name))
+                == _strip(read_csv(tmp_path / "whole" / name))), name
