@@ -132,16 +132,22 @@ class SignBatchRandom(Method):
             layer._brsf_seed, layer._brsf_draws = int(scalars["seed"]), int(scalars["draws"])
 
     def rule_and_state(self, layer):
-        feedback = self.effective_feedback(layer)  # draw `count`
-        if torch.is_grad_enabled():  # used by a backward pass: the next pass draws afresh
-            layer._brsf_draws += 1
-        return _NOT_LEARNED, (feedback,)
+        # used by a backward pass (gradients enabled): the next pass draws afresh
+        return _NOT_LEARNED, (_next_draw(layer, advance=torch.is_grad_enabled()),)
 
     def effective_feedback(self, layer):
-        w = layer.weight.detach()
-        gen = make_streams(layer._brsf_seed).torch(layer._brsf_draws, TAG_AUX, w.device)
-        magnitude = torch.randn(w.shape, generator=gen, dtype=w.dtype, device=w.device)
-        return torch.sign(w) * magnitude.abs_().mul_(xavier_std(w))
+        return _next_draw(layer, advance=False)
+
+
+@torch.compiler.disable  # torch.compile: one graph break here, not a recompile per count
+def _next_draw(layer, *, advance: bool) -> torch.Tensor:
+    """brSF's kernel from draw ``count`` of the layer's stream; ``advance``: count += 1."""
+    w = layer.weight.detach()
+    gen = make_streams(layer._brsf_seed).torch(layer._brsf_draws, TAG_AUX, w.device)
+    magnitude = torch.randn(w.shape, generator=gen, dtype=w.dtype, device=w.device)
+    if advance:
+        layer._brsf_draws += 1
+    return torch.sign(w) * magnitude.abs_().mul_(xavier_std(w))
 
 
 @dataclass(frozen=True)
