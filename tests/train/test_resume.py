@@ -65,3 +65,19 @@ def test_extending_a_brsf_run_by_resume_is_exact(tmp_path):
     for name in ("metrics.csv", "layers.csv"):
         assert (_strip(read_csv(tmp_path / "part" / name))
                 == _strip(read_csv(tmp_path / "whole" / name))), name
+
+
+def test_a_checkpoint_of_the_old_format_is_refused_in_one_line(tmp_path):
+    # format 1 held torch's global generator, from which brSF drew: it cannot continue
+    config = load_config(write_config(tmp_path / "c.toml", method={"name": "brsf"},
+                                      train={"epochs": 1}))
+    train(config, tmp_path / "run", quiet=True)
+    path = tmp_path / "run" / "checkpoint.pt"
+    ck = torch.load(path, weights_only=False)
+    ck.update(format=1, torch_rng=torch.get_rng_state(), cuda_rng=None)
+    torch.save(ck, path)
+    longer = load_config(write_config(tmp_path / "c.toml", method={"name": "brsf"},
+                                      train={"epochs": 2}))
+    with pytest.raises(ValueError, match="another config or format; start a new run") as err:
+        train(longer, tmp_path / "run", resume=True, quiet=True)
+    assert "\n" not in str(err.value)
