@@ -53,7 +53,8 @@ def alignment(model: nn.Module) -> Records:
     (FA, SF). Feedback that does (``Method.feedback_learns_from_backward``: KP, PFA's
     ``R``) keeps learning from ``grad_W`` even where it is not used, so its angle is
     reported, with ``feedback_used`` False and a note. Feedback redrawn at every step
-    (``Method.feedback_redrawn_each_step``: brSF) is reported as one fresh draw.
+    (``Method.feedback_redrawn_each_step``: brSF) is reported as one draw: the one the
+    next training step will use (reading it does not advance the draws).
 
     Returns
     -------
@@ -114,8 +115,11 @@ def update_angles(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor],
     Both gradients are taken on the same batch and the same weights: the BP pass runs the
     same model with every converted layer switched to BP (:func:`bp_twin`), from the
     same random state (so dropout masks agree), and the model's buffers (BatchNorm
-    running statistics) and existing ``.grad`` are restored afterwards. For SGD the update
-    is ``-lr * grad``, so this is the angle between the two updates (before weight decay).
+    running statistics), existing ``.grad`` and the converted layers' scalar state
+    (``Method.scalar_state``: a per-step random feedback's draw count) are restored
+    afterwards, so the method's pass uses the feedback the next training step will use
+    and calling this does not change training. For SGD the update is ``-lr * grad``, so
+    this is the angle between the two updates (before weight decay).
 
     Returns
     -------
@@ -131,6 +135,7 @@ def update_angles(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor],
     params = list(model.parameters())
     saved_grads = [p.grad for p in params]
     saved_buffers = {k: v.detach().clone() for k, v in model.named_buffers()}
+    saved_scalars = [layer.method.scalar_state(layer) for _, layer in layers]
     devices = _devices(model)
 
     def weight_grads() -> list[Tensor]:
@@ -154,6 +159,9 @@ def update_angles(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor],
     finally:
         for p, g in zip(params, saved_grads, strict=True):
             p.grad = g
+        for (_, layer), scalars in zip(layers, saved_scalars, strict=True):
+            if layer.method.scalar_state(layer) != scalars:  # (a forward pass moved it on)
+                layer.method.load_scalar_state(layer, scalars)
     rows = []
     for (name, layer), gm, gb in zip(layers, g_method, g_bp, strict=True):
         angle, ratio = _compare(gb, gm)

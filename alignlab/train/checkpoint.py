@@ -2,9 +2,10 @@
 
 One writer (:func:`save_checkpoint`) and one reader (:func:`read_checkpoint`, then
 :func:`restore_checkpoint`), side by side. A checkpoint (format :data:`FORMAT`) holds, at
-the end of an epoch: the model and optimiser state (momentum buffers included), the AMP
-scaler, the batch-order and weight-mirror generators, torch's global CPU (and CUDA)
-generator, the loop's counters (:class:`LoopState`: epoch, optimiser steps, applied
+the end of an epoch: the model and optimiser state (momentum buffers included; the
+converted layers' scalar state, such as brSF's draw count, rides in the model's
+``state_dict``), the AMP scaler, the batch-order and weight-mirror generators, the loop's
+counters (:class:`LoopState`: epoch, optimiser steps, applied
 updates, Proposition 1's decay pair ``(c, u)``, wall time) and every ``metrics.csv`` /
 ``layers.csv`` row so far (a resume rewrites both files from them). It is replaced
 atomically (:func:`~alignlab.train.rundir.torch_save_atomic`).
@@ -27,8 +28,10 @@ from .rundir import EXTENDABLE_KEYS, torch_save_atomic
 
 __all__ = ["FORMAT", "LoopState", "read_checkpoint", "restore_checkpoint", "save_checkpoint"]
 
-#: the layout of the checkpoint's dict (bump when it changes)
-FORMAT = 1
+#: the layout of the checkpoint's dict (bump when it changes). 2: torch's global
+#: generators are no longer saved (nothing in a run draws from them) and brSF layers carry
+#: their own stream; a format-1 checkpoint is refused (start a new run).
+FORMAT = 2
 
 
 @dataclass
@@ -63,7 +66,7 @@ def _trajectory_key(key: str | None) -> str | None:
 
 def save_checkpoint(path: Path, config: Config, state: LoopState, *, wall_s: float, model,
                     optimizer, scaler, batch_gen: torch.Generator,
-                    mirror_gen: torch.Generator, device: torch.device) -> None:
+                    mirror_gen: torch.Generator) -> None:
     """Write the checkpoint of ``state`` (its rows included) atomically to ``path``."""
     torch_save_atomic({
         "format": FORMAT, "config": config_key(config), "epoch": state.epoch,
@@ -71,8 +74,6 @@ def save_checkpoint(path: Path, config: Config, state: LoopState, *, wall_s: flo
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "scaler": None if scaler is None else scaler.state_dict(),
         "batch_gen": batch_gen.get_state(), "mirror_gen": mirror_gen.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
         "metrics": state.metrics, "layers": state.layers,
     }, path)
 
@@ -97,8 +98,8 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 
 def restore_checkpoint(ck: dict[str, Any], config: Config, run_dir: Path, *, model,
                        optimizer, scaler, batch_gen: torch.Generator,
-                       mirror_gen: torch.Generator, device: torch.device) -> LoopState:
-    """Load ``ck`` (from :func:`read_checkpoint`) into the run's objects and torch's
+                       mirror_gen: torch.Generator) -> LoopState:
+    """Load ``ck`` (from :func:`read_checkpoint`) into the run's objects and
     generators; returns the loop's state. Raises ``ValueError`` if ``ck`` belongs to
     another config (apart from the extendable keys) or format, or has trained more
     epochs than ``config`` asks for."""
@@ -113,9 +114,6 @@ def restore_checkpoint(ck: dict[str, Any], config: Config, run_dir: Path, *, mod
     optimizer.load_state_dict(ck["optimizer"])
     batch_gen.set_state(ck["batch_gen"])
     mirror_gen.set_state(ck["mirror_gen"])
-    torch.set_rng_state(ck["torch_rng"])
-    if ck.get("cuda_rng") is not None and device.type == "cuda":
-        torch.cuda.set_rng_state(ck["cuda_rng"], device)
     if scaler is not None and ck.get("scaler") is not None:
         scaler.load_state_dict(ck["scaler"])
     return LoopState(epoch=ck["epoch"], step=ck["step"], updates=ck.get("updates", ck["step"]),

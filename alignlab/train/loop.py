@@ -10,8 +10,8 @@
    ``config.toml``; wrap the model in DistributedDataParallel (several ranks) and
    ``torch.compile`` (``train.compile``); choose the step
    (:mod:`alignlab.train.steps`: autograd, or a layer-local rule's ``Trainer``) and its
-   probe (:mod:`alignlab.train.probe`); seed the batch order, the weight mirror and
-   torch's global generator; on ``resume``, restore all of it from ``checkpoint.pt``
+   probe (:mod:`alignlab.train.probe`); seed the batch order and the weight mirror; on
+   ``resume``, restore all of it from ``checkpoint.pt``
    (:mod:`alignlab.train.checkpoint`);
 3. log epoch 0 (before training), then for every epoch: set the learning rate and weight
    decay of every parameter group from the schedules, run the step on every minibatch
@@ -19,17 +19,20 @@
    the update angle on a fixed probe batch), evaluate on the validation and test sets,
    replace ``checkpoint.pt`` atomically and only then append the epoch's rows.
 
-Logging and evaluation run inside ``torch.random.fork_rng`` (logging also restores
-BatchNorm statistics), so neither the log frequency nor the evaluation changes the
-training trajectory. A NaN/inf loss raises :class:`Diverged` (``summary.json`` status
-"diverged"; the checkpoint of the last complete epoch is kept). An epoch's rows reach the
-CSV files only after its checkpoint is written, so when writing fails (a full disk) the
-run stops with :class:`~alignlab.train.rundir.WriteFailed` and the folder holds the last
-complete epoch, which ``--resume`` continues. A ``KeyboardInterrupt`` (Ctrl-C; SIGTERM
-under the CLI) writes ``summary.json`` with status "interrupted"; SIGINT and SIGTERM wait
-while it is written. ``train(config, run_dir, resume=True)`` continues from the
-checkpoint and, in deterministic mode, ends with exactly the numbers of an uninterrupted
-run.
+Nothing in a run draws from torch's global generator: the model, the feedback, the batch
+order, the mirror and brSF's per-step draws each have their own generator or stream.
+Evaluation runs without gradients (brSF does not advance its draws), and logging leaves
+the model as it found it (BatchNorm statistics, brSF's draw count: see
+:func:`alignlab.nn.update_angles`), so neither the log frequency nor the evaluation
+changes the training trajectory. A NaN/inf loss raises :class:`Diverged`
+(``summary.json`` status "diverged"; the checkpoint of the last complete epoch is kept).
+An epoch's rows reach the CSV files only after its checkpoint is written, so when writing
+fails (a full disk) the run stops with :class:`~alignlab.train.rundir.WriteFailed` and
+the folder holds the last complete epoch, which ``--resume`` continues. A
+``KeyboardInterrupt`` (Ctrl-C; SIGTERM under the CLI) writes ``summary.json`` with status
+"interrupted"; SIGINT and SIGTERM wait while it is written. ``train(config, run_dir,
+resume=True)`` continues from the checkpoint and, in deterministic mode, ends with
+exactly the numbers of an uninterrupted run.
 
 Distributed (DDP): every rank draws the same global batch of ``train.batch_size``
 examples and trains on its contiguous shard; the loss is scaled so that DDP's average of
@@ -280,13 +283,11 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
     mirrored = any(layer.method.mirror_trained for _, layer in converted_layers(model))
     batch_gen = torch.Generator().manual_seed(run.seeds["batches"])  # order, augmentation
     mirror_gen = torch.Generator().manual_seed(run.seeds["mirror"])
-    torch.manual_seed(run.seeds["global"])  # anything else random (e.g. brSF's redraws)
     bs = cfg.train.batch_size
     n_train = len(train_ds)
     n_batches = n_train // bs if cfg.train.drop_last else -(-n_train // bs)
     k_log = cfg.train.log_every_steps if log_layers else 0
     channels_last = cfg.train.channels_last
-    cuda_devices = [device.index or 0] if device.type == "cuda" else []
 
     # ---- state (fresh, or from the checkpoint) --------------------------------------------
     state = LoopState()
@@ -295,7 +296,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
         if ck is not None:
             state = restore_checkpoint(ck, cfg, run_dir, model=model, optimizer=opt,
                                        scaler=scaler, batch_gen=batch_gen,
-                                       mirror_gen=mirror_gen, device=device)
+                                       mirror_gen=mirror_gen)
     if main and resume and load_config(run_dir / CONFIG_FILE).to_dict() != cfg.to_dict():
         _write_config(run_dir, cfg)  # extended (train.epochs): the folder says what it runs
     if main:  # the files say exactly what the checkpoint says (drops rows of a lost epoch)
@@ -325,11 +326,10 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
             world.check_identical(shared_state(model), f"the models after epoch {state.epoch}")
         if not main:
             return
-        with torch.random.fork_rng(devices=cuda_devices):  # (brSF draws at every forward)
-            rows, upd = probe_rows()
-            ev = cfg.train.eval_batch_size
-            val = evaluate(model, val_ds, ev, autocast=autocast) if val_ds is not None else None
-            test = evaluate(model, test_ds, ev, autocast=autocast)
+        rows, upd = probe_rows()
+        ev = cfg.train.eval_batch_size
+        val = evaluate(model, val_ds, ev, autocast=autocast) if val_ds is not None else None
+        test = evaluate(model, test_ds, ev, autocast=autocast)
         row.update(upd)
         row.update(val_loss=None if val is None else val[0], val_acc=None if val is None
                    else val[1], test_loss=test[0], test_acc=test[1])
@@ -342,7 +342,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
                 state.epoch, state.step, state.updates, state.decay, state.wall_before,
                 [*state.metrics, row], [*state.layers, *new_layers]), wall_s=wall(),
                 model=model, optimizer=opt, scaler=scaler, batch_gen=batch_gen,
-                mirror_gen=mirror_gen, device=device)
+                mirror_gen=mirror_gen)
         state.metrics.append(row)
         state.layers.extend(new_layers)
         pending.clear()
@@ -377,9 +377,8 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
             t_log = time.perf_counter()
             loss0, acc0 = math.nan, math.nan
             if main:
-                with torch.random.fork_rng(devices=cuda_devices):
-                    loss0, acc0 = evaluate(model, train_ds, cfg.train.eval_batch_size,
-                                           autocast=autocast)
+                loss0, acc0 = evaluate(model, train_ds, cfg.train.eval_batch_size,
+                                       autocast=autocast)
             finish_row({"epoch": 0, "step": 0, "train_loss": loss0, "train_acc": acc0,
                         "lr": o.lr_at(1), "weight_decay": o.weight_decay_at(1),
                         "epoch_s": 0.0}, t_log)

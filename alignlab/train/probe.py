@@ -36,14 +36,10 @@ class Probe:
     def __init__(self, model: nn.Module, train_ds, size: int, seed: int):
         self.layers = converted_layers(model)
         self.w0 = [layer.weight.detach().clone() for _, layer in self.layers]
-        self.fb0 = []
-        cuda = [d.index or 0 for d in {p.device for p in model.parameters()}
-                if d.type == "cuda"]
-        with torch.random.fork_rng(devices=cuda):  # brSF draws F_0 from the global generator
-            torch.manual_seed(seed)
-            for _, layer in self.layers:
-                fb = layer.effective_feedback()
-                self.fb0.append(None if fb is None else fb.detach().clone())
+        self.fb0 = []  # (brSF: the first step's draw; reading it does not advance them)
+        for _, layer in self.layers:
+            fb = layer.effective_feedback()
+            self.fb0.append(None if fb is None else fb.detach().clone())
         self.w0_sq = [_dot(w, w) for w in self.w0]
         self.fb0_sq = [math.nan if f is None else _dot(f, f) for f in self.fb0]
         self.batch = None
@@ -57,12 +53,9 @@ class Probe:
         """layers.csv rows at this point, and the all-layer update angle."""
         was_training = model.training
         model.train()
-        cuda = [d.index or 0 for d in {p.device for p in model.parameters()}
-                if d.type == "cuda"]
-        with torch.random.fork_rng(devices=cuda):
-            upd = (update_angles(model, F.cross_entropy, *self.batch)
-                   if self.batch is not None else None)
-            align = {r["layer"]: r for r in alignment(model)}
+        upd = (update_angles(model, F.cross_entropy, *self.batch)  # restores the model
+               if self.batch is not None else None)
+        align = {r["layer"]: r for r in alignment(model)}
         model.train(was_training)
         by_layer = {} if upd is None else {r["layer"]: r for r in upd}
         rows = []

@@ -68,7 +68,7 @@ def run_seeds(seed: int) -> dict[str, int]:
         return torch_seeds(streams.seed_sequence(index, tag))[0]
 
     return {"model": one(0, TAG_W), "feedback": one(0, TAG_B), "batches": one(0, TAG_AUX),
-            "mirror": one(1, TAG_AUX), "probe": one(2, TAG_AUX), "global": one(3, TAG_AUX)}
+            "mirror": one(1, TAG_AUX), "probe": one(2, TAG_AUX)}
 
 
 def run_device(config: Config, world: World) -> torch.device:

@@ -178,6 +178,62 @@ def test_state_follows_to_double_and_state_dict(method):
     torch.testing.assert_close(copied[1].weight.grad, net[1].weight.grad)
 
 
+def _brsf_trained(global_seed: int, steps: int = 4, rng=1) -> list[torch.Tensor]:
+    torch.manual_seed(global_seed)  # nothing below may depend on this
+    net = alignlab.convert(MLP((6, 5, 4, 3), rng=0), "brsf", rng=rng)
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(8, 6, generator=gen), torch.randint(0, 3, (8,), generator=gen)
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    for _ in range(steps):
+        _step(net, x, y)
+        opt.step()
+    return [p.detach().clone() for p in net.parameters()]
+
+
+def test_brsf_draws_from_its_own_stream_not_the_global_generator():
+    a, b = _brsf_trained(global_seed=1), _brsf_trained(global_seed=2)
+    for p, q in zip(a, b, strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    # convert's rng decides the stream
+    assert any(not torch.equal(p, q) for p, q in zip(a, _brsf_trained(1, rng=2), strict=True))
+    # rng=None draws the seed from torch's default generator, as the other methods' state
+    torch.manual_seed(5)
+    first = alignlab.convert(nn.Linear(3, 2), "brsf")
+    torch.manual_seed(5)
+    again = alignlab.convert(nn.Linear(3, 2), "brsf")
+    assert first.method.scalar_state(first) == again.method.scalar_state(again)
+
+
+def test_brsf_stream_travels_with_state_dict_and_deepcopy_and_reporting_leaves_it():
+    net = alignlab.convert(MLP((6, 5, 3), rng=0), "brsf", rng=1)
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(4, 6, generator=gen), torch.randint(0, 3, (4,), generator=gen)
+    _step(net, x, y)  # one draw used
+    layer = net[1]
+    peek = layer.effective_feedback()
+    # reporting and evaluation do not advance the draws: alignment, a forward pass
+    # without gradients, update_angles (a training pass whose draw count it restores)
+    alignlab.alignment(net)
+    with torch.no_grad():
+        net(x)
+    alignlab.nn.update_angles(net, F.cross_entropy, x, y)
+    torch.testing.assert_close(layer.effective_feedback(), peek, rtol=0, atol=0)
+    assert layer.method.scalar_state(layer)["draws"] == 1
+    copied = copy.deepcopy(net)
+    other = alignlab.convert(MLP((6, 5, 3), rng=0), "brsf", rng=99)
+    buf = io.BytesIO()
+    torch.save(net.state_dict(), buf)
+    buf.seek(0)
+    other.load_state_dict(torch.load(buf))
+    grads = []
+    for seed, model in enumerate((net, copied, other)):
+        torch.manual_seed(seed)
+        _step(model, x, y)  # the second draw, in every copy
+        grads.append(model[1].weight.grad)
+    torch.testing.assert_close(grads[1], grads[0], rtol=0, atol=0)
+    torch.testing.assert_close(grads[2], grads[0], rtol=0, atol=0)
+
+
 def test_loading_another_methods_state_fails_clearly():
     fa = alignlab.convert(MLP((6, 5, 3)), "kp")
     pfa = alignlab.convert(MLP((6, 5, 3)), "pfa")

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import alignlab
+from alignlab._rng import TAG_AUX, make_streams
 from alignlab.nn import METHODS
 
 TOL = {"rtol": 1e-10, "atol": 1e-12}
@@ -152,11 +153,14 @@ def test_gradients_equal_formula(method, config):
 def test_brsf_redraws_sign_concordant_magnitudes(config):
     plain, layer, x, delta = make(config, "brsf")
     w = layer.weight.detach()
-    torch.manual_seed(123)
-    gx, _ = run(layer, x, delta)
-    torch.manual_seed(123)  # the same draw: |N(0, s^2)| from the default generator
-    kernel = torch.sign(w) * torch.randn_like(w).abs() * xavier_sd(plain)
+    # draw k: |N(0, s^2)| from the layer's own stream (alignlab._rng), as fixed.py says
+    seed = layer.method.scalar_state(layer)["seed"]
+    gen = make_streams(seed).torch(0, TAG_AUX, w.device)
+    kernel = torch.sign(w) * torch.randn(w.shape, generator=gen, dtype=DT).abs() * xavier_sd(plain)
+    torch.testing.assert_close(layer.effective_feedback(), kernel, rtol=0, atol=0)
+    gx, _ = run(layer, x, delta)  # the step uses the draw effective_feedback showed
     torch.testing.assert_close(gx, vjp(plain, x, kernel, delta)[0], **TOL)
+    assert layer.method.scalar_state(layer) == {"seed": seed, "draws": 1}
     gx2, _ = run(layer, x, delta)  # a new step draws new magnitudes
     assert not torch.allclose(gx, gx2)
 

@@ -6,6 +6,7 @@ import signal
 import time
 
 import pytest
+import torch
 from trainhelpers import start_training, write_config
 
 from alignlab.train import load_config, train
@@ -47,3 +48,36 @@ def test_resume_after_sigkill_is_exact(tmp_path):
         assert _strip(read_csv(run / name)) == _strip(read_csv(tmp_path / "whole" / name)), name
     # resuming a completed run does nothing
     assert train(config, run, resume=True, quiet=True).status == "completed"
+
+
+def test_extending_a_brsf_run_by_resume_is_exact(tmp_path):
+    # brSF draws its feedback at every step from each layer's own stream: its seed and draw
+    # count come back from the checkpoint (mid-epoch logging must not move them)
+    def config(name, epochs):
+        return load_config(write_config(tmp_path / f"{name}.toml", method={"name": "brsf"},
+                                        train={"epochs": epochs, "log_every_steps": 7}))
+
+    train(config("whole", 4), tmp_path / "whole", quiet=True)
+    train(config("part", 2), tmp_path / "part", quiet=True)
+    torch.manual_seed(123)  # what torch's global generator holds does not matter
+    result = train(config("whole", 4), tmp_path / "part", resume=True, quiet=True)
+    assert result.status == "completed" and result.resumed_from == (2, 38)
+    for name in ("metrics.csv", "layers.csv"):
+        assert (_strip(read_csv(tmp_path / "part" / name))
+                == _strip(read_csv(tmp_path / "whole" / name))), name
+
+
+def test_a_checkpoint_of_the_old_format_is_refused_in_one_line(tmp_path):
+    # format 1 held torch's global generator, from which brSF drew: it cannot continue
+    config = load_config(write_config(tmp_path / "c.toml", method={"name": "brsf"},
+                                      train={"epochs": 1}))
+    train(config, tmp_path / "run", quiet=True)
+    path = tmp_path / "run" / "checkpoint.pt"
+    ck = torch.load(path, weights_only=False)
+    ck.update(format=1, torch_rng=torch.get_rng_state(), cuda_rng=None)
+    torch.save(ck, path)
+    longer = load_config(write_config(tmp_path / "c.toml", method={"name": "brsf"},
+                                      train={"epochs": 2}))
+    with pytest.raises(ValueError, match="another config or format; start a new run") as err:
+        train(longer, tmp_path / "run", resume=True, quiet=True)
+    assert "\n" not in str(err.value)

@@ -8,7 +8,7 @@ method        kernel ``F``                            state on the layer
 ``bp``        ``W``                                   none
 ``fa``        a fixed random matrix                   ``feedback`` (buffer)
 ``usf``       ``s sign(W)``, ``s`` the Xavier SD      none (rebuilt from ``W`` every step)
-``brsf``      ``sign(W) * |M|``, ``M`` redrawn        none (drawn at every forward pass)
+``brsf``      ``sign(W) * |M|``, ``M`` redrawn        its stream: a seed and a draw count
 ``frsf``      ``sign(W) * |M|``, ``M`` drawn once     ``feedback_magnitude`` (buffer)
 ============  ======================================  =====================================
 
@@ -22,6 +22,7 @@ from typing import ClassVar
 
 import torch
 
+from ..._rng import TAG_AUX, make_streams
 from ..._validate import check_choice
 from ..functional import MatrixFeedback
 from .base import Method, drawn_bytes, random_entries, set_buffer, xavier_std
@@ -92,19 +93,61 @@ class SignUniform(Method):
 class SignBatchRandom(Method):
     """brSF: ``sign(W) * |M|``, ``M`` iid N(0, s^2) redrawn at every forward pass.
 
-    The draws use torch's default generator on the weight's device (seed it with
-    ``torch.manual_seed`` for reproducibility); ``alignment`` reports one fresh draw.
+    The draws come from the layer's own stream, never from torch's global generator: a
+    seed, drawn once by :meth:`init_state` from the generator ``convert`` hands over (its
+    ``rng``; torch's default generator for ``rng=None``), and the number of draws used so
+    far. Draw ``k`` is made on the weight's device from
+    ``make_streams(seed).torch(k, TAG_AUX, device)`` (:mod:`alignlab._rng`), so the same
+    seed and count give the same magnitudes on the same kind of device, whatever else
+    has drawn, and the stream follows ``.to(device)``.
+
+    * A forward pass with gradients enabled (a backward pass may use its feedback) uses
+      draw ``count`` and advances the count by one.
+    * :meth:`effective_feedback` (``alignment``, the run's probe) and a forward pass
+      without gradients (evaluation: no backward, no feedback needed) return that next
+      draw, the one the next training pass will use, *without* advancing: reporting
+      never moves the training draws. (:func:`~alignlab.nn.update_angles` runs a
+      training pass and then restores the count through :meth:`load_scalar_state`.)
+    * ``(seed, count)`` is the layer's scalar state (:meth:`scalar_state`): it travels
+      with ``state_dict`` (hence the run's checkpoint and the distributed runs' identity
+      check) and with ``copy.deepcopy``; a copy continues the same stream.
     """
 
     name: ClassVar[str] = "brsf"
     feedback_redrawn_each_step: ClassVar[bool] = True
 
+    def init_state(self, layer, generator):
+        streams = make_streams(torch.default_generator if generator is None else generator)
+        layer._brsf_seed, layer._brsf_draws = streams.entropy, 0  # one draw from generator
+
+    def clear_state(self, layer):
+        for attr in ("_brsf_seed", "_brsf_draws"):
+            layer.__dict__.pop(attr, None)
+
+    def scalar_state(self, layer):
+        return {"seed": layer._brsf_seed, "draws": layer._brsf_draws}
+
+    def load_scalar_state(self, layer, scalars):
+        if scalars:  # (a state_dict saved before brSF had its own stream: keep the layer's)
+            layer._brsf_seed, layer._brsf_draws = int(scalars["seed"]), int(scalars["draws"])
+
     def rule_and_state(self, layer):
-        return _NOT_LEARNED, (self.effective_feedback(layer),)
+        # used by a backward pass (gradients enabled): the next pass draws afresh
+        return _NOT_LEARNED, (_next_draw(layer, advance=torch.is_grad_enabled()),)
 
     def effective_feedback(self, layer):
-        w = layer.weight.detach()
-        return torch.sign(w) * torch.randn_like(w).abs_().mul_(xavier_std(w))
+        return _next_draw(layer, advance=False)
+
+
+@torch.compiler.disable  # torch.compile: one graph break here, not a recompile per count
+def _next_draw(layer, *, advance: bool) -> torch.Tensor:
+    """brSF's kernel from draw ``count`` of the layer's stream; ``advance``: count += 1."""
+    w = layer.weight.detach()
+    gen = make_streams(layer._brsf_seed).torch(layer._brsf_draws, TAG_AUX, w.device)
+    magnitude = torch.randn(w.shape, generator=gen, dtype=w.dtype, device=w.device)
+    if advance:
+        layer._brsf_draws += 1
+    return torch.sign(w) * magnitude.abs_().mul_(xavier_std(w))
 
 
 @dataclass(frozen=True)
