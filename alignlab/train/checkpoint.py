@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from ..nn import converted_layers
 from .config import Config
 from .rundir import EXTENDABLE_KEYS, torch_save_atomic
 
@@ -30,8 +31,10 @@ __all__ = ["FORMAT", "LoopState", "read_checkpoint", "restore_checkpoint", "save
 
 #: the layout of the checkpoint's dict (bump when it changes). 2: torch's global
 #: generators are no longer saved (nothing in a run draws from them) and brSF layers carry
-#: their own stream; a format-1 checkpoint is refused (start a new run).
+#: their own stream. A format-1 checkpoint still resumes exactly, unless the model has
+#: feedback redrawn at every step (brSF drew it from the global generator): refused.
 FORMAT = 2
+READABLE = (1, 2)
 
 
 @dataclass
@@ -103,10 +106,16 @@ def restore_checkpoint(ck: dict[str, Any], config: Config, run_dir: Path, *, mod
     generators; returns the loop's state. Raises ``ValueError`` if ``ck`` belongs to
     another config (apart from the extendable keys) or format, or has trained more
     epochs than ``config`` asks for."""
-    if (ck.get("format") != FORMAT
+    if (ck.get("format") not in READABLE
             or _trajectory_key(ck.get("config")) != _trajectory_key(config_key(config))):
         raise ValueError(f"`--resume` {str(run_dir)!r}: its checkpoint was written for "
                          "another config or format; start a new run instead.")
+    if ck["format"] == 1 and any(layer.method.feedback_redrawn_each_step
+                                 for _, layer in converted_layers(model)):
+        raise ValueError(f"`--resume` {str(run_dir)!r}: its checkpoint (format 1) was written "
+                         "when feedback redrawn at every step drew from torch's global "
+                         "generator, which this version does not restore; start a new run "
+                         "instead.")
     if ck["epoch"] > config.train.epochs:
         raise ValueError(f"`train.epochs` must be at least the {ck['epoch']} epochs "
                          f"{str(run_dir)!r} has trained, got {config.train.epochs}.")

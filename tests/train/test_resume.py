@@ -67,17 +67,32 @@ def test_extending_a_brsf_run_by_resume_is_exact(tmp_path):
                 == _strip(read_csv(tmp_path / "whole" / name))), name
 
 
-def test_a_checkpoint_of_the_old_format_is_refused_in_one_line(tmp_path):
-    # format 1 held torch's global generator, from which brSF drew: it cannot continue
-    config = load_config(write_config(tmp_path / "c.toml", method={"name": "brsf"},
-                                      train={"epochs": 1}))
-    train(config, tmp_path / "run", quiet=True)
-    path = tmp_path / "run" / "checkpoint.pt"
+def _as_format_1(path) -> None:
+    """Rewrite a checkpoint as format 1 wrote it (torch's global generator saved too)."""
     ck = torch.load(path, weights_only=False)
     ck.update(format=1, torch_rng=torch.get_rng_state(), cuda_rng=None)
     torch.save(ck, path)
-    longer = load_config(write_config(tmp_path / "c.toml", method={"name": "brsf"},
-                                      train={"epochs": 2}))
-    with pytest.raises(ValueError, match="another config or format; start a new run") as err:
-        train(longer, tmp_path / "run", resume=True, quiet=True)
-    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("method", ["bp", "brsf"])
+def test_a_checkpoint_of_the_old_format_resumes_unless_it_needs_the_global_generator(
+        tmp_path, method):
+    """Format 1 held torch's global generator, from which only brSF drew: another method's
+    run continues exactly (the same rows as an uninterrupted run); brSF's is refused in
+    one line."""
+    def cfg(epochs):
+        return load_config(write_config(tmp_path / f"c{epochs}.toml",
+                                        method={"name": method}, train={"epochs": epochs}))
+
+    train(cfg(1), tmp_path / "run", quiet=True)
+    _as_format_1(tmp_path / "run" / "checkpoint.pt")
+    if method == "brsf":
+        with pytest.raises(ValueError, match="format 1.*start a new run") as err:
+            train(cfg(2), tmp_path / "run", resume=True, quiet=True)
+        assert "\n" not in str(err.value)
+        return
+    train(cfg(2), tmp_path / "run", resume=True, quiet=True)
+    train(cfg(2), tmp_path / "whole", quiet=True)
+    for name in ("metrics.csv", "layers.csv"):
+        assert _strip(read_csv(tmp_path / "run" / name)) == _strip(
+            read_csv(tmp_path / "whole" / name))
