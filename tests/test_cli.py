@@ -367,3 +367,30 @@ def test_python_m_alignlab_theory_does_not_import_torch():
                 if line.startswith("import time:")}
     assert {"alignlab.cli", "alignlab.reports.theory_table", "numpy"} <= imported
     assert {m for m in imported if m.split(".")[0] in ("torch", "matplotlib")} == set()
+
+
+def test_the_command_exits_at_once_with_mains_status_and_all_its_output(tmp_path):
+    """`python -m alignlab` (alignlab.cli.run) skips the interpreter's teardown: the status
+    is main's, every printed line arrives, files are complete; a closed pipe is no crash."""
+    import subprocess
+    import sys
+
+    def alignlab(*args, **kw):
+        return subprocess.run([sys.executable, "-m", "alignlab", *args], capture_output=True,
+                              text=True, **kw)
+
+    ok = alignlab("theory", "--ratio", "1", "10", "100")
+    assert ok.returncode == 0 and ok.stderr == ""
+    assert ok.stdout.rstrip("\n").splitlines()[-1].split()[0] == "100"  # the last row
+    bad = alignlab("figure3", "--samples", "1", "--out", str(tmp_path / "fig"))
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("alignlab: error: `--samples`") and bad.stdout == ""
+    assert not (tmp_path / "fig").exists()
+    small = alignlab("figure3", "--samples", "20", "--ratios", "1", "4", "--quiet", "--out",
+                     str(tmp_path / "small"))
+    assert small.returncode == 0, small.stderr
+    csv = (tmp_path / "small" / "figure3.csv").read_text().splitlines()
+    assert len(csv) == 3 and csv[-1].startswith("4")
+    pipe = subprocess.run(f"{sys.executable} -m alignlab theory --ratio 1 10 100 | head -1",
+                          shell=True, capture_output=True, text=True)
+    assert pipe.returncode == 0 and "Traceback" not in pipe.stderr, pipe.stderr
