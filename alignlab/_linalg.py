@@ -96,8 +96,12 @@ def mid_width(n_out, expansion_ratio, groups: int = 1):
     numpy arrays (int64, or float64 where a value exceeds int64); returns a Python int for
     scalar input.
     """
-    n = np.maximum(1, np.floor(np.asarray(n_out, dtype=float) * expansion_ratio + 1e-9))
-    n = groups * np.ceil(n / groups)
+    with np.errstate(over="ignore"):
+        n = np.maximum(1, np.floor(np.asarray(n_out, dtype=float) * expansion_ratio + 1e-9))
+        n = groups * np.ceil(n / groups)
+    if not np.all(np.isfinite(n)):
+        raise ValueError(f"`expansion_ratio` must give a finite width n_out * r, got "
+                         f"{expansion_ratio!r} (n_out = {n_out!r}).")
     if n.ndim == 0:
         return int(n)  # a Python int: exact past int64 (r = 1e18 gives n_mid = 1e20)
     return n.astype(np.int64) if np.all(n < 2.0**63) else n  # floats where int64 would wrap

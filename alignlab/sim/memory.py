@@ -206,7 +206,16 @@ def check_memory(name: str, nbytes: int, budget: int | None = None, *, value: An
         return
     tail = "." if value is _UNSET else f", got {value if isinstance(value, str) else repr(value)}."
     raise ValueError(f"`{name}` must be small enough for {what} to fit in memory "
-                     f"({nbytes:.2g} bytes needed, budget {budget:.2g} bytes{hint}){tail}")
+                     f"({_sci(nbytes)} bytes needed, budget {budget:.2g} bytes{hint}){tail}")
+
+
+def _sci(n) -> str:
+    """``n`` as ``1.2e+13``, also for an integer beyond float's range (``1e+400``)."""
+    try:
+        return f"{n:.2g}"
+    except OverflowError:  # an int too large for a float
+        digits = str(int(n))
+        return f"{digits[0]}.{digits[1]}e+{len(digits) - 1}"
 
 
 def check_sample(n_out: int, n_in: int, n_mid: int, *, itemsize: int = 4,

@@ -482,6 +482,18 @@ def test_state_memory_budget_boundary(monkeypatch):
     alignlab.convert(model, "bp")  # no state: nothing to refuse
 
 
+@pytest.mark.parametrize("ratio, message", [
+    (1e306, r"`expansion_ratio` must be small enough .* \(2\.6e\+308 bytes needed"),
+    (1e308, r"`expansion_ratio` must give a finite width n_out \* r, got 1e\+308"),
+])
+def test_an_expansion_ratio_beyond_float_range_is_one_line(ratio, message):
+    """Byte counts past float's range (an OverflowError formatting them) and widths past
+    it (an OverflowError in mid_width) are refused in one line too."""
+    with pytest.raises(ValueError, match=message) as err:
+        alignlab.convert(MLP((4, 3, 2), rng=0), "pfa", expansion_ratio=ratio)
+    assert "\n" not in str(err.value)
+
+
 def test_train_refuses_an_expansion_ratio_too_large_for_memory(tmp_path, capsys,
                                                                monkeypatch):
     """The command line: `--set method.expansion_ratio=1e9` is refused in one line that

@@ -107,6 +107,10 @@ def test_check_memory_message_forms() -> None:
         sim.check_memory("--samples", 10, budget=1, value=7, what="the results")
     with pytest.raises(ValueError, match=r"bytes\)\.$"):
         sim.check_memory("n_in", 10, budget=1)
+    # an exact byte count beyond float's range (convert(..., expansion_ratio=1e306)) is
+    # still one line, not an OverflowError
+    with pytest.raises(ValueError, match=r"\(1\.2e\+400 bytes needed, budget 1 bytes\)"):
+        sim.check_memory("expansion_ratio", 12 * 10**399, budget=1)
 
 
 def test_check_sample_names_the_largest_size() -> None:
