@@ -25,7 +25,7 @@ import torch
 
 from ..nn import converted_layers
 from .config import Config
-from .rundir import EXTENDABLE_KEYS, torch_save_atomic
+from .rundir import torch_save_atomic, trajectory_settings
 
 __all__ = ["FORMAT", "LoopState", "read_checkpoint", "restore_checkpoint", "save_checkpoint"]
 
@@ -60,11 +60,7 @@ def _trajectory_key(key: str | None) -> str | None:
     run may change without changing the steps already taken)."""
     if key is None:
         return None
-    table = json.loads(key)
-    for dotted in EXTENDABLE_KEYS:
-        section, _, name = dotted.partition(".")
-        table.get(section, {}).pop(name, None)
-    return json.dumps(table, sort_keys=True)
+    return json.dumps(trajectory_settings(json.loads(key)), sort_keys=True)
 
 
 def save_checkpoint(path: Path, config: Config, state: LoopState, *, wall_s: float, model,

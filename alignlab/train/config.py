@@ -518,6 +518,7 @@ def _rule_options(known: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any
 
 def _data_options(known: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     from ..data import DATASETS
+    from ..data.pipeline import ArgumentNames
 
     name = known.get("name", DataConfig.name)
     check_choice("data.name", name, sorted(DATASETS))
@@ -527,10 +528,9 @@ def _data_options(known: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any
         valid = sorted([f.name for f in fields(DataConfig) if f.name != "options"] + list(own))
         raise ValueError(f"`data.{unknown[0]}` is not a config key for data set {name!r}; "
                          f"valid keys: {', '.join(valid)}.")
-    try:
-        full = DATASETS[name].check_options(extra)
-    except (ValueError, TypeError) as exc:
-        raise qualify(exc, "data", list(extra)) from None
+    # the data set names its options as the config does (`data.n_train`), as load_dataset
+    # does for the harness (config_section="data")
+    full = DATASETS[name].check_options(extra, ArgumentNames("data"))
     return {k: _tuples(v) for k, v in full.items() if v is not None}
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "CsvLog",
     "WriteFailed",
     "changed_settings",
+    "trajectory_settings",
     "default_run_dir",
     "check_new_run",
     "prepare_new_run",
@@ -254,12 +255,21 @@ def prepare_resume(run_dir: str | Path, overrides: Sequence[str] = ()):
     return load_config(path / CONFIG_FILE, overrides), path
 
 
+def trajectory_settings(tables: Mapping[str, Mapping[str, Any]], drop: Sequence[str] = ()
+                        ) -> dict[str, Any]:
+    """``{"section.key": value}`` of a config's tables (``Config.to_dict()``) without
+    :data:`EXTENDABLE_KEYS` (and the dotted keys ``drop``): what decides the steps a run
+    takes, the one comparison behind resume, the sweep's reuse and its run names."""
+    skip = {*EXTENDABLE_KEYS, *drop}
+    return {f"{section}.{key}": value for section, table in tables.items()
+            for key, value in table.items() if f"{section}.{key}" not in skip}
+
+
 def changed_settings(made, asked) -> dict[str, tuple[Any, Any]]:
     """``{"section.key": (made's value, asked's value)}`` for every key whose value differs
     between two configs (:class:`~.config.Config`; ``None``: unset), but
     :data:`EXTENDABLE_KEYS`. Empty: a run made with ``made`` can be reused as a run of
     ``asked`` (continued, or extended to its ``train.epochs``)."""
-    a, b = ({f"{section}.{key}": value for section, table in c.to_dict().items()
-             for key, value in table.items()} for c in (made, asked))
+    a, b = (trajectory_settings(c.to_dict()) for c in (made, asked))
     return {k: (a.get(k), b.get(k)) for k in [*a, *(k for k in b if k not in a)]
-            if k not in EXTENDABLE_KEYS and a.get(k) != b.get(k)}
+            if a.get(k) != b.get(k)}

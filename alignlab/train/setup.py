@@ -57,7 +57,11 @@ class Run:
     test: Any  # the test split
     model: nn.Module  # converted to the method (or as built: learns_by_targets)
     optimizer: torch.optim.Optimizer
-    learns_by_targets: bool  # trained by a layer-local rule (alignlab.gaitprop.Trainer)
+
+    @property
+    def learns_by_targets(self) -> bool:
+        """Trained by a layer-local rule (:class:`alignlab.gaitprop.Trainer`)."""
+        return learns_by_targets(self.config.model.name)
 
 
 def run_seeds(seed: int) -> dict[str, int]:
@@ -223,8 +227,7 @@ def build_run(config: Config, *, world: World | None = None,
         "betas": o.betas}
     opt = make_optimizer(model, o.name, lr=o.lr_at(1), weight_decay=o.weight_decay_at(1),
                          **extra)
-    return Run(config, seeds, device, dtype, splits, train_ds, val_ds, test_ds, model, opt,
-               by_targets)
+    return Run(config, seeds, device, dtype, splits, train_ds, val_ds, test_ds, model, opt)
 
 
 def initial_model(config: Config, device: str | torch.device = "cpu") -> nn.Module:

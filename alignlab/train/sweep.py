@@ -64,12 +64,12 @@ from .._toml import toml_value
 from .config import Config, load_config, parse_value
 from .rundir import (
     CONFIG_FILE,
-    EXTENDABLE_KEYS,
     METRICS_FILE,
     changed_settings,
     prepare_resume,
     read_csv,
     read_summary,
+    trajectory_settings,
 )
 
 __all__ = ["LAUNCHERS", "ON_CHANGE", "SubmititLauncher", "Task", "default_sweep_dir",
@@ -452,11 +452,8 @@ def _config_digest(config: Config, grid_keys: Sequence[str]) -> str:
     """6 hex digits of ``config`` without :data:`~.rundir.EXTENDABLE_KEYS` and the grid's
     keys (already in the run's name): the suffix of the new runs ``--on-change new`` writes,
     one for every point of the re-run sweep, and the same when that sweep runs again."""
-    table = config.to_dict()
-    for dotted in (*EXTENDABLE_KEYS, *grid_keys):
-        section, _, key = dotted.partition(".")
-        table[section].pop(key, None)
-    text = json.dumps(table, sort_keys=True, default=list)
+    text = json.dumps(trajectory_settings(config.to_dict(), grid_keys), sort_keys=True,
+                      default=list)
     return hashlib.sha1(text.encode()).hexdigest()[:6]
 
 
