@@ -38,7 +38,6 @@ from typing import Any, ClassVar
 from .._device import check_device_name
 from .._toml import TOMLDecodeError, dumps_toml, load_toml, loads_toml  # dumps_toml: re-export
 from .._validate import check_choice, check_int, check_momentum, check_positive, invalid
-from .losses import LOSSES
 
 __all__ = [
     "Config",
@@ -275,6 +274,8 @@ class TrainSettings:
         check_int("train.probe_size", self.probe_size, minimum=0)
         check_device_name(self.device, "train.device")
         check_choice("train.amp", self.amp, _AMP)
+        from .losses import LOSSES  # (torch: imported when a config is built, not before)
+
         check_choice("train.loss", self.loss, LOSSES)
         check_amp_device(self.amp, self.device)
         if self.amp != "off" and self.dtype == "float64":

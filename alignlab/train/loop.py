@@ -103,9 +103,14 @@ class RunResult:
 
     def describe(self) -> str:
         f = self.final
-        val = "" if f.get("val_acc") is None else f"  val acc {100 * f['val_acc']:.2f}%"
-        what = (f"epoch {f.get('epoch')}  test acc {100 * f.get('test_acc', math.nan):.2f}%"
-                f"{val}  train loss {f.get('train_loss', math.nan):.4g}")
+        if math.isnan(f.get("test_acc", 0.0)):  # real-valued targets: the test loss
+            what = (f"epoch {f.get('epoch')}  test loss {f.get('test_loss', math.nan):.4g}  "
+                    f"train loss {f.get('train_loss', math.nan):.4g}")
+        else:
+            val = "" if f.get("val_acc") is None else f"  val acc {100 * f['val_acc']:.2f}%"
+            what = (f"epoch {f.get('epoch')}  test acc "
+                    f"{100 * f.get('test_acc', math.nan):.2f}%{val}  train loss "
+                    f"{f.get('train_loss', math.nan):.4g}")
         if not self.trained:
             return (f"nothing to do: {self.run_dir} has completed its {f.get('epoch')} epochs "
                     f"({what}; extend it with --set train.epochs=N)")
@@ -178,10 +183,15 @@ class _Progress:
             self.bar.close()
             self.bar = None
         if self.enabled:
-            val = "" if row["val_acc"] is None else f"  val {100 * row['val_acc']:.2f}%"
-            print(f"epoch {row['epoch']:>3}/{self.epochs}  loss {row['train_loss']:.4f}  "
-                  f"acc {100 * row['train_acc']:.2f}%{val}  test {100 * row['test_acc']:.2f}%  "
-                  f"lr {row['lr']:.3g}  wd {row['weight_decay']:.3g}  "
+            if math.isnan(row["test_acc"]):  # real-valued targets: losses, no accuracy
+                val = "" if row["val_loss"] is None else f"  val {row['val_loss']:.4g}"
+                scores = f"{val}  test {row['test_loss']:.4g}"
+            else:
+                val = "" if row["val_acc"] is None else f"  val {100 * row['val_acc']:.2f}%"
+                scores = (f"  acc {100 * row['train_acc']:.2f}%{val}  test "
+                          f"{100 * row['test_acc']:.2f}%")
+            print(f"epoch {row['epoch']:>3}/{self.epochs}  loss {row['train_loss']:.4f}"
+                  f"{scores}  lr {row['lr']:.3g}  wd {row['weight_decay']:.3g}  "
                   f"{row['epoch_s']:.1f}+{row['log_s']:.1f} s", flush=True)
 
 

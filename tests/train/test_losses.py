@@ -23,7 +23,8 @@ def test_squared_error_is_half_the_sum_over_outputs():
     y = torch.tensor([[0.0, 0.0], [1.0, 1.0], [3.0, 0.0]], dtype=torch.float64)
     loss = get_loss("squared-error")
     per_example = [0.5 * (1 + 4), 0.5 * (1 + 4), 0.5 * 0.25]
-    assert float(loss(out, y, reduction="sum").detach()) == pytest.approx(sum(per_example), rel=1e-15)
+    total = float(loss(out, y, reduction="sum").detach())
+    assert total == pytest.approx(sum(per_example), rel=1e-15)
     mean = loss(out, y)
     assert float(mean.detach()) == pytest.approx(sum(per_example) / 3, rel=1e-15)
     (grad,) = torch.autograd.grad(loss(out, y, reduction="sum"), out)
