@@ -90,14 +90,16 @@ class _Rows:
     def __init__(self, blocks: Iterable[Any], shape: tuple[int, ...], name: str):
         self.blocks, self.shape, self.name = iter(blocks), shape, name
         self.pending: list[np.ndarray] = []
-        self.held = 0
+        self.held = 0  # rows received and not yet handed out
+        self.given = 0  # rows handed out
 
     def take(self, n: int) -> np.ndarray:
         while self.held < n:
             block = next(self.blocks, None)
             if block is None:
-                raise invalid(self.name, f"blocks covering every step (ran out after "
-                              f"{self.held} of the rows of this block)", None)
+                raise invalid(self.name, f"blocks covering every step (step "
+                              f"{self.given + n} was asked for)",
+                              f"{self.given + self.held} rows")
             a = np.asarray(block, dtype=np.float64)
             if a.ndim != 1 + len(self.shape) or a.shape[1:] != self.shape:
                 raise invalid(self.name, f"blocks of shape (n, {', '.join(map(str, self.shape))})"
@@ -107,6 +109,7 @@ class _Rows:
         rows = np.concatenate(self.pending) if len(self.pending) > 1 else self.pending[0]
         self.pending = [rows[n:]] if rows.shape[0] > n else []
         self.held -= n
+        self.given += n
         return rows[:n]
 
 

@@ -127,7 +127,8 @@ def test_bp_ignores_the_feedback_and_dfa_uses_it():
     ({"record_steps": [5, 2]}, "`record_steps` must be a non-empty, non-decreasing list"),
     ({"w": np.zeros((2, 7))}, "`w` must be an array of shape (n, 6), got (2, 7)."),
     ({"v": np.zeros(3)}, "`v` must be an array of shape (2,), got (3,)."),
-    ({"inputs": [np.zeros((3, 6))]}, "`inputs` must be blocks covering every step"),
+    ({"inputs": [np.zeros((3, 6))]}, "`inputs` must be blocks covering every step (step 5 "
+                                     "was asked for), got '3 rows'."),
     ({"inputs": [np.zeros((3, 5))]}, "`inputs` must be blocks of shape (n, 6), got (3, 5)."),
     ({"inputs": InputStream(5)}, "`inputs` must be an InputStream of N = 6 inputs, got 5."),
     ({"inputs": [np.zeros((9, 6))], "sigma": 0.1}, "`noise` must be blocks of xi when"),
