@@ -116,11 +116,11 @@ def _angles(model, x, y, gamma, reference=None) -> tuple[list[float], int]:
     how many units' nudges crossed the kink (one pass: ``kink_crossings``' own count)."""
     bp = reference if reference is not None else updates(model, x, y, "bp")
     acts = model.activities(x)
-    nudged: list[torch.Tensor] = []
-    errors = GaitProp(gamma).errors(model, acts, model.output_target(acts.h[-1], y), nudged)
+    crossed: list[torch.Tensor] = []
+    rule = GaitProp(gamma, form="targets")
+    errors = rule.errors(model, acts, model.output_target(acts.h[-1], y), crossed)
     ga = layer_updates(model, acts, errors)
-    kinks = sum(int(((z >= 0) != (acts.h[model.depth - k] >= 0)).sum())
-                for k, z in enumerate(nudged))
+    kinks = sum(int(mask.sum()) for mask in crossed)
     return [angle_deg(b.weight.double(), a.weight.double())
             for a, b in zip(ga, bp, strict=True)], kinks
 
