@@ -61,7 +61,9 @@ __all__ = ["first_order_angles", "isotropic_angle", "kink_crossings", "limit_err
 
 def limit_errors(model: InvertibleNet, x: Tensor, target: Tensor) -> list[Tensor]:
     """GAIT-prop's errors in the no-kink limit, ``e_{l-1} = D_{l-1} W_l^{-1} e_l`` (exact
-    for every ``gamma`` when no unit crosses its kink; zero-padded in the tower)."""
+    for every ``gamma`` when no unit crosses its kink; zero-padded in the tower). The
+    rule's difference form computes the same where no unit crosses, and the exact value
+    where some do (which this limit is not)."""
     acts = model.activities(x)
     t = model.output_target(acts.h[-1], target)
     f = model.activation
