@@ -117,6 +117,7 @@ ALT: dict[str, typing.Any] = {
     "method.b_init": "gaussian",
     "method.density": 0.25,
     "method.penalty": "full",
+    "method.form": "targets",
     "optim.name": "adam",
     "optim.betas": [0.5, 0.9],
     "optim.momentum": 0.9,
