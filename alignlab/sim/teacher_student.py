@@ -35,7 +35,8 @@ block size): :func:`draw_teacher_student` draws seed ``s``'s student from stream
 ``sigma > 0``, its output noise from ``child(1)``'s stream ``(s, TAG_AUX)``, one number per
 step. On the CPU these are numpy ``PCG64DXSM`` streams (so the literal loop, drawing row by
 row, gets the very numbers the batched simulator draws in blocks); on other devices
-``torch.Generator`` s seeded from the same streams.
+``torch.Generator`` s seeded from the same streams. The draws are made in the
+simulation's dtype, so float32 and float64 runs of one seed draw different numbers.
 """
 
 from __future__ import annotations
