@@ -86,6 +86,22 @@ def test_seed_does_not_depend_on_n_seeds_or_block_size(monkeypatch) -> None:
         _assert_rel(getattr(b, name)[:2], getattr(a, name), 1e-12)
 
 
+def test_threads_do_not_change_the_numbers() -> None:
+    """One torch thread: blocks drawn in order; more: drawn ahead, seeds in threads."""
+    init = draw_teacher_student(2, 2, 30, n_seeds=3, rng=2)
+    kw = dict(lr=0.5, t_max=4.0, sigma=0.1, rng=6)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = simulate_teacher_student(init, **kw)
+        torch.set_num_threads(3)
+        three = simulate_teacher_student(init, **kw)
+    finally:
+        torch.set_num_threads(threads)
+    for name in FIELDS:
+        _assert_rel(getattr(three, name), getattr(one, name), 1e-12)
+
+
 def test_same_seed_same_path_other_seed_other_path() -> None:
     init = draw_teacher_student(2, 2, 20, n_seeds=2, rng=0)
     kw = dict(lr=0.5, t_max=3.0)
