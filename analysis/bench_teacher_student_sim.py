@@ -1,13 +1,15 @@
 """Benchmark: the batched teacher-student simulator against a one-seed-at-a-time loop.
 
-Both run the same online SGD (``alignlab.sim.teacher_student``) for ``S`` seeds from the
-same initialisation and the same random streams: the batched simulator
-(``simulate_teacher_student``, all seeds in one tensor program, inputs drawn in blocks)
-once, and the literal loop (``simulate_one_seed_literal``, plain numpy, one step and one
-input row at a time) ``S`` times. Draws included in both. Repeats are interleaved
-(batched, loop, batched, loop, ...) so machine noise hits both alike; the medians and
-their ratio are printed, with the time per step (all seeds) and the largest relative
-difference between the two paths (they compute the same numbers).
+Three ways to run the same online SGD (``alignlab.sim.teacher_student``) for ``S`` seeds
+from the same initialisation: the batched simulator (``simulate_teacher_student``, all
+seeds in one tensor program, inputs drawn in blocks; 'explicit') once, the literal loop
+(``simulate_one_seed_literal``, plain numpy, one step and one input row at a time;
+'loop') ``S`` times, from the same random streams, and the batched simulator's method
+'gram' (the order parameters' Markov chain, exact in law, cost independent of ``N``;
+other numbers, same law) once. Draws included in all. Repeats are interleaved
+(explicit, gram, loop, explicit, ...) so machine noise hits all alike; the medians and
+their ratios are printed, with the time per step (all seeds) and the largest relative
+difference between the explicit and the loop's paths (they compute the same numbers).
 
 ``--threads`` sets torch's intra-op threads (default 1: one core for both; with more,
 the batched simulator draws the seeds' inputs in threads and the next block while it
@@ -15,8 +17,8 @@ steps, the loop stays on one core).
 
     python analysis/bench_teacher_student_sim.py                   # K=2 M=2 N=500 t=50 S=12
     python analysis/bench_teacher_student_sim.py --smoke           # a few seconds
-    python analysis/bench_teacher_student_sim.py --N 2000 --t-max 2 --batched-only
-        # the batched time per step at N = 2000, to extrapolate to t_max = 1000
+    python analysis/bench_teacher_student_sim.py --N 2000 --t-max 2 --only explicit gram
+        # the time per step at N = 2000, to extrapolate to t_max = 1000
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     p.add_argument("--rule", default="dfa")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
-    p.add_argument("--batched-only", action="store_true", help="skip the one-seed loop")
+    p.add_argument("--only", nargs="+", choices=("explicit", "gram", "loop"),
+                   default=("explicit", "gram", "loop"), help="which ways to time")
     p.add_argument("--smoke", action="store_true", help="tiny sizes (N=50, t=2, S=3, 1 repeat)")
     args = p.parse_args(argv)
     if args.smoke:
@@ -68,30 +71,33 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
           f"S={args.seeds} rule={args.rule} lr={args.lr:g}, {args.repeats} repeats")
     init = draw_teacher_student(args.K, args.M, args.N, n_seeds=args.seeds, rng=0)
     kw = dict(lr=args.lr, rule=args.rule, t_max=args.t_max, t_eval=[0.0, args.t_max], rng=1)
-    times: dict[str, list[float]] = {"batched": [], "loop": []}
-    batched = loops = None
+    times: dict[str, list[float]] = {name: [] for name in args.only}
+    paths = {}
+    runs = {
+        "explicit": lambda: simulate_teacher_student(init, **kw),
+        "gram": lambda: simulate_teacher_student(init, method="gram", **kw),
+        "loop": lambda: [simulate_one_seed_literal(init, seed=s, **kw)
+                         for s in range(args.seeds)],
+    }
     for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        batched = simulate_teacher_student(init, **kw)
-        times["batched"].append(time.perf_counter() - t0)
-        if args.batched_only:
-            continue
-        t0 = time.perf_counter()
-        loops = [simulate_one_seed_literal(init, seed=s, **kw) for s in range(args.seeds)]
-        times["loop"].append(time.perf_counter() - t0)
+        for name in args.only:
+            t0 = time.perf_counter()
+            paths[name] = runs[name]()
+            times[name].append(time.perf_counter() - t0)
     out = {"steps": steps}
     for name, ts in times.items():
-        if not ts:
-            continue
         med = statistics.median(ts)
         out[name] = med
         print(f"{name:8s} median {med:9.3f} s  (min {min(ts):.3f} s)  "
               f"{1e6 * med / steps:8.1f} us/step for all {args.seeds} seeds")
-    if loops is not None:
-        out["ratio"] = out["loop"] / out["batched"]
-        out["max_rel_diff"] = _rel_diff(batched, loops)
-        print(f"ratio loop / batched: {out['ratio']:.2f}x; largest relative difference of "
+    if "loop" in out and "explicit" in out:
+        out["ratio"] = out["loop"] / out["explicit"]
+        out["max_rel_diff"] = _rel_diff(paths["explicit"], paths["loop"])
+        print(f"ratio loop / explicit: {out['ratio']:.2f}x; largest relative difference of "
               f"Q, R, v at t_max: {out['max_rel_diff']:.1e}")
+    for slow in ("loop", "explicit"):
+        if slow in out and "gram" in out:
+            print(f"ratio {slow} / gram: {out[slow] / out['gram']:.2f}x")
     return out
 
 

@@ -23,9 +23,19 @@ Order parameters: ``Q = w w^T / N`` (K, K), ``R = w B^T / N`` (K, M; the student
 overlap of the literature, not PFA's feedback matrix), ``T = B B^T / N`` (M, M).
 
 :func:`simulate_teacher_student` runs all seeds in one batched tensor program (the per-step
-update is sequential; the seeds are a batch dimension). :func:`simulate_one_seed_literal`
-is the same step written plainly for one seed in numpy: the test oracle and the
-benchmark's baseline (``analysis/bench_teacher_student_sim.py``).
+update is sequential; the seeds are a batch dimension), by one of two methods:
+
+* 'explicit' (default): the weights themselves, ``(S, K, N)``; takes given inputs, so a
+  network trained on the same draws can be compared number for number. Its cost per step
+  is ``O(S K N)``, and drawing the ``S N`` input numbers dominates it;
+* 'gram': the order parameters' own Markov chain (the step needs ``x`` only through the
+  local fields and ``|x|^2``, whose joint law given ``Q, R, T`` is known by the rotation
+  invariance of ``N(0, I_N)``): the same process in law, exactly, at ``O(S (K+M)^3)`` per
+  step whatever ``N``; draws its own fields (no given inputs).
+
+:func:`simulate_one_seed_literal` is the explicit step written plainly for one seed in
+numpy: the test oracle and the benchmark's baseline (``analysis/bench_teacher_student_sim.py``,
+which also times 'gram').
 
 Random streams (:mod:`alignlab._rng`; seed ``s`` never depends on ``n_seeds`` or on the
 block size): :func:`draw_teacher_student` draws seed ``s``'s student from stream
@@ -56,6 +66,7 @@ from alignlab._validate import check_choice, check_finite, check_int, check_posi
 from alignlab.sim.engine import check_device, check_dtype, draw_for, n_workers, run_parallel
 
 __all__ = [
+    "METHODS",
     "RULES",
     "TeacherStudentInit",
     "TeacherStudentPath",
@@ -68,7 +79,9 @@ __all__ = [
 RULES = ("bp", "dfa", "fa")  # fa == dfa in a two-layer network (one feedback vector)
 BLOCK_BYTES = 16 * 2**20  # inputs drawn per block (x2 while the next block is drawn)
 MAX_BLOCK_STEPS = 1024
-INPUTS_KEY, NOISE_KEY = 0, 1  # Streams.child keys of the input and output-noise streams
+METHODS = ("explicit", "gram")
+# Streams.child keys: inputs and output noise; method 'gram''s fields and chi-squares
+INPUTS_KEY, NOISE_KEY, GRAM_Z_KEY, GRAM_CHI_KEY = 0, 1, 2, 3
 _SQRT2 = math.sqrt(2.0)
 _GPRIME0 = math.sqrt(2.0 / math.pi)  # g'(0)
 
@@ -347,6 +360,32 @@ class _Bar:
 
 
 # ------------------------------------------------------------------ the simulators
+class _Recorder:
+    """The order parameters at the recording steps (on the CPU)."""
+
+    def __init__(self, steps: np.ndarray, S: int, K: int, M: int, dt: torch.dtype):
+        self.steps, self.i = steps, 0
+        self.Q = torch.empty((S, len(steps), K, K), dtype=dt)
+        self.R = torch.empty((S, len(steps), K, M), dtype=dt)
+        self.v = torch.empty((S, len(steps), K), dtype=dt)
+
+    def due(self, step: int) -> bool:
+        return self.i < len(self.steps) and self.steps[self.i] == step
+
+    def take(self, step: int, Q: torch.Tensor, R: torch.Tensor, v: torch.Tensor) -> None:
+        """Record ``(Q, R, v)`` at every recording step equal to ``step``."""
+        while self.due(step):
+            self.Q[:, self.i], self.R[:, self.i], self.v[:, self.i] = Q.cpu(), R.cpu(), v.cpu()
+            self.i += 1
+
+    def path(self, init: TeacherStudentInit, N: int) -> TeacherStudentPath:
+        _, _, T = init.order_parameters()
+        fb = init.feedback.cpu()
+        return TeacherStudentPath(
+            t=self.steps / N, Q=self.Q, R=self.R, v=self.v, T=T.cpu(), A=init.A.cpu(),
+            feedback=fb, alignment=_cos(self.v, fb[:, None, :]))
+
+
 def simulate_teacher_student(
     init: TeacherStudentInit,
     *,
@@ -360,6 +399,7 @@ def simulate_teacher_student(
     inputs: Iterable[Any] | None = None,
     noise: Iterable[Any] | None = None,
     rng: RngLike = None,
+    method: str = "explicit",
     progress: bool = False,
 ) -> TeacherStudentPath:
     """Online SGD (the module docstring's step) of all ``init.n_seeds`` seeds at once.
@@ -380,49 +420,62 @@ def simulate_teacher_student(
     noise : optional iterable of output-noise blocks ``(S, n)`` (standard normal ``xi``),
         used with ``sigma > 0``; default: drawn from ``rng``'s noise streams.
     rng : seeds the draws that are not given (see :mod:`alignlab._rng`).
+    method : 'explicit' (the weights in ``R^N``: exact, draw for draw) or 'gram' (the
+        order parameters' own Markov chain: exact in law, ``O((K+M)^2)`` per step
+        whatever ``N``; see :func:`_run_gram`; needs ``N > K + M``, no ``inputs``).
     progress : a progress bar over the steps on stderr.
 
     Returns
     -------
-    :class:`TeacherStudentPath`. Exact SGD of the spec (no approximation); per step the
-    seeds are one batch (``(S, K, N)`` tensors), the steps run one after another.
+    :class:`TeacherStudentPath`. The spec's SGD without approximation ('explicit': draw
+    for draw; 'gram': in law); per step the seeds are one batch, the steps run one after
+    another.
     """
     lr, rule, sigma, wd, lr2 = _check_run(init, lr, rule, sigma, weight_decay, lr2)
+    method = check_choice("method", method, METHODS)
     S, K, N = init.w.shape
     rec_steps, n_steps = _record_steps(t_eval, t_max, N)
     dev, dt = init.w.device, init.w.dtype
     streams = make_streams(rng)
-    if inputs is None:
-        blocks = _drawn_blocks(streams, S, N, n_steps, sigma, dev, dt)
+    rec = _Recorder(rec_steps, S, K, init.M, dt)
+    bar = _Bar(progress, n_steps)
+    if method == "gram":
+        if inputs is not None or noise is not None:
+            raise invalid("inputs", "None with method 'gram' (it draws the local fields, "
+                          "not the inputs; use method 'explicit')", "given")
+        if N <= K + init.M:
+            raise invalid("method", f"'explicit' when N <= K + M (here {N} <= {K + init.M}; "
+                          "'gram' needs N > K + M)", method)
+        _run_gram(init, _gram_blocks(streams, S, K + init.M, N, n_steps, sigma, dev, dt),
+                  rule=rule, lr=lr, lr2=lr2, decay=1.0 - wd / N, sigma=sigma, rec=rec, bar=bar)
     else:
-        blocks = _given_blocks(inputs, noise, S, N, sigma, n_steps, dev, dt)
-        if sigma > 0 and noise is None:
-            blocks = _with_rng_noise(blocks, streams, S, dev)
+        if inputs is None:
+            blocks = _drawn_blocks(streams, S, N, n_steps, sigma, dev, dt)
+        else:
+            blocks = _given_blocks(inputs, noise, S, N, sigma, n_steps, dev, dt)
+            if sigma > 0 and noise is None:
+                blocks = _with_rng_noise(blocks, streams, S, dev)
+        _run_explicit(init, blocks, rule=rule, lr=lr, lr2=lr2, decay=1.0 - wd / N,
+                      sigma=sigma, rec=rec, bar=bar)
+    bar.close()
+    return rec.path(init, N)
 
+
+def _run_explicit(init: TeacherStudentInit, blocks: Iterable[tuple[Any, Any]], *, rule: str,
+                  lr: float, lr2: float, decay: float, sigma: float, rec: _Recorder,
+                  bar: _Bar) -> None:
+    """The spec's step on the weights themselves, for the input blocks ``blocks``."""
+    N = init.N
     w = init.w.clone()  # (S, K, N)
     v = init.v.clone()  # (S, K)
     B, A = init.B, init.A  # (S, M, N), (S, M)
-    decay = 1.0 - wd / N
     # The loop works with x' = x / sqrt(2N), so lambda' = w x' = lambda / sqrt(2) and
     # g(lambda) = erf(lambda'), g'(lambda) = g'(0) exp(-lambda'^2), (lr / sqrt(N)) x =
     # lr sqrt(2) x': the spec's step with two fewer operations per step.
     scale = 1.0 / math.sqrt(2.0 * N)
     c1, c2 = lr * _SQRT2 * _GPRIME0, lr2 / N
-    n_t = len(rec_steps)
-    Q = torch.empty((S, n_t, K, K), dtype=dt)
-    R = torch.empty((S, n_t, K, init.M), dtype=dt)
-    V = torch.empty((S, n_t, K), dtype=dt)
-
-    def record_until(step: int, i: int) -> int:
-        """Record the current state at every recording step == ``step``."""
-        while i < n_t and rec_steps[i] == step:
-            Q[:, i], R[:, i], V[:, i] = (w @ w.mT / N).cpu(), (w @ B.mT / N).cpu(), v.cpu()
-            i += 1
-        return i
-
-    i_rec = record_until(0, 0)
     step = 0
-    bar = _Bar(progress, n_steps)
+    rec.take(step, w @ w.mT / N, w @ B.mT / N, v)
     for x_blk, xi_blk in blocks:
         x_blk = (x_blk * scale).unsqueeze(2)  # (S, n, 1, N): x'
         y_blk = (torch.special.erf(x_blk.squeeze(2) @ B.mT) * A[:, None, :]).sum(-1)  # (S, n)
@@ -437,18 +490,95 @@ def simulate_teacher_student(
             b = v if rule == "bp" else init.feedback  # (S, K), pre-step v
             coef = torch.exp(lam.square_().neg_()).mul_(b).mul_(e).mul_(c1)  # (S, K)
             v = torch.addcmul(v * decay, g_lam, e, value=c2)  # (S, K); decay 1.0 is exact
-            if wd:
+            if decay != 1.0:
                 w.mul_(decay)
             w.addcmul_(coef.unsqueeze(-1), x)  # w_k += coef_k x'
             step += 1
-            i_rec = record_until(step, i_rec)
+            if rec.due(step):
+                rec.take(step, w @ w.mT / N, w @ B.mT / N, v)
         bar.update(x_blk.shape[1])
-    bar.close()
-    _, _, T = init.order_parameters()
-    return TeacherStudentPath(
-        t=rec_steps / N, Q=Q, R=R, v=V, T=T.cpu(), A=A.cpu(), feedback=init.feedback.cpu(),
-        alignment=_cos(V, init.feedback.cpu()[:, None, :]),
-    )
+
+
+def _gram_blocks(streams: Streams, S: int, d: int, N: int, n_steps: int, sigma: float,
+                 dev: torch.device, dt: torch.dtype) -> Iterator[tuple[Any, Any, Any]]:
+    """Blocks ``(z (S, n, d), |x|^2 (S, n), xi (S, n) or None)`` for method 'gram'.
+
+    Seed ``s`` draws ``z`` from ``child(GRAM_Z_KEY)``'s stream ``(s, TAG_AUX)`` (``d``
+    numbers per step), the chi-square ``|x_perp|^2`` (``N - d`` degrees of freedom) from
+    ``child(GRAM_CHI_KEY)``'s, and the noise from the explicit method's noise stream; with
+    numpy on the host in float64 on every device (as the Wishart sampler does)."""
+    n_block = MAX_BLOCK_STEPS
+    gz = [streams.child(GRAM_Z_KEY).numpy(s, TAG_AUX) for s in range(S)]
+    gchi = [streams.child(GRAM_CHI_KEY).numpy(s, TAG_AUX) for s in range(S)]
+    gxi = [streams.child(NOISE_KEY).numpy(s, TAG_AUX) for s in range(S)] if sigma > 0 else None
+    for start in range(0, n_steps, n_block):
+        n = min(n_block, n_steps - start)
+        z = np.stack([g.standard_normal((n, d)) for g in gz])  # (S, n, d)
+        xx = np.einsum("snd,snd->sn", z, z) + np.stack([g.chisquare(N - d, n) for g in gchi])
+        xi = None if gxi is None else np.stack([g.standard_normal(n) for g in gxi])
+        yield tuple(None if a is None else torch.from_numpy(a).to(device=dev, dtype=dt)
+                    for a in (z, xx, xi))
+
+
+def _run_gram(init: TeacherStudentInit, blocks: Iterable[tuple[Any, Any, Any]], *, rule: str,
+              lr: float, lr2: float, decay: float, sigma: float, rec: _Recorder,
+              bar: _Bar) -> None:
+    """Method 'gram': the same SGD as a Markov chain of the order parameters (exact in law).
+
+    The state is ``C = [[Q, R], [R^T, T]]`` (the Gram matrix of the rows of ``w`` and
+    ``B``, over ``N``) and ``v``. Given it, a fresh ``x ~ N(0, I_N)`` enters the step only
+    through the local fields ``u = (lambda, nu) = L z`` (``C = L L^T``, ``z ~ N(0, I_d)``,
+    ``d = K + M``: the coordinates of ``x`` in the rows' orthonormalised span) and
+    ``|x|^2 = |z|^2 + chi^2_{N - d}`` (the rest of ``x``, independent of ``z``, by the
+    rotation invariance of ``N(0, I_N)``). With ``kappa = lr b g'(lambda) e`` (so
+    ``w' = a w + kappa x^T / sqrt(N)``) and ``D = diag(a 1_K, 1_M)``::
+
+        C' = D C D + (D u kappa~^T + kappa~ u^T D) / N + kappa~ kappa~^T |x|^2 / N^2
+
+    (``kappa~ = (kappa, 0_M)``), which is ``w' w'^T / N``, ``w' B^T / N`` and ``T``
+    exactly; ``v`` as in the explicit step. One small Cholesky factorisation per step.
+    ``blocks``: :func:`_gram_blocks` (``z``, ``|x|^2``, ``xi``)."""
+    K, M = init.K, init.M
+    Q0, R0, T0 = init.order_parameters()
+    C = torch.cat([torch.cat([Q0, R0], -1), torch.cat([R0.mT, T0], -1)], -2)  # (S, d, d)
+    opts = dict(dtype=C.dtype, device=C.device)
+    zeros_m = torch.zeros((init.n_seeds, M), **opts)
+    v_full = torch.cat([init.v, zeros_m], -1)  # (S, d): v, 0 on the teacher's fields
+    fb_full = torch.cat([init.feedback, zeros_m], -1)  # (S, d)
+    a_full = torch.cat([torch.zeros_like(init.v), init.A], -1)  # (S, d): 0, A
+    student = torch.cat([torch.ones(K, **opts), torch.zeros(M, **opts)])  # (d,)
+    D = torch.cat([torch.full((K,), decay, **opts), torch.ones(M, **opts)])  # (d,)
+    DD = D[:, None] * D[None, :]  # (d, d)
+    c1, c2 = lr * _GPRIME0 / init.N, lr2 / init.N
+    step = 0
+    rec.take(step, C[:, :K, :K], C[:, :K, K:], v_full[:, :K])
+    try:
+        for z_blk, xx_blk, xi_blk in blocks:
+            half_xx = (0.5 * xx_blk).T.contiguous().unsqueeze(-1)  # (n, S, 1)
+            noise = (sigma * xi_blk).T.contiguous().unsqueeze(-1) if sigma > 0 else None
+            z_blk = z_blk.transpose(0, 1).unsqueeze(-1).contiguous()  # (n, S, d, 1)
+            for j in range(z_blk.shape[0]):
+                u = (torch.linalg.cholesky(C) @ z_blk[j]).squeeze(-1)  # (S, d): lambda, nu
+                g_u = torch.special.erf(u / _SQRT2)  # (S, d)
+                e = ((a_full - v_full) * g_u).sum(-1, keepdim=True)  # (S, 1): y - phi
+                if noise is not None:
+                    e = e + noise[j]
+                b = v_full if rule == "bp" else fb_full  # (S, d), pre-step v; 0 on nu
+                kappa = torch.exp(u.square().mul_(-0.5)).mul_(b).mul_(e).mul_(c1)  # kappa~/N
+                h = torch.addcmul(u * D, kappa, half_xx[j])  # D u + kappa~ |x|^2 / (2N)
+                outer = h.unsqueeze(-1) * kappa.unsqueeze(-2)  # (S, d, d)
+                if decay != 1.0:
+                    C = C * DD
+                C = C + outer + outer.mT
+                v_full = torch.addcmul(v_full * decay, g_u * student, e, value=c2)
+                step += 1
+                if rec.due(step):
+                    rec.take(step, C[:, :K, :K], C[:, :K, K:], v_full[:, :K])
+            bar.update(z_blk.shape[0])
+    except torch.linalg.LinAlgError:
+        raise ValueError("`method` 'gram' needs the Gram matrix C = [[Q, R], [R^T, T]] to "
+                         f"stay positive definite, got a singular C after {step} steps (use "
+                         "method 'explicit').") from None
 
 
 def simulate_one_seed_literal(

@@ -315,3 +315,86 @@ def test_exported_from_alignlab_sim() -> None:
     for name in ("TeacherStudentInit", "TeacherStudentPath", "draw_teacher_student",
                  "simulate_teacher_student", "simulate_one_seed_literal"):
         assert getattr(sim, name) is getattr(ts, name) and name in sim.__all__
+
+
+# ---------------------------------------------------------------- method 'gram'
+def _x_with_fields(init: TeacherStudentInit, z: np.ndarray, chi: np.ndarray,
+                   gen: np.random.Generator) -> np.ndarray:
+    """Inputs ``x (S, 1, N)`` whose coordinates in the orthonormalised span of the rows
+    of ``w`` and ``B`` are ``z (S, d)`` and whose remaining squared norm is ``chi (S,)``:
+    the explicit step on them is the 'gram' step on ``(z, |z|^2 + chi)``."""
+    S, _, N = init.w.shape
+    X = np.empty((S, 1, N))
+    for s in range(S):
+        U = np.concatenate([init.w[s].numpy(), init.B[s].numpy()]) / math.sqrt(N)  # (d, N)
+        E = np.linalg.solve(np.linalg.cholesky(U @ U.T), U)  # orthonormal rows, U = L E
+        perp = gen.standard_normal(N)
+        perp -= E.T @ (E @ perp)
+        X[s, 0] = E.T @ z[s] + perp * math.sqrt(chi[s] / (perp @ perp))
+    return X
+
+
+@pytest.mark.parametrize(("rule", "wd", "sigma"), [("bp", 0.0, 0.0), ("dfa", 0.4, 0.3),
+                                                   ("bp", 0.7, 0.5)])
+def test_gram_step_is_the_explicit_step_on_matching_inputs(rule, wd, sigma) -> None:
+    """One step from the same state with the same fields and |x|^2: the same Q, R, v."""
+    S, K, M, N = 4, 3, 2, 12
+    init = draw_teacher_student(K, M, N, n_seeds=S, rng=17)
+    gen = np.random.default_rng(1)
+    z, chi, xi = gen.standard_normal((S, K + M)), gen.chisquare(N - K - M, S), \
+        gen.standard_normal((S, 1))
+    X = _x_with_fields(init, z, chi, gen)
+    explicit = simulate_teacher_student(init, inputs=[X], noise=[xi], t_max=1 / N,
+                                        t_eval=[0, 1 / N], weight_decay=wd, sigma=sigma,
+                                        rule=rule, lr=1.3, lr2=0.7)
+    kw = dict(rule=rule, lr=1.3, lr2=0.7, decay=1 - wd / N, sigma=sigma)
+    rec = ts._Recorder(np.array([0, 1]), S, K, M, torch.float64)
+    xx = (z * z).sum(-1) + chi  # |x|^2
+    block = (torch.from_numpy(z[:, None]), torch.from_numpy(xx[:, None]), torch.from_numpy(xi))
+    ts._run_gram(init, [block], rec=rec, bar=ts._Bar(False, 1), **kw)
+    gram = rec.path(init, N)
+    for name in FIELDS:
+        _assert_rel(getattr(gram, name), getattr(explicit, name), 1e-12)
+
+
+def _same_law(a: np.ndarray, b: np.ndarray) -> None:
+    """Means and variances of two independent samples (n,) agree within Z SE."""
+    n = len(a)
+    assert abs(a.mean() - b.mean()) < Z * math.sqrt((a.var() + b.var()) / n)
+    da, db = (a - a.mean()) ** 2, (b - b.mean()) ** 2
+    assert abs(da.mean() - db.mean()) < Z * math.sqrt((da.var() + db.var()) / n)
+
+
+@pytest.mark.parametrize("rule", ["bp", "dfa"])
+def test_gram_has_the_law_of_the_explicit_simulation(rule) -> None:
+    """Many runs from one initial state: the order parameters at t = 1 and t = 3 have the
+    same means and variances by both methods (their whole law is the same)."""
+    S, K, M, N = 3000, 2, 2, 16
+    one = draw_teacher_student(K, M, N, n_seeds=1, rng=5)
+    init = TeacherStudentInit(**{k: getattr(one, k).expand(S, *getattr(one, k).shape[1:])
+                                 for k in ("w", "v", "B", "A", "feedback")})
+    kw = dict(lr=1.5, rule=rule, t_max=3.0, t_eval=[1.0, 3.0], sigma=0.5, weight_decay=0.3)
+    ex = simulate_teacher_student(init, rng=1, **kw)
+    gr = simulate_teacher_student(init, rng=2, method="gram", **kw)
+    for name in ("Q", "R", "v"):
+        a, b = getattr(ex, name).reshape(S, -1).numpy(), getattr(gr, name).reshape(S, -1).numpy()
+        for col in range(a.shape[1]):
+            _same_law(a[:, col], b[:, col])
+
+
+def test_gram_arguments() -> None:
+    init = draw_teacher_student(2, 2, 20, n_seeds=2, rng=0)
+    with pytest.raises(ValueError, match="`inputs` must be None with method 'gram'"):
+        simulate_teacher_student(init, lr=0.5, t_max=1.0, method="gram",
+                                 inputs=[np.zeros((2, 20, 20))])
+    with pytest.raises(ValueError, match="`method` must be one of 'explicit', 'gram'"):
+        simulate_teacher_student(init, lr=0.5, t_max=1.0, method="ode")
+    small = draw_teacher_student(2, 2, 4, n_seeds=1, rng=0)
+    with pytest.raises(ValueError, match=r"`method` must be 'explicit' when N <= K \+ M"):
+        simulate_teacher_student(small, lr=0.5, t_max=1.0, method="gram")
+    a, b = (simulate_teacher_student(init, lr=0.5, t_max=2.0, method="gram", rng=3)
+            for _ in range(2))
+    torch.testing.assert_close(a.Q, b.Q, rtol=0, atol=0)
+    Q0, R0, _ = init.order_parameters()
+    torch.testing.assert_close(a.Q[:, 0], Q0, rtol=0, atol=0)
+    torch.testing.assert_close(a.R[:, 0], R0, rtol=0, atol=0)
