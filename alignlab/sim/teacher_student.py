@@ -55,6 +55,7 @@ import math
 import sys
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +64,7 @@ import torch
 
 from alignlab._rng import TAG_AUX, TAG_B, TAG_W, RngLike, Streams, make_streams
 from alignlab._validate import check_choice, check_finite, check_int, check_positive, invalid
-from alignlab.sim.engine import check_device, check_dtype, draw_for, n_workers, run_parallel
+from alignlab.sim.engine import check_device, check_dtype, draw_for, run_parallel
 
 __all__ = [
     "METHODS",
@@ -247,11 +248,11 @@ def _check_run(init: Any, lr: Any, rule: Any, sigma: Any, weight_decay: Any, lr2
 
 # ---------------------------------------------------------------- inputs, in blocks
 def _drawn_blocks(streams: Streams, S: int, N: int, n_steps: int, sigma: float,
-                  dev: torch.device, dt: torch.dtype) -> Iterator[tuple[Any, Any]]:
+                  dev: torch.device, dt: torch.dtype, threads: int) -> Iterator[tuple[Any, Any]]:
     """Blocks ``(x (S, n, N), xi (S, n) or None)`` covering ``n_steps`` steps, from the
-    per-seed streams of the module docstring. On the CPU with more than one torch thread,
-    the seeds' blocks are filled in threads (numpy releases the GIL) and the next block is
-    drawn while the caller steps through this one."""
+    per-seed streams of the module docstring. On the CPU with ``threads > 1``, the seeds'
+    blocks are filled in threads (numpy releases the GIL) and the next block is drawn
+    while the caller steps through this one."""
     itemsize = torch.empty((), dtype=dt).element_size()
     n_block = max(1, min(MAX_BLOCK_STEPS, BLOCK_BYTES // (S * N * itemsize)))
     x_draws = [draw_for(streams.child(INPUTS_KEY), s, TAG_AUX, dev) for s in range(S)]
@@ -269,11 +270,12 @@ def _drawn_blocks(streams: Streams, S: int, N: int, n_steps: int, sigma: float,
             if xi_draws is not None:
                 xi_draws[s].normal_(xi[s].numpy() if cpu else xi[s], 1.0)
 
-        run_parallel(one, range(S), n_workers(S) if cpu else 1, pool)
+        run_parallel(one, range(S), workers if cpu else 1, pool)
         return x, xi
 
-    ahead = cpu and torch.get_num_threads() > 1  # a core to spare for the next block
-    with ThreadPoolExecutor(max_workers=n_workers(S)) as pool, \
+    workers = max(1, min(threads, S))
+    ahead = cpu and threads > 1  # a core to spare for the next block
+    with ThreadPoolExecutor(max_workers=workers) as pool, \
             ThreadPoolExecutor(max_workers=1) as drawer:
         pending = drawer.submit(fill, min(n_block, n_steps)) if ahead and starts else None
         for i, start in enumerate(starts):
@@ -386,6 +388,23 @@ class _Recorder:
             feedback=fb, alignment=_cos(self.v, fb[:, None, :]))
 
 
+@contextmanager
+def _small_ops(dev: torch.device) -> Iterator[None]:
+    """One torch thread on the CPU for the duration (then restored): the step loop's
+    tensors are small, and torch's intra-op threads cost more than they save on them
+    (25x slower per step with 2 threads on a busy 2-core machine, S = 12, N = 2000); the
+    other cores draw the next inputs (:func:`_drawn_blocks`)."""
+    threads = torch.get_num_threads()
+    if dev.type != "cpu" or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def simulate_teacher_student(
     init: TeacherStudentInit,
     *,
@@ -446,17 +465,21 @@ def simulate_teacher_student(
         if N <= K + init.M:
             raise invalid("method", f"'explicit' when N <= K + M (here {N} <= {K + init.M}; "
                           "'gram' needs N > K + M)", method)
-        _run_gram(init, _gram_blocks(streams, S, K + init.M, N, n_steps, sigma, dev, dt),
-                  rule=rule, lr=lr, lr2=lr2, decay=1.0 - wd / N, sigma=sigma, rec=rec, bar=bar)
+        with _small_ops(dev):
+            _run_gram(init, _gram_blocks(streams, S, K + init.M, N, n_steps, sigma, dev, dt),
+                      rule=rule, lr=lr, lr2=lr2, decay=1.0 - wd / N, sigma=sigma, rec=rec,
+                      bar=bar)
     else:
         if inputs is None:
-            blocks = _drawn_blocks(streams, S, N, n_steps, sigma, dev, dt)
+            blocks = _drawn_blocks(streams, S, N, n_steps, sigma, dev, dt,
+                                   torch.get_num_threads())
         else:
             blocks = _given_blocks(inputs, noise, S, N, sigma, n_steps, dev, dt)
             if sigma > 0 and noise is None:
                 blocks = _with_rng_noise(blocks, streams, S, dev)
-        _run_explicit(init, blocks, rule=rule, lr=lr, lr2=lr2, decay=1.0 - wd / N,
-                      sigma=sigma, rec=rec, bar=bar)
+        with _small_ops(dev):
+            _run_explicit(init, blocks, rule=rule, lr=lr, lr2=lr2, decay=1.0 - wd / N,
+                          sigma=sigma, rec=rec, bar=bar)
     bar.close()
     return rec.path(init, N)
 

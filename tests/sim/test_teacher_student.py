@@ -96,6 +96,7 @@ def test_threads_do_not_change_the_numbers() -> None:
         one = simulate_teacher_student(init, **kw)
         torch.set_num_threads(3)
         three = simulate_teacher_student(init, **kw)
+        assert torch.get_num_threads() == 3  # restored after the run
     finally:
         torch.set_num_threads(threads)
     for name in FIELDS:
@@ -243,7 +244,7 @@ def test_drawn_inputs_and_noise_are_iid_standard_normal() -> None:
     S, N, n = 4, 64, 300
     streams = ts.make_streams(9)
     blocks = list(ts._drawn_blocks(streams, S, N, n, 1.0, torch.device("cpu"),
-                                   torch.float64))
+                                   torch.float64, threads=2))
     X = torch.cat([b[0] for b in blocks], dim=1).numpy()  # (S, n, N)
     XI = torch.cat([b[1] for b in blocks], dim=1).numpy()  # (S, n)
     assert X.shape == (S, n, N) and XI.shape == (S, n)
