@@ -65,6 +65,7 @@ import torch
 from alignlab._rng import TAG_AUX, TAG_B, TAG_W, RngLike, Streams, make_streams
 from alignlab._validate import check_choice, check_finite, check_int, check_positive, invalid
 from alignlab.sim.engine import check_device, check_dtype, draw_for, run_parallel
+from alignlab.sim.memory import check_memory
 
 __all__ = [
     "METHODS",
@@ -195,6 +196,9 @@ def draw_teacher_student(
     K, M, N = check_int("K", K), check_int("M", M), check_int("N", N)
     S = check_int("n_seeds", n_seeds)
     dev, dt = check_device(device), check_dtype(dtype)
+    itemsize = torch.empty((), dtype=dt).element_size()  # w, B, and the run's copy of w:
+    check_memory("N", S * (2 * K + M) * N * itemsize, value=N, device=dev,
+                 what=f"the weights of {S} seeds (n_seeds)")
     streams = make_streams(rng)
     w = torch.empty((S, K, N), dtype=dt, device=dev)
     v, feedback = (torch.empty((S, K), dtype=dt, device=dev) for _ in range(2))

@@ -297,6 +297,14 @@ def test_bad_draw_arguments(args, kwargs, match) -> None:
         draw_teacher_student(*args, **kwargs)
 
 
+def test_weights_beyond_the_memory_budget_are_refused(monkeypatch) -> None:
+    monkeypatch.setenv("ALIGNLAB_MEMORY_BUDGET", "100000")
+    draw_teacher_student(2, 2, 1000, n_seeds=2, rng=0)  # 2 * 6 * 1000 * 8 = 96 kB
+    with pytest.raises(ValueError, match="`N` must be small enough for the weights of 2 "
+                                         "seeds"):
+        draw_teacher_student(2, 2, 1100, n_seeds=2, rng=0)
+
+
 def test_init_from_given_weights_is_checked() -> None:
     good = draw_teacher_student(2, 3, 10, n_seeds=2, rng=0)
     parts = dict(w=good.w, v=good.v, B=good.B, A=good.A, feedback=good.feedback)
