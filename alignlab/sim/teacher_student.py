@@ -52,6 +52,7 @@ simulation's dtype, so float32 and float64 runs of one seed draw different numbe
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -88,7 +89,7 @@ _SQRT2 = math.sqrt(2.0)
 _GPRIME0 = math.sqrt(2.0 / math.pi)  # g'(0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TeacherStudentInit:
     """Initial student and teacher of ``S`` independent seeds (tensors, one dtype/device).
 
@@ -126,6 +127,10 @@ class TeacherStudentInit:
             raise invalid("A", f"of shape (S, M) with B's M = {self.B.shape[1]} >= 1",
                           tuple(self.A.shape))
 
+    def __repr__(self) -> str:
+        return (f"TeacherStudentInit(n_seeds={self.n_seeds}, K={self.K}, M={self.M}, "
+                f"N={self.N}, dtype={self.w.dtype}, device={self.w.device})")
+
     @property
     def n_seeds(self) -> int:
         return self.w.shape[0]
@@ -148,7 +153,7 @@ class TeacherStudentInit:
         return _order_parameters(self.w, self.B)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TeacherStudentPath:
     """Order parameters of ``S`` seeds at the recorded times (tensors, the init's dtype,
     on the CPU).
@@ -166,6 +171,11 @@ class TeacherStudentPath:
     A: torch.Tensor
     feedback: torch.Tensor
     alignment: torch.Tensor
+
+    def __repr__(self) -> str:
+        S, n_t, K, M = self.R.shape
+        return (f"TeacherStudentPath(n_seeds={S}, K={K}, M={M}, n_t={n_t}, "
+                f"t=[{self.t[0]:g} .. {self.t[-1]:g}])")
 
 
 def _order_parameters(w: torch.Tensor, B: torch.Tensor):
@@ -336,13 +346,14 @@ def _with_rng_noise(blocks: Iterator[tuple[torch.Tensor, Any]], streams: Streams
 
 
 class _Bar:
-    """A tqdm bar over the steps on stderr (if tqdm is installed: the 'progress' extra),
-    else a line per tenth of the run; nothing when disabled."""
+    """Progress over the steps on stderr, as ``alignlab train`` shows it: a tqdm bar on a
+    terminal (if tqdm is installed, the 'progress' extra, and ``CI`` is unset), else a
+    line per tenth of the run; nothing when disabled."""
 
     def __init__(self, enabled: bool, total: int):
         self.bar, self.total, self.done, self.shown = None, total, 0, 0
         self.enabled = enabled
-        if enabled:
+        if enabled and sys.stderr.isatty() and not os.environ.get("CI"):
             try:
                 from tqdm import tqdm
 

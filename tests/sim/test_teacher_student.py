@@ -131,6 +131,9 @@ def test_shapes_and_the_state_at_t0_is_the_init() -> None:
     torch.testing.assert_close(p.A, init.A, rtol=0, atol=0)
     cos0 = (init.v * init.feedback).sum(-1) / (init.v.norm(dim=-1) * init.feedback.norm(dim=-1))
     torch.testing.assert_close(p.alignment[:, 0], cos0)
+    assert repr(init) == ("TeacherStudentInit(n_seeds=3, K=4, M=2, N=30, dtype=torch.float64, "
+                          "device=cpu)")
+    assert repr(p) == f"TeacherStudentPath(n_seeds=3, K=4, M=2, n_t={n_t}, t=[0 .. 2])"
 
 
 def test_t_eval_is_rounded_to_steps_and_the_run_stops_at_its_last_time() -> None:
