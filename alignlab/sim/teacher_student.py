@@ -47,6 +47,8 @@ step. On the CPU these are numpy ``PCG64DXSM`` streams (so the literal loop, dra
 row, gets the very numbers the batched simulator draws in blocks); on other devices
 ``torch.Generator`` s seeded from the same streams. The draws are made in the
 simulation's dtype, so float32 and float64 runs of one seed draw different numbers.
+Method 'gram' draws seed ``s``'s fields from ``child(2)``'s stream ``(s, TAG_AUX)`` and
+its chi-squares from ``child(3)``'s (numpy, float64, on every device), its noise as above.
 """
 
 from __future__ import annotations
