@@ -473,31 +473,28 @@ def simulate_teacher_student(
     rec_steps, n_steps = _record_steps(t_eval, t_max, N)
     dev, dt = init.w.device, init.w.dtype
     streams = make_streams(rng)
+    if method == "gram" and (inputs is not None or noise is not None):
+        raise invalid("inputs", "None with method 'gram' (it draws the local fields, not the "
+                      "inputs; use method 'explicit')", "given")
+    if method == "gram" and N <= K + init.M:
+        raise invalid("method", f"'explicit' when N <= K + M (here {N} <= {K + init.M}; "
+                      "'gram' needs N > K + M)", method)
     rec = _Recorder(rec_steps, S, K, init.M, dt)
-    bar = _Bar(progress, n_steps)
+    run = dict(rule=rule, lr=lr, lr2=lr2, decay=1.0 - wd / N, sigma=sigma, rec=rec,
+               bar=_Bar(progress, n_steps))
     if method == "gram":
-        if inputs is not None or noise is not None:
-            raise invalid("inputs", "None with method 'gram' (it draws the local fields, "
-                          "not the inputs; use method 'explicit')", "given")
-        if N <= K + init.M:
-            raise invalid("method", f"'explicit' when N <= K + M (here {N} <= {K + init.M}; "
-                          "'gram' needs N > K + M)", method)
-        with _small_ops(dev):
-            _run_gram(init, _gram_blocks(streams, S, K + init.M, N, n_steps, sigma, dev, dt),
-                      rule=rule, lr=lr, lr2=lr2, decay=1.0 - wd / N, sigma=sigma, rec=rec,
-                      bar=bar)
+        blocks = _gram_blocks(streams, S, K + init.M, N, n_steps, sigma, dev, dt)
+    elif inputs is None:
+        blocks = _drawn_blocks(streams, S, N, n_steps, sigma, dev, dt, torch.get_num_threads())
     else:
-        if inputs is None:
-            blocks = _drawn_blocks(streams, S, N, n_steps, sigma, dev, dt,
-                                   torch.get_num_threads())
-        else:
-            blocks = _given_blocks(inputs, noise, S, N, sigma, n_steps, dev, dt)
-            if sigma > 0 and noise is None:
-                blocks = _with_rng_noise(blocks, streams, S, dev)
+        blocks = _given_blocks(inputs, noise, S, N, sigma, n_steps, dev, dt)
+        if sigma > 0 and noise is None:
+            blocks = _with_rng_noise(blocks, streams, S, dev)
+    try:
         with _small_ops(dev):
-            _run_explicit(init, blocks, rule=rule, lr=lr, lr2=lr2, decay=1.0 - wd / N,
-                          sigma=sigma, rec=rec, bar=bar)
-    bar.close()
+            (_run_gram if method == "gram" else _run_explicit)(init, blocks, **run)
+    finally:
+        run["bar"].close()
     return rec.path(init, N)
 
 
