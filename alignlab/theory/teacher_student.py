@@ -78,23 +78,31 @@ def _i3(C, k):
 
 
 def _i4(C, k):
-    """I4[a, b, c, d] for a, b < k: (..., k, k, n, n)."""
-    dg = 1.0 + np.diagonal(C, axis1=-2, axis2=-1)
-    da = dg[..., :k, None, None, None]
-    db = dg[..., None, :k, None, None]
-    dc = dg[..., None, None, :, None]
-    dd = dg[..., None, None, None, :]
-    cab = C[..., :k, :k, None, None]
-    cac = C[..., :k, None, :, None]
-    cad = C[..., :k, None, None, :]
-    cbc = C[..., None, :k, :, None]
-    cbd = C[..., None, :k, None, :]
-    ccd = C[..., None, None, :, :]
-    l4 = da * db - cab * cab
-    l0 = l4 * ccd - cbc * cbd * da - cac * cad * db + cab * (cac * cbd + cad * cbc)
-    l1 = l4 * dc - cbc * cbc * da - cac * cac * db + 2.0 * cab * cac * cbc
-    l2 = l4 * dd - cbd * cbd * da - cad * cad * db + 2.0 * cab * cad * cbd
-    return _FOUR_PI2 / np.sqrt(l4) * np.arcsin(l0 / np.sqrt(l1 * l2))
+    """I4[a, b, c, d] for a, b < k: (..., k, k, n, n).
+
+    The spec's L0, L1, L2 as one quadratic form: with ``S_ab = [[1 + C_aa, C_ab],
+    [C_ab, 1 + C_bb]]`` (``L4 = det S_ab``), its adjugate ``adj S_ab`` and
+    ``x_c = (C_ac, C_bc)``, ``L0 = L4 C_cd - x_c^T adj(S_ab) x_d``, ``L1 = L0[c, c] + L4``
+    and ``L2 = L0[d, d] + L4`` (expand the products to see the spec's five terms): two
+    matrix products instead of some forty elementwise operations.
+    """
+    d = 1.0 + np.diagonal(C, axis1=-2, axis2=-1)
+    n = C.shape[-1]
+    da = d[..., :k, None]
+    db = d[..., None, :k]
+    cab = C[..., :k, :k]
+    l4 = da * db - cab * cab  # (..., k, k)
+    adj = np.empty((*cab.shape, 2, 2))
+    adj[..., 0, 0] = db
+    adj[..., 1, 1] = da
+    adj[..., 0, 1] = adj[..., 1, 0] = -cab
+    x = np.empty((*cab.shape, 2, n))
+    x[..., 0, :] = C[..., :k, None, :]  # C_ac
+    x[..., 1, :] = C[..., None, :k, :]  # C_bc
+    l0 = l4[..., None, None] * C[..., None, None, :, :] - np.swapaxes(x, -1, -2) @ (adj @ x)
+    l1 = np.diagonal(l0, axis1=-2, axis2=-1) + l4[..., None]  # (..., k, k, n)
+    return (_FOUR_PI2 / np.sqrt(l4)[..., None, None]
+            * np.arcsin(l0 / np.sqrt(l1[..., :, None] * l1[..., None, :])))
 
 
 def _j2(C, k):
@@ -135,13 +143,14 @@ def _check_c(C):
 
 
 def _blocks(Q, R, T):
-    lead = np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2])
     K, M = R.shape[-2:]
-    Q = np.broadcast_to(Q, (*lead, K, K))
-    R = np.broadcast_to(R, (*lead, K, M))
-    T = np.broadcast_to(T, (*lead, M, M))
-    return np.concatenate([np.concatenate([Q, R], -1),
-                           np.concatenate([np.swapaxes(R, -1, -2), T], -1)], -2)
+    C = np.empty((*np.broadcast_shapes(Q.shape[:-2], R.shape[:-2], T.shape[:-2]),
+                  K + M, K + M))
+    C[..., :K, :K] = Q
+    C[..., :K, K:] = R
+    C[..., K:, :K] = np.swapaxes(R, -1, -2)
+    C[..., K:, K:] = T
+    return C
 
 
 def _check_qrt(Q, R, T):
@@ -251,9 +260,11 @@ def j2(C) -> np.ndarray:
 
 def _error_weights(v, A):
     """``a = (-v, A)``: the error is ``e = sum_c a_c g(u_c)`` (without output noise)."""
-    lead = np.broadcast_shapes(v.shape[:-1], A.shape[:-1])
-    return np.concatenate([-np.broadcast_to(v, (*lead, v.shape[-1])),
-                           np.broadcast_to(A, (*lead, A.shape[-1]))], -1)
+    K = v.shape[-1]
+    a = np.empty((*np.broadcast_shapes(v.shape[:-1], A.shape[:-1]), K + A.shape[-1]))
+    np.negative(v, out=a[..., :K])
+    a[..., K:] = A
+    return a
 
 
 def _check_vector(name, x, size, size_name):
