@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 RULES = ("bp", "dfa", "fa")
+METHODS = ("LSODA", "DOP853", "RK45", "Radau", "BDF")  # scipy.integrate.solve_ivp's
 _TWO_PI = 2.0 / np.pi
 _FOUR_PI2 = 4.0 / np.pi**2
 # symmetry and positive semi-definiteness are checked to this relative tolerance (inputs
@@ -458,8 +459,8 @@ def _default_t_eval(t_max):
 
 
 def integrate(Q, R, T, A, v, *, lr, rule="bp", feedback=None, t_max, dt=None, sigma=0.0,
-              weight_decay=0.0, lr2=None, t_eval=None, rtol=1e-10,
-              atol=1e-12) -> TeacherStudentCurve:
+              weight_decay=0.0, lr2=None, t_eval=None, rtol=1e-10, atol=1e-12,
+              method="LSODA") -> TeacherStudentCurve:
     r"""Integrate the teacher-student ODEs from the initial order parameters.
 
     Solves :func:`order_parameter_derivatives` (the equations, exact as ``N -> inf``) from
@@ -491,9 +492,9 @@ def integrate(Q, R, T, A, v, *, lr, rule="bp", feedback=None, t_max, dt=None, si
         Given: forward Euler at this step, each right-hand side evaluated at the state at
         the start of the step (the authors' scheme; ``dt = 1/N`` is theirs); ``t_eval`` is
         rounded to the step grid (duplicates dropped) and the last step ends at
-        ``round(t_max / dt) * dt``. None (default): ``scipy.integrate.solve_ivp``'s
-        DOP853 (explicit Runge-Kutta of order 8, adaptive) with ``rtol``, ``atol``, whose
-        curve is the ``dt -> 0`` limit (``docs/teacher_student.md`` measures how close).
+        ``round(t_max / dt) * dt``. None (default): ``scipy.integrate.solve_ivp`` with
+        ``method``, ``rtol``, ``atol``, whose curve is the ``dt -> 0`` limit
+        (``docs/teacher_student.md`` measures how close).
     sigma : float
         Output-noise standard deviation (enters the ``lr^2`` term of ``dQ``), >= 0.
     weight_decay : float
@@ -507,6 +508,10 @@ def integrate(Q, R, T, A, v, *, lr, rule="bp", feedback=None, t_max, dt=None, si
         ``min(0.01, t_max)`` to ``t_max``.
     rtol, atol : float
         Tolerances of the adaptive integrator (ignored with ``dt``).
+    method : {"LSODA", "DOP853", "RK45", "Radau", "BDF"}
+        The adaptive integrator (ignored with ``dt``). LSODA (Adams multistep, switching to
+        BDF if the problem turns stiff; the default) takes about a third of DOP853's
+        evaluations for the same accuracy on these equations (the benchmark).
 
     Returns
     -------
@@ -533,6 +538,7 @@ def integrate(Q, R, T, A, v, *, lr, rule="bp", feedback=None, t_max, dt=None, si
                           f"{bool(np.all(np.diff(t_eval) > 0))}")
     rtol = float(check_positive("rtol", rtol, scalar=True))
     atol = float(check_positive("atol", atol, scalar=True))
+    method = check_choice("method", method, METHODS)
 
     S, K, M = p.sizes
     sizes = (K * K, K * M, K)
@@ -553,7 +559,7 @@ def integrate(Q, R, T, A, v, *, lr, rule="bp", feedback=None, t_max, dt=None, si
     if dt is None:
         from scipy.integrate import solve_ivp  # scipy.integrate only when integrating
 
-        sol = solve_ivp(rhs, (0.0, t_max), y0, method="DOP853", t_eval=t_eval, rtol=rtol,
+        sol = solve_ivp(rhs, (0.0, t_max), y0, method=method, t_eval=t_eval, rtol=rtol,
                         atol=atol)
         if sol.status != 0:
             raise RuntimeError(f"solve_ivp failed: {sol.message}")

@@ -175,7 +175,7 @@ def test_euler_converges_first_order_to_the_adaptive_curve():
     Q, R, T, A, v, fb = _state(2, 2, 8)
     kw = {"lr": 0.8, "rule": "dfa", "feedback": fb, "t_max": 4.0, "t_eval": [1.0, 2.0, 4.0],
           "sigma": 0.3}
-    limit = integrate(Q, R, T, A, v, rtol=1e-12, atol=1e-14, **kw)
+    limit = integrate(Q, R, T, A, v, method="DOP853", rtol=1e-12, atol=1e-14, **kw)
     errors = []
     for dt in (0.04, 0.02, 0.01, 0.005):
         curve = integrate(Q, R, T, A, v, dt=dt, **kw)
@@ -185,9 +185,12 @@ def test_euler_converges_first_order_to_the_adaptive_curve():
     ratios = np.array(errors[:-1]) / np.array(errors[1:])
     # first order: the error halves with dt (2 + O(dt))
     np.testing.assert_allclose(ratios, 2.0, atol=0.1)
-    # the adaptive curve at the default tolerances is the dt -> 0 limit to 1e-8
-    default = integrate(Q, R, T, A, v, **kw)
-    np.testing.assert_allclose(default.eg, limit.eg, rtol=1e-8)
+    # the adaptive curve at the default method and tolerances (LSODA) is the dt -> 0 limit
+    # (another method, DOP853, much tighter) to 1e-8; so is Radau, an implicit method
+    for method in ("LSODA", "Radau"):
+        curve = integrate(Q, R, T, A, v, **kw) if method == "LSODA" else integrate(
+            Q, R, T, A, v, method=method, **kw)
+        np.testing.assert_allclose(curve.eg, limit.eg, rtol=1e-8, err_msg=method)
 
 
 def test_curve_fields_shapes_and_alignment():
@@ -267,6 +270,7 @@ def test_euler_reports_the_step_grid():
      "got 'batch sizes [3, 4]'."),
     ({"v": np.ones((2, 3, 2))}, "`v` must be unbatched or with one leading batch axis"),
     ({"sigma": -0.1}, "`sigma` must be >= 0, got -0.1."),
+    ({"method": "euler"}, "`method` must be one of 'LSODA', 'DOP853', 'RK45', 'Radau', 'BDF'"),
 ])
 def test_integrate_refuses_bad_input(kwargs, message):
     Q, R, T, A, v, _ = _state(2, 1, 0)
