@@ -82,6 +82,8 @@ def main(argv=None) -> None:
     parser.add_argument("--rules", nargs="+", default=["bp", "dfa"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=12,
+                        help="draws integrated at once against one at a time (0: skip)")
     parser.add_argument("--richardson", action="store_true",
                         help="also Euler at dt = 1/(2N) and the extrapolation (slow)")
     parser.add_argument("--methods", action="store_true",
@@ -89,7 +91,7 @@ def main(argv=None) -> None:
     parser.add_argument("--smoke", action="store_true", help="t_max 10, N 50, 1 repeat")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.t_max, args.N, args.repeats = 10.0, 50, 1
+        args.t_max, args.N, args.repeats, args.batch = 10.0, 50, 1, 3
 
     state = initial_state(args.K, args.M, args.N, args.seed)
     dt = 1.0 / args.N
@@ -145,6 +147,34 @@ def main(argv=None) -> None:
                     print(f"  {method:6s} rtol {rtol:.0e} atol {rtol / 100:.0e}: wall {sec:.3f} "
                           f"s, CPU {cpu_sec:.3f} s, {curve.n_evaluations} evaluations, "
                           f"error {rel_error(curve.eg[0], limit.eg[0]):.1e}")
+
+    if args.batch:
+        bench_batch(args)
+
+
+def bench_batch(args) -> None:
+    """Draws (seeds seed..seed+S-1) integrated as one batch against one at a time, with
+    the default integrator; the largest relative deviation of the batch's eg from each
+    draw's limit."""
+    states = [initial_state(args.K, args.M, args.N, args.seed + s) for s in range(args.batch)]
+    stacked = {k: np.stack([st[k] for st in states]) for k in states[0]}
+    print(f"\nbatch of {args.batch} draws (seeds {args.seed}..{args.seed + args.batch - 1}), "
+          f"adaptive, to t={args.t_max:g}:")
+    for rule in args.rules:
+        kw = {"lr": args.lr, "rule": rule, "t_max": args.t_max}
+        cpu = {"batch": [], "loop": []}
+        for _ in range(args.repeats):  # interleaved
+            _, sec, batch = timed(lambda kw=kw: integrate(**stacked, **kw))
+            cpu["batch"].append(sec)
+            _, sec, _ = timed(lambda kw=kw: [integrate(**st, **kw) for st in states])
+            cpu["loop"].append(sec)
+        limits = [integrate(**st, **kw, method="DOP853", rtol=1e-13, atol=1e-16)
+                  for st in states]
+        error = max(rel_error(batch.eg[s], lim.eg[0]) for s, lim in enumerate(limits))
+        med = {k: statistics.median(v) for k, v in cpu.items()}
+        print(f"  [{rule}] batch: CPU {med['batch']:.3f} s median ({batch.n_evaluations} "
+              f"evaluations of the batch), error {error:.1e}; one at a time: CPU "
+              f"{med['loop']:.3f} s; loop / batch {med['loop'] / med['batch']:.1f}x")
 
 
 if __name__ == "__main__":

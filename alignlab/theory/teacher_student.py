@@ -2,8 +2,8 @@ r"""Teacher-student ODEs of online learning in two-layer networks: BP, FA and DF
 
 The exact theory of Saad & Solla (1995) and Goldt et al. (2019) for backpropagation and of
 Refinetti et al. (2021, "Align, then memorise") for direct feedback alignment, in the
-conventions of ``shared/spec/teacher_student.md`` (the authors' code's), derived and
-checked in ``docs/teacher_student.md``.
+conventions of the authors' code; ``docs/teacher_student.md`` states them, derives the
+equations and says how they are checked.
 
 The model: inputs :math:`x \sim N(0, I_N)`, a teacher
 :math:`y = \sum_m A_m g(\nu_m)`, :math:`\nu_m = B^*_m \cdot x/\sqrt N` (``M`` hidden
@@ -491,10 +491,10 @@ def integrate(Q, R, T, A, v, *, lr, rule="bp", feedback=None, t_max, dt=None, si
     dt : float, optional
         Given: forward Euler at this step, each right-hand side evaluated at the state at
         the start of the step (the authors' scheme; ``dt = 1/N`` is theirs); ``t_eval`` is
-        rounded to the step grid (duplicates dropped) and the last step ends at
-        ``round(t_max / dt) * dt``. None (default): ``scipy.integrate.solve_ivp`` with
-        ``method``, ``rtol``, ``atol``, whose curve is the ``dt -> 0`` limit
-        (``docs/teacher_student.md`` measures how close).
+        rounded to the step grid (duplicates dropped) and the steps stop at its last point
+        (``round(t_max / dt) * dt`` for the default grid). None (default):
+        ``scipy.integrate.solve_ivp`` with ``method``, ``rtol``, ``atol``, whose curve is
+        the ``dt -> 0`` limit (``docs/teacher_student.md`` measures how close).
     sigma : float
         Output-noise standard deviation (enters the ``lr^2`` term of ``dQ``), >= 0.
     weight_decay : float
@@ -559,8 +559,11 @@ def integrate(Q, R, T, A, v, *, lr, rule="bp", feedback=None, t_max, dt=None, si
     if dt is None:
         from scipy.integrate import solve_ivp  # scipy.integrate only when integrating
 
+        # the draws are independent: the Jacobian is block diagonal, one block per draw;
+        # LSODA told its bandwidth estimates it from 2 D - 1 evaluations, not S D
+        band = {"lband": y0.size // S - 1, "uband": y0.size // S - 1} if method == "LSODA" else {}
         sol = solve_ivp(rhs, (0.0, t_max), y0, method=method, t_eval=t_eval, rtol=rtol,
-                        atol=atol)
+                        atol=atol, **band)
         if sol.status != 0:
             raise RuntimeError(f"solve_ivp failed: {sol.message}")
         t, ys, n_evaluations = sol.t, sol.y.T, int(sol.nfev)
