@@ -229,10 +229,11 @@ def test_batch_equals_one_at_a_time():
             one = integrate(Q[s], R[s], T[s], A[s], v[s], feedback=fb[s], dt=dt, **kw)
             np.testing.assert_allclose(batch.eg[s], one.eg[0], rtol=rtol)
             np.testing.assert_allclose(batch.Q[s], one.Q[0], rtol=rtol, atol=1e-12)
-    # unbatched T, A broadcast over a batch of students
-    shared = integrate(Q[:, :2, :2] * 0 + Q[0], R[0], T[0], A[0], v, feedback=fb[0], dt=0.05,
-                       **kw)
+    # unbatched inputs are shared by the batch: three second layers on one first layer
+    shared = integrate(Q[0], R[0], T[0], A[0], v, feedback=fb[0], dt=0.05, **kw)
     assert shared.v.shape[0] == 3
+    one = integrate(Q[0], R[0], T[0], A[0], v[1], feedback=fb[0], dt=0.05, **kw)
+    np.testing.assert_allclose(shared.eg[1], one.eg[0], rtol=1e-13)
 
 
 def test_second_layer_rate_and_weight_decay():
