@@ -7,6 +7,9 @@ with its sample mean within ``Z`` standard errors.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy.special import erf
@@ -200,3 +203,10 @@ def test_generalisation_error_refuses_wrong_second_layers():
         generalisation_error(Q, R, T, A, np.ones(3))
     with pytest.raises(ValueError, match=r"`A` must be of shape \(\.\.\., M\) = \(\.\.\., 3\)"):
         generalisation_error(Q, R, T, np.ones(2), v)
+
+
+def test_never_imports_torch():
+    code = ("import sys; from alignlab.theory import integrate, i4; "
+            "integrate([[1.0]], [[0.1]], [[1.0]], [1.0], [0.5], lr=0.5, t_max=1.0); "
+            "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)")
+    subprocess.run([sys.executable, "-c", code], check=True)
