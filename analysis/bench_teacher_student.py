@@ -43,8 +43,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from alignlab.theory import integrate  # noqa: E402
-from alignlab.theory import teacher_student as ts  # noqa: E402
+from alignlab.theory import integrate, log_time_grid  # noqa: E402
 
 
 def initial_state(K: int, M: int, N: int, seed: int):
@@ -96,7 +95,7 @@ def main(argv=None) -> None:
     state = initial_state(args.K, args.M, args.N, args.seed)
     dt = 1.0 / args.N
     # the default grid, on Euler's step grid so that every curve has the same times
-    t_eval = np.unique(np.rint(ts._default_t_eval(args.t_max) / dt)) * dt
+    t_eval = log_time_grid(args.t_max, dt=dt)
     print(f"K={args.K} M={args.M} lr={args.lr} t_max={args.t_max:g} seed={args.seed}; "
           f"Euler dt=1/N=1/{args.N} ({round(args.t_max * args.N):,} steps); "
           f"{t_eval.size} time points; python {platform.python_version()}, numpy "

@@ -82,6 +82,7 @@ _SOURCES = {
         "i4",
         "integrate",
         "j2",
+        "log_time_grid",
         "order_parameter_derivatives",
     ), "teacher_student"),
     **dict.fromkeys((

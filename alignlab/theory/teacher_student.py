@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alignlab._validate import check_choice, check_finite, check_positive, invalid
+from alignlab._validate import check_choice, check_finite, check_int, check_positive, invalid
 
 __all__ = [
     "TeacherStudentCurve",
@@ -48,6 +48,7 @@ __all__ = [
     "i4",
     "integrate",
     "j2",
+    "log_time_grid",
     "order_parameter_derivatives",
 ]
 
@@ -451,11 +452,28 @@ class TeacherStudentCurve:
     n_evaluations: int = 0  # right-hand-side evaluations (of the whole batch) it took
 
 
-def _default_t_eval(t_max):
-    """0 plus 20 log-spaced points per decade from min(0.01, t_max) to t_max."""
-    lo = min(1e-2, t_max)
-    n = max(2, int(np.ceil(20 * np.log10(t_max / lo))) + 1)
-    return np.concatenate([[0.0], np.geomspace(lo, t_max, n)])
+def _on_step_grid(t, dt):
+    """The step numbers nearest to the times ``t`` (duplicates dropped)."""
+    return np.unique(np.rint(np.asarray(t) / dt).astype(np.int64))
+
+
+def log_time_grid(t_max, *, per_decade=20, start=1e-2, dt=None) -> np.ndarray:
+    """The default time grid of :func:`integrate`: 0 and ``per_decade`` log-spaced
+    points per decade from ``min(start, t_max)`` to ``t_max``, for log-log plots.
+
+    With ``dt`` (a simulation's ``1/N``, or Euler's step) the times are rounded to
+    multiples of ``dt``, duplicates dropped, so a simulation can record at exactly these
+    times and Euler reports them unchanged. Returns an increasing float array.
+    """
+    t_max = float(check_positive("t_max", t_max, scalar=True))
+    start = min(float(check_positive("start", start, scalar=True)), t_max)
+    per_decade = check_int("per_decade", per_decade)
+    n = int(np.ceil(per_decade * np.log10(t_max / start))) + 1  # 1 when start == t_max
+    grid = np.concatenate([[0.0], np.geomspace(start, t_max, n)])
+    if dt is None:
+        return grid
+    dt = float(check_positive("dt", dt, scalar=True))
+    return _on_step_grid(grid, dt) * dt
 
 
 def integrate(Q, R, T, A, v, *, lr, rule="bp", feedback=None, t_max, dt=None, sigma=0.0,
@@ -504,8 +522,8 @@ def integrate(Q, R, T, A, v, *, lr, rule="bp", feedback=None, t_max, dt=None, si
     lr2 : float, optional
         The second layer's rate ``eta_2 >= 0`` (its SGD rate is ``lr2 / N``); default ``lr``.
     t_eval : array_like, optional
-        Increasing times in [0, t_max]; default 0 and 20 log-spaced points per decade from
-        ``min(0.01, t_max)`` to ``t_max``.
+        Increasing times in [0, t_max]; default :func:`log_time_grid` ``(t_max)``: 0 and 20
+        log-spaced points per decade from ``min(0.01, t_max)`` to ``t_max``.
     rtol, atol : float
         Tolerances of the adaptive integrator (ignored with ``dt``).
     method : {"LSODA", "DOP853", "RK45", "Radau", "BDF"}
@@ -527,7 +545,7 @@ def integrate(Q, R, T, A, v, *, lr, rule="bp", feedback=None, t_max, dt=None, si
         if round(t_max / dt) < 1:
             raise invalid("dt", f"<= t_max = {t_max:g} (at least one step)", dt)
     if t_eval is None:
-        t_eval = _default_t_eval(t_max)
+        t_eval = log_time_grid(t_max)
     else:
         t_eval = np.atleast_1d(np.asarray(check_finite("t_eval", t_eval), dtype=float))
         if t_eval.ndim != 1 or t_eval.size == 0:
@@ -570,7 +588,7 @@ def integrate(Q, R, T, A, v, *, lr, rule="bp", feedback=None, t_max, dt=None, si
             raise RuntimeError(f"solve_ivp failed: {sol.message}")
         t, ys, n_evaluations = sol.t, sol.y.T, int(sol.nfev)
     else:
-        steps = np.unique(np.rint(t_eval / dt).astype(np.int64))
+        steps = _on_step_grid(t_eval, dt)
         ys = np.empty((steps.size, y0.size))
         y, done = y0.copy(), 0
         for j, target in enumerate(steps):

@@ -17,6 +17,7 @@ from alignlab.theory import (
     i4,
     integrate,
     j2,
+    log_time_grid,
     order_parameter_derivatives,
 )
 
@@ -254,6 +255,25 @@ def test_euler_reports_the_step_grid():
     np.testing.assert_allclose(curve.t, [0, 0.01, 0.5, 1.0])
     assert curve.n_evaluations == 100
     np.testing.assert_array_equal(curve.Q[0, 0], Q)
+
+
+def test_log_time_grid_is_the_default_and_fits_a_step_grid():
+    Q, R, T, A, v, _ = _state(1, 1, 2)
+    grid = log_time_grid(1000.0)
+    assert grid[0] == 0.0 and grid[1] == 0.01 and grid[-1] == pytest.approx(1000.0)
+    assert grid.size == 1 + 5 * 20 + 1  # 0, then 20 per decade over 5 decades
+    np.testing.assert_array_equal(integrate(Q, R, T, A, v, lr=0.5, t_max=1000.0).t, grid)
+    # on a simulation's step grid (dt = 1/N): multiples of dt, and Euler reports exactly
+    # these times
+    on_steps = log_time_grid(2.0, dt=1 / 50)
+    steps = on_steps * 50
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-12)
+    assert np.all(np.diff(on_steps) > 0) and on_steps[-1] == pytest.approx(2.0)
+    euler = integrate(Q, R, T, A, v, lr=0.5, t_max=2.0, dt=1 / 50)
+    np.testing.assert_array_equal(euler.t, on_steps)
+    assert log_time_grid(0.001).tolist() == [0.0, 0.001]  # start capped at t_max
+    with pytest.raises(ValueError, match="`per_decade` must be an integer >= 1, got 0."):
+        log_time_grid(10.0, per_decade=0)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
