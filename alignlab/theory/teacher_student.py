@@ -352,7 +352,8 @@ class _Problem:
     T: np.ndarray  # (S, M, M)
     A: np.ndarray  # (S, M)
     v: np.ndarray  # (S, K)
-    b: np.ndarray  # (S, K): the first layer's feedback (v itself for BP: not used)
+    b: np.ndarray  # (S, K): the first layer's feedback (for BP the initial v; the
+    # integrator uses the current v)
     feedback: np.ndarray | None  # (S, K) or None
     rule: str
     lr: float
