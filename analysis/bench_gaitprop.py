@@ -20,7 +20,14 @@ Variants (the first is the baseline of every ratio):
 * ``gait-prop``: as configured (gamma 1e-3, ``'offdiag'`` penalty 0.1);
 * ``gait-prop, no penalty``: the same with ``method.penalty = 'none'``: isolates the
   inverse refresh (and the solves that replace BP's ``W^T e``);
-* ``itp``, ``tp``: as configured (``'offdiag'`` penalty 0.1 and 1000).
+* ``itp``, ``tp``: as configured (``'offdiag'`` penalty 0.1 and 1000);
+* ``gait-prop, targets form``: GAIT-prop in the literal form (``method.form = 'targets'``)
+  instead of the default difference form;
+* ``bp, float32``, ``gait-prop, float32``, ``gait-prop, targets form, float32``: the same
+  in float32 (``train.dtype = 'float32'``).
+
+``dtype_ratio`` divides a row's median by BP's in the same dtype (and section),
+``form_ratio`` a difference-form row's by the same variant's in the literal form.
 
 Beside them, a separate GAIT-prop trainer (as configured) runs the same step split into its
 phases, each timed on its own: the forward pass (``model.activities``), the targets and
@@ -30,6 +37,10 @@ gradient (:func:`alignlab.gaitprop.penalty_grad` over all layers), the optimiser
 after the weights changed: layers 2..L, each with its condition estimate), plus their
 total, so the reader sees what dominates. (The phases are ``Trainer.step``'s body in the
 same order; the smoke test checks that they update the weights bit for bit as it does.)
+A third section times the rule's update alone (:func:`update_pass`: forward, errors,
+``-<e h^T>``, with the LU factors cached, on a GAIT-prop network that is never stepped),
+BP and GAIT-prop in both forms, float64 and float32: the only part of the step in which
+the two forms differ.
 
 Protocol: one warm-up step per variant, then ``--repeats`` rounds; each round runs
 ``--steps`` steps of every variant in turn (round robin), so slow drifts of a shared machine
@@ -58,7 +69,8 @@ multiply-add counted as 2 flops throughout; the ``flop_ratio`` column):
         [--width 784] [--hidden-layers 4] [--batch 60] [--steps-per-epoch N] [--csv PATH]
     .venv/bin/python analysis/bench_gaitprop.py --smoke      # width 32, 1 hidden layer (CI)
 
-CPU only, float64 (the configs' dtype), ``--threads`` intra-op threads (default 1).
+CPU only, float64 (the configs' dtype) unless a row says float32, ``--threads`` intra-op
+threads (default 1).
 """
 
 from __future__ import annotations
@@ -79,7 +91,7 @@ import torch
 from alignlab._output import check_output_file, write_atomic
 from alignlab._records import Records
 from alignlab._validate import check_int
-from alignlab.gaitprop import Trainer, penalty_grad
+from alignlab.gaitprop import Trainer, get_rule, penalty_grad
 from alignlab.gaitprop.rules import layer_updates
 from alignlab.models import build_model
 from alignlab.nn import make_optimizer
@@ -101,7 +113,20 @@ VARIANTS: list[tuple[str, str, tuple[tuple[str, Any], ...]]] = [
     ("gait-prop, no penalty", "gait-prop", (("method.penalty", "none"),)),
     ("itp", "itp", ()),
     ("tp", "tp", ()),
+    ("gait-prop, targets form", "gait-prop", (("method.form", "targets"),)),
+    ("bp, float32", "bp", (("train.dtype", "float32"),)),
+    ("gait-prop, float32", "gait-prop", (("train.dtype", "float32"),)),
+    ("gait-prop, targets form, float32", "gait-prop",
+     (("method.form", "targets"), ("train.dtype", "float32"))),
 ]
+#: the rule's update alone (section 'update'): (label, rule options, dtype); the first of
+#: each dtype is BP, the baseline of that dtype's ``dtype_ratio``
+UPDATES: list[tuple[str, dict[str, Any], torch.dtype]] = [
+    (f"update: {name}, {dt}", options, dtype)
+    for dt, dtype in (("float64", torch.float64), ("float32", torch.float32))
+    for name, options in (("bp", {"rule": "bp"}), ("gait-prop", {"rule": "gait-prop"}),
+                          ("gait-prop, targets form", {"rule": "gait-prop",
+                                                       "form": "targets"}))]
 #: the phases of one GAIT-prop step (Trainer.step's body, in order), then their total
 PHASES = ("forward", "targets + local updates", "penalty gradient", "optimiser step",
           "LU refactorisation (layers 2..L)")
@@ -110,12 +135,24 @@ BREAKDOWN_STEM = "gait-prop"  # the config whose step is split into phases
 TARGETS = {"gait-prop": 2.0, "gait-prop, no penalty": 2.0}
 #: variant -> the variant its ``matched_ratio`` divides by (the same penalty, rule BP)
 MATCHED = {"gait-prop": MATCHED_BP, "gait-prop, no penalty": "bp"}
+#: variant -> BP in the same dtype and section (its ``dtype_ratio`` divides by it)
+SAME_DTYPE_BP = {
+    **{label: "bp, float32" if ("train.dtype", "float32") in extra else "bp"
+       for label, _, extra in VARIANTS},
+    **{label: f"update: bp, {label.rsplit(', ', 1)[1]}" for label, _, _ in UPDATES}}
+#: difference-form variant -> the same variant in the literal form (``form_ratio``)
+FORM_PAIRS = {"gait-prop": "gait-prop, targets form",
+              "gait-prop, float32": "gait-prop, targets form, float32",
+              "update: gait-prop, float64": "update: gait-prop, targets form, float64",
+              "update: gait-prop, float32": "update: gait-prop, targets form, float32"}
 TRAIN_EXAMPLES = 60_000  # Fashion-MNIST's training set (configs: no validation split)
 WARMUP_STEPS = 1  # per variant, untimed (allocations, Adam's state, first LU)
 N_BATCHES = 8  # distinct random batches, cycled
 SMOKE = {"width": 32, "hidden_layers": 1, "repeats": 2, "steps": 2}
 SECTIONS = {"step": "one training step, each variant vs BP",
-            "phase": "GAIT-prop's step by phase (a separate trainer), each vs BP's step"}
+            "phase": "GAIT-prop's step by phase (a separate trainer), each vs BP's step",
+            "update": "the rule's update alone (forward, errors, -<e h^T>; LU factors cached): "
+                      "where the two forms differ"}
 
 
 # ---------------------------------------------------------------------------------------
@@ -216,38 +253,69 @@ def phase_flops(sizes: Sizes) -> list[float]:
 # the benchmark
 
 
+def build_all(sizes: Sizes) -> dict[str, Trainer]:
+    """Every trainer :func:`run` times: one per :data:`VARIANTS` label, ``'phases'`` (the
+    breakdown) and, per dtype, ``'update <dtype>'`` (GAIT-prop's network as configured,
+    never stepped: the update section's weights)."""
+    trainers = {label: build_trainer(stem, extra, sizes) for label, stem, extra in VARIANTS}
+    trainers["phases"] = build_trainer(BREAKDOWN_STEM, (), sizes)
+    for dt in ("float64", "float32"):
+        trainers[f"update {dt}"] = build_trainer(BREAKDOWN_STEM, (("train.dtype", dt),), sizes)
+    return trainers
+
+
+def update_pass(model, rule, x: torch.Tensor, y: torch.Tensor) -> list:
+    """The rule's update at the current weights: forward, errors, ``-<e h^T>`` (what
+    :func:`alignlab.gaitprop.updates` computes, without its checks)."""
+    acts = model.activities(x)
+    target = model.output_target(acts.h[-1], y)  # (B, n_L)
+    return layer_updates(model, acts, rule.errors(model, acts, target))
+
+
+def _dtype(trainer: Trainer) -> torch.dtype:
+    return next(trainer.model.parameters()).dtype
+
+
 def run(sizes: Sizes, *, repeats: int, steps: int, steps_per_epoch: int,
         trainers: dict[str, Trainer] | None = None, quiet: bool = True) -> Records:
-    """Time every variant and the phases, interleaved; one row each (see the module
-    docstring). ``trainers``: built ones by label (default: :func:`build_trainer`)."""
+    """Time every variant, the phases and the updates, interleaved; one row each (see the
+    module docstring). ``trainers``: built ones (default: :func:`build_all`)."""
     repeats = check_int("repeats", repeats)
     steps = check_int("steps", steps)
     steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch)
     if trainers is None:
-        trainers = {label: build_trainer(stem, extra, sizes) for label, stem, extra in VARIANTS}
-        trainers["phases"] = build_trainer(BREAKDOWN_STEM, (), sizes)
-    probe = trainers["bp"].model
-    dtype = next(probe.parameters()).dtype
-    batches = random_batches(sizes, probe.num_classes, dtype)
+        trainers = build_all(sizes)
+    classes = trainers["bp"].model.num_classes
+    batches = {dtype: random_batches(sizes, classes, dtype)
+               for dtype in (torch.float64, torch.float32)}
     load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     labels = [label for label, _, _ in VARIANTS]
-    per_step: dict[str, list[float]] = {k: [] for k in [*labels, *PHASES, TOTAL]}
+    update_labels = [label for label, _, _ in UPDATES]
+    per_step: dict[str, list[float]] = {k: [] for k in [*labels, *PHASES, TOTAL,
+                                                         *update_labels]}
+    update_jobs = {}
+    for label, options, dtype in UPDATES:
+        opts = dict(options)
+        model = trainers[f"update {str(dtype).removeprefix('torch.')}"].model
+        update_jobs[label] = (model, get_rule(opts.pop("rule"), **opts))
     k = 0
 
-    def batch() -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
         nonlocal k
         k += 1
-        return batches[k % len(batches)]
+        return batches[dtype][k % N_BATCHES]
 
     for label in labels:  # warm-up, untimed
         for _ in range(WARMUP_STEPS):
-            trainers[label].step(*batch())
+            trainers[label].step(*batch(_dtype(trainers[label])))
     for _ in range(WARMUP_STEPS):
         phased_step(trainers["phases"], *batch())
+        for model, rule in update_jobs.values():
+            update_pass(model, rule, *batch(model.layers[0].weight.dtype))
     for rep in range(repeats):
         for label in labels:
             trainer = trainers[label]
-            todo = [batch() for _ in range(steps)]
+            todo = [batch(_dtype(trainer)) for _ in range(steps)]
             t0 = time.perf_counter()
             for xb, yb in todo:
                 trainer.step(xb, yb)
@@ -259,6 +327,12 @@ def run(sizes: Sizes, *, repeats: int, steps: int, steps_per_epoch: int,
         for name, s in zip(PHASES, sums, strict=True):
             per_step[name].append(s / steps)
         per_step[TOTAL].append(sum(sums) / steps)
+        for label, (model, rule) in update_jobs.items():
+            todo = [batch(model.layers[0].weight.dtype) for _ in range(steps)]
+            t0 = time.perf_counter()
+            for xb, yb in todo:
+                update_pass(model, rule, xb, yb)
+            per_step[label].append((time.perf_counter() - t0) / steps)
         if not quiet:
             print(f"round {rep + 1}/{repeats} done", file=sys.stderr, flush=True)
     load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
@@ -273,22 +347,33 @@ def run(sizes: Sizes, *, repeats: int, steps: int, steps_per_epoch: int,
     tr = trainers["phases"]
     expected[TOTAL] = flops(sizes, inverts=tr.rule.needs_inverse,
                             penalty=tr.penalty != "none" and tr.penalty_strength > 0)
+    for label in update_labels:  # forward, errors (W^T e or a solve pair), -<e h^T>
+        expected[label] = bp_flops
     configs = {label: f"{stem}.toml" + "".join(f", {key}={value}" for key, value in extra)
                for label, stem, extra in VARIANTS}
+    configs.update({label: f"{BREAKDOWN_STEM}.toml, " + ", ".join(
+        f"{key}={value}" for key, value in options.items()) + f", {str(dtype)[6:]}"
+        for label, options, dtype in UPDATES})
     base = 1e3 * statistics.median(per_step["bp"])
+    median = {name: 1e3 * statistics.median(vals) for name, vals in per_step.items()}
     rows = []
     for name, vals in per_step.items():
-        med = 1e3 * statistics.median(vals)
+        med = median[name]
         ratio = med / base
         target = TARGETS.get(name, "")
+        section = ("update" if name in update_labels else "step" if name in configs
+                   else "phase")
+        same = SAME_DTYPE_BP.get(name)
+        form = FORM_PAIRS.get(name)
         rows.append({
-            "section": "step" if name in configs else "phase", "variant": name,
+            "section": section, "variant": name,
             "config": configs.get(name, f"{BREAKDOWN_STEM}.toml"), "repeats": len(vals),
             "steps": steps, "median_ms": med, "min_ms": 1e3 * min(vals),
             "max_ms": 1e3 * max(vals), "epoch_s": med * steps_per_epoch / 1e3,
             "ratio": ratio, "flop_ratio": expected[name] / bp_flops,
-            "matched_ratio": (med / (1e3 * statistics.median(per_step[MATCHED[name]]))
-                              if name in MATCHED else math.nan), "target": target,
+            "matched_ratio": (med / median[MATCHED[name]] if name in MATCHED else math.nan),
+            "dtype_ratio": med / median[same] if same else math.nan,
+            "form_ratio": med / median[form] if form else math.nan, "target": target,
             "within_target": "" if target == "" else ("yes" if ratio <= target else "no"),
             "width": sizes.width, "hidden_layers": sizes.hidden_layers, "batch": sizes.batch,
             "steps_per_epoch": steps_per_epoch, "threads": torch.get_num_threads(),
@@ -347,9 +432,7 @@ def main(argv: Sequence[str] | None = None) -> Records:
         sizes = Sizes(args.width, args.hidden_layers, args.batch)
         torch.set_num_threads(args.threads)
         with torch.random.fork_rng(devices=[]):  # the caller's global generator untouched
-            trainers = {label: build_trainer(stem, extra, sizes)
-                        for label, stem, extra in VARIANTS}
-            trainers["phases"] = build_trainer(BREAKDOWN_STEM, (), sizes)
+            trainers = build_all(sizes)
     except ValueError as exc:
         torch.set_num_threads(before)
         ap.error(str(exc))
@@ -362,7 +445,8 @@ def main(argv: Sequence[str] | None = None) -> Records:
         write_atomic(out, rec.to_csv, name="csv")
     if not args.quiet:
         r0 = rec[0]
-        print(f"torch {r0['torch']}, {r0['threads']} thread(s), CPU, float64; width "
+        print(f"torch {r0['torch']}, {r0['threads']} thread(s), CPU, float64 unless the "
+              f"variant says float32; width "
               f"{sizes.width}, {sizes.layers} weight layers, batch {sizes.batch}, "
               f"{args.steps_per_epoch} steps/epoch; median over {args.repeats} interleaved "
               f"rounds of {args.steps} steps; load average {r0['load_1m_start']:.2f} -> "
@@ -371,7 +455,8 @@ def main(argv: Sequence[str] | None = None) -> Records:
             print(f"\n{title}")
             print(Records([{k: r[k] for k in ("variant", "median_ms", "min_ms", "max_ms",
                                               "epoch_s", "ratio", "flop_ratio",
-                                              "matched_ratio", "target", "within_target")}
+                                              "matched_ratio", "dtype_ratio", "form_ratio",
+                                              "target", "within_target")}
                            for r in rec if r["section"] == section]).format(digits=3))
         if out is not None:
             print(f"\nwrote {out}")

@@ -2,7 +2,8 @@
 
 Each data set is a :class:`~alignlab.data.pipeline.DataSource` in its own module:
 ``idx.py`` (MNIST, Fashion-MNIST), ``cifar.py`` (CIFAR-10), ``synthetic.py``,
-``imagenet.py``; :func:`load_dataset` checks the arguments once and hands them to it.
+``imagenet.py``, ``stream.py`` (``"teacher-stream"``); :func:`load_dataset` checks the
+arguments once and hands them to it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .cifar import CifarSource
 from .idx import FashionMnistSource, MnistSource
 from .imagenet import ImageNetSource
 from .pipeline import ArgumentNames, DataSource
+from .stream import TeacherStreamSource
 from .synthetic import SyntheticSource
 from .tensors import DataSplits
 
@@ -25,7 +27,7 @@ __all__ = ["DATASETS", "load_dataset"]
 
 DATASETS: Registry[DataSource] = Registry("dataset")
 for _source in (MnistSource(), FashionMnistSource(), CifarSource(), SyntheticSource(),
-                ImageNetSource()):
+                ImageNetSource(), TeacherStreamSource()):
     DATASETS.add(_source.name, _source)
 
 
@@ -40,7 +42,8 @@ def load_dataset(name: str, *, root: str | os.PathLike | None = None, limit: int
     ----------
     name
         One of :data:`DATASETS`: ``"mnist"``, ``"fashion-mnist"``, ``"cifar10"``,
-        ``"synthetic"``, ``"imagenet"`` (needs torchvision).
+        ``"synthetic"``, ``"imagenet"`` (needs torchvision), ``"teacher-stream"`` (fresh
+        Gaussian inputs every epoch, real-valued targets).
     root
         Folder holding one sub-folder per data set (``root/mnist/...``; files directly in
         ``root`` are found too). ``None``: ``$ALIGNLAB_DATA``, else
@@ -77,7 +80,8 @@ def load_dataset(name: str, *, root: str | os.PathLike | None = None, limit: int
     **options
         Per data set: ``verify`` (check digests; default True) and ``mirrors`` (base URLs)
         for the file data sets; ``n_train``, ``n_test``, ``input_shape``,
-        ``num_classes``, ``teacher_hidden`` for ``"synthetic"``; ``image_size``,
+        ``num_classes``, ``teacher_hidden`` for ``"synthetic"``; ``n_inputs``,
+        ``n_hidden``, ``sigma``, ``n_train``, ``n_test`` for ``"teacher-stream"``; ``image_size``,
         ``resize``, ``num_workers`` for ``"imagenet"``. Unknown options are an error.
 
     Returns

@@ -59,9 +59,14 @@ class FolderDataset:
     dataset: Any  # torch.utils.data.Dataset yielding (image tensor, int label)
     device: torch.device
     num_workers: int
+    dtype: torch.dtype = torch.float32  # of the image batches
 
     def __len__(self) -> int:
         return len(self.dataset)
+
+    def cast(self, dtype: torch.dtype) -> FolderDataset:
+        """The same images, batches in ``dtype``."""
+        return FolderDataset(self.dataset, self.device, self.num_workers, dtype)
 
     def iter_batches(self, batch_size: int, *, shuffle: bool = False,
                      generator: torch.Generator | None = None, drop_last: bool = False,
@@ -74,7 +79,7 @@ class FolderDataset:
             drop_last=drop_last, num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda")
         for xb, yb in loader:
-            xb = xb.to(self.device, non_blocking=True)
+            xb = xb.to(self.device, self.dtype, non_blocking=True)
             yb = yb.to(self.device, dtype=torch.int64, non_blocking=True)
             if augment is not None:
                 xb = augment(xb, generator)

@@ -32,6 +32,10 @@ class Batchable(Protocol):
                      drop_last: bool, augment: Augment | None
                      ) -> Iterator[tuple[Tensor, Tensor]]: ...
 
+    def cast(self, dtype: torch.dtype) -> Batchable:
+        """The same data, its floating-point tensors in ``dtype``."""
+        ...
+
 
 def _draw_device(generator: torch.Generator | None, fallback: torch.device) -> torch.device:
     """Random numbers are drawn on the generator's device (torch requires it), then moved."""
@@ -40,7 +44,8 @@ def _draw_device(generator: torch.Generator | None, fallback: torch.device) -> t
 
 @dataclass(frozen=True)
 class TensorDataset:
-    """Inputs ``x`` (float, ``(N, ...)``) and integer labels ``y`` (int64, ``(N,)``), in memory.
+    """Inputs ``x`` (float, ``(N, ...)``) and targets ``y``, in memory: class labels
+    (int64, ``(N,)``) or real values (floating point, ``(N, ...)``).
 
     Not :class:`torch.utils.data.TensorDataset`: no per-item ``__getitem__`` is offered on
     purpose; iterate with :func:`batches`.
@@ -52,8 +57,11 @@ class TensorDataset:
     def __post_init__(self) -> None:
         if not (isinstance(self.x, Tensor) and self.x.is_floating_point()):
             raise ValueError(f"`x` must be a floating-point tensor, got {_describe(self.x)}.")
-        if not (isinstance(self.y, Tensor) and self.y.dtype == torch.int64 and self.y.ndim == 1):
-            raise ValueError(f"`y` must be an int64 tensor of shape (N,), got {_describe(self.y)}.")
+        labels = isinstance(self.y, Tensor) and self.y.dtype == torch.int64 and self.y.ndim == 1
+        values = isinstance(self.y, Tensor) and self.y.is_floating_point() and self.y.ndim >= 1
+        if not (labels or values):
+            raise ValueError(f"`y` must be an int64 tensor of shape (N,) or a floating-point "
+                             f"tensor of shape (N, ...), got {_describe(self.y)}.")
         if self.x.shape[0] != self.y.shape[0]:
             raise ValueError(f"`x` and `y` must have the same length, got {self.x.shape[0]} "
                              f"and {self.y.shape[0]}.")
@@ -71,6 +79,11 @@ class TensorDataset:
     def to(self, device: torch.device | str) -> TensorDataset:
         """The same data on ``device`` (no copy if already there)."""
         return TensorDataset(self.x.to(device), self.y.to(device))
+
+    def cast(self, dtype: torch.dtype) -> TensorDataset:
+        """``x`` and real-valued ``y`` in ``dtype`` (no copy if they are already)."""
+        y = self.y.to(dtype) if self.y.is_floating_point() else self.y
+        return TensorDataset(self.x.to(dtype), y)
 
     def subset(self, index: Tensor | slice) -> TensorDataset:
         """The examples at ``index`` (a slice is a view, an index tensor a copy)."""
@@ -193,7 +206,8 @@ class DataSplits:
     train, val, test
         The splits; ``val`` is ``None`` without a validation split.
     num_classes
-        Number of classes (labels are ``0 .. num_classes - 1``).
+        Number of classes (labels are ``0 .. num_classes - 1``); with ``targets ==
+        "values"``, the number of real-valued outputs.
     input_shape
         Shape of one example, e.g. ``(1, 28, 28)``.
     augment_fn
@@ -201,6 +215,9 @@ class DataSplits:
         only (pass it as ``augment=`` to :func:`batches`).
     source
         The folder the files were read from (``"synthetic"`` for generated data).
+    targets
+        ``"classes"`` (int64 labels) or ``"values"`` (real-valued targets ``(N, outputs)``,
+        e.g. ``"teacher-stream"``): which losses fit (``alignlab.train.losses``).
     mean, std
         The per-channel normalisation applied (empty when none was).
     """
@@ -215,3 +232,4 @@ class DataSplits:
     source: str = ""
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
+    targets: str = "classes"  # classes | values

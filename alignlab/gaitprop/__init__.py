@@ -3,7 +3,9 @@ networks: target propagation made equal to BP when the weights are orthogonal.
 
 * :func:`updates` ``(model, x, target, rule="gait", gamma=1e-3)``: every layer's update
   under a rule at the current weights (``'gait'`` / ``'gait-prop'``, ``'itp'``, ``'tp'``,
-  ``'bp'``), so rules are compared on identical weights;
+  ``'bp'``), so rules are compared on identical weights; GAIT-prop and ITP propagate the
+  scaled difference ``c_l (t_l - h_l)`` (``form='difference'``, exact at any gamma) unless
+  ``form='targets'`` (the literal recipe, :data:`FORMS`);
 * :class:`Trainer` / :func:`step`: one training update (rule + soft orthogonality penalty +
   optimiser + inverse refresh), with per-layer diagnostics (angle to BP, ``|W W^T - I|_F``);
 * :class:`UncorrectedAdam`: the original code's Adam without bias correction;
@@ -26,6 +28,7 @@ from ..models.invertible import InvertibleNet, InvertibleSquare, InvertibleTower
 from ..nn.uncorrected_adam import UncorrectedAdam
 from .penalty import PENALTIES, orthogonality_residual, penalty_grad, penalty_value
 from .rules import (
+    FORMS,
     RULES,
     Backprop,
     GaitProp,
@@ -49,7 +52,7 @@ from .trainer import (
 )
 
 __all__ = [
-    "DIAGNOSTIC_COLUMNS", "PENALTIES", "RULES", "Backprop", "GaitProp", "IncrementalTP",
+    "DIAGNOSTIC_COLUMNS", "FORMS", "PENALTIES", "RULES", "Backprop", "GaitProp", "IncrementalTP",
     "InvertibleNet", "InvertibleSquare", "InvertibleTower", "LayerUpdate", "Rule",
     "StepResult", "TargetProp", "Trainer", "UncorrectedAdam", "check_inputs", "check_model",
     "compare_updates",

@@ -18,6 +18,8 @@ inverse ``g_l(z) = W_l^{-1}(f^{-1}(z) - b_l)``, going down from ``t_L = target``
 * ``gait-prop``: ``e_l = c_l D_l (h_l - t_l)`` with ``c_l = gamma^-(L-l)``, and
   ``t_{l-1} = g_l(h_l + gamma D_l^2 (t_l - h_l))``;
 * ``itp``: as GAIT-prop with the nudge ``gamma (t_l - h_l)`` (no ``D_l^2``);
+  both propagate ``c_l (t_l - h_l)`` itself by default (``form='difference'``: exact at
+  any gamma), or form the targets and subtract (``form='targets'``: the literal recipe);
 * ``tp``: ``e_l = D_l (h_l - t_l)``, ``t_{l-1} = g_l(t_l)``.
 
 In the tower, ``g_l`` gives the ``n_l`` units layer ``l`` reads; the other units of
@@ -34,11 +36,11 @@ import torch
 from torch import Tensor
 
 from .._registry import Registry
-from .._validate import check_positive
+from .._validate import check_choice, check_positive
 from ..models.invertible import Activities, InvertibleNet
 
 __all__ = [
-    "RULES", "Backprop", "GaitProp", "IncrementalTP", "LayerUpdate", "Rule", "TargetProp",
+    "FORMS", "RULES", "Backprop", "GaitProp", "IncrementalTP", "LayerUpdate", "Rule", "TargetProp",
     "check_inputs", "check_model", "get_rule", "layer_updates", "updates",
 ]
 
@@ -68,6 +70,12 @@ class Rule:
         raise NotImplementedError
 
 
+def pad_zeros(x: Tensor, width: int) -> Tensor:
+    """``x`` ``(B, m)`` with zero columns appended up to ``width`` (the tower: the units of
+    the layer below that the layer does not read get no error)."""
+    return x if x.shape[1] == width else torch.nn.functional.pad(x, (0, width - x.shape[1]))
+
+
 def _pad(below: Tensor, t: Tensor) -> Tensor:
     """``t`` (the first units' target) with the remaining units of ``below`` appended."""
     if t.shape[1] == below.shape[1]:
@@ -90,18 +98,43 @@ class Backprop(Rule):
             if i == 0:
                 break
             back = e @ model.layers[i].weight.detach()  # (B, n_l): rows W^T e
-            width = acts.h[i].shape[1]
-            if back.shape[1] < width:  # tower: the units layer i does not read get no error
-                back = torch.nn.functional.pad(back, (0, width - back.shape[1]))
-            e = f.derivative(acts.a[i - 1]) * back
+            e = f.derivative(acts.a[i - 1]) * pad_zeros(back, acts.h[i].shape[1])
         return errs
+
+
+#: how GAIT-prop and ITP send their targets down: ``'difference'`` propagates the scaled
+#: difference ``c_l (t_l - h_l)`` (exact at any gamma, the default); ``'targets'`` forms the
+#: targets ``t_l`` and subtracts (the literal recipe: the oracle, and the old numbers)
+FORMS = ("difference", "targets")
 
 
 @dataclass(frozen=True)
 class _Incremental(Rule):
-    """GAIT-prop and ITP: nudged targets, errors amplified by ``c_l = gamma^-(L-l)``."""
+    """GAIT-prop and ITP: nudged targets, errors amplified by ``c_l = gamma^-(L-l)``.
+
+    Two forms of the same recursion (equal in exact arithmetic):
+
+    * ``'targets'`` (the literal recipe): ``z_l = h_l + gamma N_l (t_l - h_l)`` (``N_l =
+      D_l^2``, ITP: ``I``), ``t_{l-1} = g_l(z_l)``, then ``h_{l-1} - t_{l-1}``. The
+      difference is ``gamma^(L-l+1)`` times smaller than the activities it is computed
+      from, so its rounding, multiplied back by ``c_{l-1}``, grows as ``u gamma^-(L-l+1)``;
+    * ``'difference'``: ``s_l = c_l (t_l - h_l)`` is propagated itself. ``g_l`` is
+      ``W_l^{-1}(f^{-1}(.) - b_l)``: the affine part maps differences to differences (the
+      bias cancels) and ``f^{-1}``'s difference is exact elementwise
+      (:meth:`~alignlab.models.invertible.LeakyReLU.inverse_step`), so
+
+      .. math::
+
+          s_{l-1} = W_l^{-1}\\,\\frac{f^{-1}(h_l + \\gamma^{L-l+1} N_l s_l) -
+          f^{-1}(h_l)}{\\gamma^{L-l+1}}, \\qquad s_L = t_L - h_L,
+
+      and ``e_l = -D_l s_l``: every quantity is of the size of the error, the rounding is
+      relative to it (no ``gamma^-k`` amplification). Where no unit crosses its kink this is
+      ``W_l^{-1} N_l s_l / f'``, gamma-free; where one does, the crossing stays exact.
+    """
 
     gamma: float = 1e-3  # the nudge, the same at every layer
+    form: str = "difference"  # FORMS: 'difference' (exact) or 'targets' (the literal recipe)
     needs_inverse: ClassVar[bool] = True
     squared_derivative: ClassVar[bool] = True  # GAIT: nudge gamma D^2 (t - h); ITP: gamma
 
@@ -110,10 +143,32 @@ class _Incremental(Rule):
         if g >= 1:
             raise ValueError(f"`gamma` must be in (0, 1), got {self.gamma!r}.")
         object.__setattr__(self, "gamma", g)
+        check_choice("form", self.form, FORMS)
 
-    def errors(self, model, acts, target, nudged: list[Tensor] | None = None):
-        """As :meth:`Rule.errors`; ``nudged``, if given, receives the nudged activities
-        ``z_l = h_l + gamma D_l^2 (t_l - h_l)`` that are inverted (layers ``L .. 2``)."""
+    def errors(self, model, acts, target, crossed: list[Tensor] | None = None):
+        """As :meth:`Rule.errors`; ``crossed``, if given, receives per inverted layer
+        (``L, L-1, .., 2``) the mask ``(B, n_l)`` of the units whose nudged activity lies
+        across the kink from ``h_l``."""
+        if self.form == "targets":
+            return self._target_errors(model, acts, target, crossed)
+        f, L, gamma = model.activation, model.depth, self.gamma
+        errs: list[Tensor] = [None] * L  # type: ignore[list-item]
+        s = target - acts.h[-1]  # s_L = t_L - h_L (c_L = 1), (B, n_L)
+        for i in reversed(range(L)):  # layer l = i + 1
+            d = f.derivative(acts.a[i])
+            errs[i] = -(d * s)  # e_l = c_l D_l (h_l - t_l)
+            if i == 0:
+                break
+            nudge = d * d * s if self.squared_derivative else s
+            # z_l - h_l = gamma^(L-l+1) * nudge; s_{l-1} = c_{l-1} (t_{l-1} - h_{l-1})
+            step, cross = f.inverse_step(acts.h[i + 1], nudge, gamma ** (L - i))
+            if crossed is not None:
+                crossed.append(cross)
+            s = pad_zeros(model.layers[i].solve(step), acts.h[i].shape[1])
+        return errs
+
+    def _target_errors(self, model, acts, target, crossed):
+        """The literal recipe: form ``t_{l-1} = g_l(z_l)`` and subtract."""
         f, L, gamma = model.activation, model.depth, self.gamma
         errs: list[Tensor] = [None] * L  # type: ignore[list-item]
         t, c = target, 1.0
@@ -126,8 +181,8 @@ class _Incremental(Rule):
                 break
             nudge = d * d * diff if self.squared_derivative else diff
             z = h - gamma * nudge
-            if nudged is not None:
-                nudged.append(z)
+            if crossed is not None:
+                crossed.append((z >= 0) != (h >= 0))
             t = _pad(acts.h[i], model.invert_layer(i, z))
             c = c / gamma
         return errs
@@ -243,7 +298,7 @@ def layer_updates(model: InvertibleNet, acts: Activities, errors: list[Tensor]
 
 
 def updates(model: InvertibleNet, x: Tensor, target: Tensor, rule: str | Rule = "gait",
-            gamma: float | None = None) -> list[LayerUpdate]:
+            gamma: float | None = None, **options) -> list[LayerUpdate]:
     """Every layer's update under ``rule`` for the batch ``(x, target)`` at the current
     weights (nothing is changed): compare rules on identical weights.
 
@@ -261,6 +316,8 @@ def updates(model: InvertibleNet, x: Tensor, target: Tensor, rule: str | Rule = 
         ``'gait'`` / ``'gait-prop'``, ``'itp'``, ``'tp'``, ``'bp'`` or a :class:`Rule`.
     gamma
         The nudge of ``'gait'`` and ``'itp'`` (default 1e-3); an error for other rules.
+    **options
+        The rule's other options: ``form`` of ``'gait'`` and ``'itp'`` (:data:`FORMS`).
 
     Returns
     -------
@@ -273,7 +330,7 @@ def updates(model: InvertibleNet, x: Tensor, target: Tensor, rule: str | Rule = 
         floating-point ``x`` / ``target`` of another dtype than the model's
         (:func:`check_inputs`; nothing is cast).
     """
-    rule = get_rule(rule, **({} if gamma is None else {"gamma": gamma}))
+    rule = get_rule(rule, **({} if gamma is None else {"gamma": gamma}), **options)
     check_model(model, rule)
     check_inputs(model, x, target)
     acts = model.activities(x)

@@ -46,18 +46,24 @@ from torch import Tensor
 
 from .._validate import check_int, check_positive
 from ..models.invertible import InvertibleNet
-from .rules import Backprop, Rule, _Incremental, check_model, get_rule, layer_updates
+from .rules import (
+    Backprop,
+    Rule,
+    _Incremental,
+    check_model,
+    get_rule,
+    layer_updates,
+    pad_zeros,
+)
 
 __all__ = ["first_order_angles", "isotropic_angle", "kink_crossings", "limit_errors"]
 
 
-def _pad(x: Tensor, width: int) -> Tensor:
-    return x if x.shape[1] == width else torch.nn.functional.pad(x, (0, width - x.shape[1]))
-
-
 def limit_errors(model: InvertibleNet, x: Tensor, target: Tensor) -> list[Tensor]:
     """GAIT-prop's errors in the no-kink limit, ``e_{l-1} = D_{l-1} W_l^{-1} e_l`` (exact
-    for every ``gamma`` when no unit crosses its kink; zero-padded in the tower)."""
+    for every ``gamma`` when no unit crosses its kink; zero-padded in the tower). The
+    rule's difference form computes the same where no unit crosses, and the exact value
+    where some do (which this limit is not)."""
     acts = model.activities(x)
     t = model.output_target(acts.h[-1], target)
     f = model.activation
@@ -65,7 +71,7 @@ def limit_errors(model: InvertibleNet, x: Tensor, target: Tensor) -> list[Tensor
     errs = [e]
     for i in reversed(range(1, model.depth)):
         back = model.layers[i].solve(e)  # rows W^{-1} e
-        e = f.derivative(acts.a[i - 1]) * _pad(back, acts.h[i].shape[1])
+        e = f.derivative(acts.a[i - 1]) * pad_zeros(back, acts.h[i].shape[1])
         errs.append(e)
     return errs[::-1]
 
@@ -75,16 +81,16 @@ def kink_crossings(model: InvertibleNet, x: Tensor, target: Tensor, rule: str | 
     """How many units' nudged activity ``z_l`` lies across the kink from ``h_l``, per layer
     ``[layer 1, ..., layer L]`` (layer 1 is never inverted: 0). Where all are 0, GAIT-prop
     is exactly :func:`limit_errors` (up to rounding); each crossing unit mixes the two slopes
-    of ``f^{-1}`` into its target. ``rule``: ``'gait'`` or ``'itp'``."""
+    of ``f^{-1}`` into its target. ``rule``: ``'gait'`` or ``'itp'`` (a name with
+    ``gamma``, or a rule instance: its ``form`` decides how the sides are computed)."""
     rule = get_rule(rule, **({} if gamma is None else {"gamma": gamma}))
     if not isinstance(rule, _Incremental):
         raise ValueError(f"`rule` must be 'gait' or 'itp' (a nudging rule), got {rule.name!r}.")
     check_model(model, rule)
     acts = model.activities(x)
-    nudged: list[Tensor] = []
-    rule.errors(model, acts, model.output_target(acts.h[-1], target), nudged)
-    counts = [int(((z >= 0) != (acts.h[model.depth - k] >= 0)).sum())
-              for k, z in enumerate(nudged)]  # nudged[k] belongs to layer L - k
+    crossed: list[Tensor] = []
+    rule.errors(model, acts, model.output_target(acts.h[-1], target), crossed)
+    counts = [int(mask.sum()) for mask in crossed]  # crossed[k] belongs to layer L - k
     return [0] + counts[::-1]
 
 
@@ -102,7 +108,7 @@ def first_order_angles(model: InvertibleNet, x: Tensor, target: Tensor) -> list[
         resid = w @ w.T
         resid.diagonal().sub_(1)
         back = (eps[i] - deltas[i] @ resid) @ w  # rows W^T (eps - R delta); R symmetric
-        eps[i - 1] = f.derivative(acts.a[i - 1]) * _pad(back, acts.h[i].shape[1])
+        eps[i - 1] = f.derivative(acts.a[i - 1]) * pad_zeros(back, acts.h[i].shape[1])
     ups = layer_updates(model, acts, deltas)
     shifts = layer_updates(model, acts, eps)
     out = []

@@ -111,8 +111,10 @@ class Trainer:
         :class:`~alignlab.gaitprop.UncorrectedAdam`).
     rule
         ``'gait-prop'`` (``'gait'``), ``'itp'``, ``'tp'``, ``'bp'`` or a ``Rule``.
-    gamma
-        GAIT-prop's / ITP's nudge (default 1e-3); an error for other rules.
+    gamma, **options
+        The rule's options (its dataclass fields): GAIT-prop's / ITP's nudge ``gamma``
+        (default 1e-3) and ``form`` (``'difference'``, default, or ``'targets'``); an error
+        for a rule without them.
     penalty, penalty_strength
         Soft orthogonality penalty ``'offdiag'`` (original), ``'full'`` or ``'none'``, and
         its strength (original: GAIT-prop 0.1, TP 1000, BP 0).
@@ -122,8 +124,9 @@ class Trainer:
 
     def __init__(self, model: InvertibleNet, optimizer: torch.optim.Optimizer,
                  rule: str | Rule = "gait-prop", *, gamma: float | None = None,
-                 penalty: str = "offdiag", penalty_strength: float = 0.0, log_every: int = 0):
-        self.rule = get_rule(rule, **({} if gamma is None else {"gamma": gamma}))
+                 penalty: str = "offdiag", penalty_strength: float = 0.0, log_every: int = 0,
+                 **options):
+        self.rule = get_rule(rule, **({} if gamma is None else {"gamma": gamma}), **options)
         self.model = check_model(model, self.rule)
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise ValueError(f"`optimizer` must be a torch.optim.Optimizer, got "
@@ -191,7 +194,7 @@ class Trainer:
 
 def method_options(rule: str, **options) -> dict[str, Any]:
     """A training config's ``[method]`` options for ``rule``, checked and completed: the
-    rule's fields (``gamma`` for ``'gait-prop'`` / ``'itp'``) plus ``penalty`` (default
+    rule's fields (``gamma`` and ``form`` for ``'gait-prop'`` / ``'itp'``) plus ``penalty`` (default
     ``'offdiag'``) and ``penalty_strength`` (default 0), i.e. the keyword arguments of
     :class:`Trainer` after ``rule``. An unknown option or a bad value raises ``ValueError``
     naming it."""
@@ -210,9 +213,10 @@ def method_options(rule: str, **options) -> dict[str, Any]:
 def step(model: InvertibleNet, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor,
          rule: str | Rule = "gait-prop", *, gamma: float | None = None,
          penalty: str = "offdiag", penalty_strength: float = 0.0,
-         log: bool = False) -> StepResult:
+         log: bool = False, **options) -> StepResult:
     """One update of ``model`` by ``rule`` on ``(x, y)``: ``Trainer(...).step(x, y)``
-    (see :class:`Trainer`). For a loop, build one :class:`Trainer` and call its ``step``."""
+    (see :class:`Trainer`; ``options``: the rule's, e.g. ``form``). For a loop, build one
+    :class:`Trainer` and call its ``step``."""
     trainer = Trainer(model, optimizer, rule, gamma=gamma, penalty=penalty,
-                      penalty_strength=penalty_strength)
+                      penalty_strength=penalty_strength, **options)
     return trainer.step(x, y, log=log)

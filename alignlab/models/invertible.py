@@ -76,6 +76,27 @@ class LeakyReLU:
         """``f^{-1}(h)`` (only for ``slope > 0``; callers check :attr:`invertible`)."""
         return h if self.slope == 1 else torch.where(h >= 0, h, h / self.slope)
 
+    def inverse_step(self, h: Tensor, nudge: Tensor, scale: float = 1.0
+                     ) -> tuple[Tensor, Tensor]:
+        """``(f^{-1}(h + scale * nudge) - f^{-1}(h)) / scale``, exact elementwise without
+        forming ``h + scale * nudge`` (only its sign is used), and the mask of the units
+        whose nudge crosses the kink (``h + scale * nudge`` on the other side of 0 from
+        ``h``). Only for ``slope > 0``.
+
+        With ``s_old`` / ``s_new`` the slopes on the sides of ``h`` / ``h + scale * nudge``:
+        ``nudge / s_new + h (1/s_new - 1/s_old) / scale``. Where no kink is crossed the second
+        term is 0 and the result is ``nudge / s_new``, whatever ``scale``; where one is,
+        ``|h| < scale |nudge|``, so every term is of the nudge's size: the rounding is
+        relative to the nudge, not to ``h`` (``docs/gaitprop.md``)."""
+        if self.slope == 1:
+            return nudge, torch.zeros_like(h, dtype=torch.bool)
+        old, new = h >= 0, h + scale * nudge >= 0  # (B, n): the sides of the kink
+        crossed = old != new
+        step = torch.where(new, nudge, nudge / self.slope)
+        # crossing up: h / s_new - h / s_old = h - h / slope; down: h / slope - h
+        jump = torch.where(new, h - h / self.slope, h / self.slope - h) / scale
+        return torch.where(crossed, step + jump, step), crossed
+
 
 # activation name -> slope (None: the model's ``slope`` option)
 ACTIVATIONS: dict[str, float | None] = {"leaky_relu": None, "linear": 1.0, "relu": 0.0}

@@ -10,12 +10,13 @@ class-level properties (``learned``, ``feedback_learns_from_backward``,
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from .._rng import torch_generator
-from .._validate import check_choice, check_int, check_positive
+from .._validate import check_choice, check_int, check_positive, invalid
 from .convert import converted_layers
 from .uncorrected_adam import UncorrectedAdam
 
@@ -38,7 +39,8 @@ def _step_following_layers(model: nn.Module) -> list:
 
 
 def param_groups(model: nn.Module, *, lr: float, weight_decay: float = 0.0,
-                 feedback_weight_decay: float | None = None, optimizer=None) -> list[dict]:
+                 feedback_weight_decay: float | None = None, optimizer=None,
+                 layer_lr_scales: Sequence[float] | None = None) -> list[dict]:
     """Named optimiser groups: ``'forward'`` (everything else) and ``'feedback'``.
 
     The ``'feedback'`` group holds the learned feedback parameters of converted layers
@@ -52,6 +54,16 @@ def param_groups(model: nn.Module, *, lr: float, weight_decay: float = 0.0,
     have no feedback parameters; for them a ``feedback_weight_decay`` other than
     ``weight_decay``, or an ``optimizer`` other than SGD, raises ``ValueError`` (their
     ``R`` is *defined* as trained by SGD with W's hyperparameters).
+
+    Per-layer learning rates: ``layer_lr_scales`` (one positive factor per converted
+    layer, in the order of :func:`~alignlab.nn.converted_layers`) gives each converted
+    layer its own groups, ``'layer:<name>'`` (its weight and bias) and, if it learns
+    feedback, ``'feedback:<name>'``, with learning rate ``lr * scale`` (the layer's
+    feedback follows its weight's rate, as Proposition 1 needs); everything else stays in
+    ``'forward'`` at ``lr``. Every group carries its factor as ``'lr_scale'`` (1 when not
+    given) so that a schedule sets ``group['lr'] = lr * group['lr_scale']``. Weight decay
+    stays coupled (torch's ``weight_decay``), so a layer's decay per step scales with its
+    rate: the step of a layer is the whole SGD step times its factor.
 
     Returns
     -------
@@ -74,7 +86,11 @@ def param_groups(model: nn.Module, *, lr: float, weight_decay: float = 0.0,
             learns_by_grad = True
         if meth not in methods:
             methods.append(meth)
-    forward = [p for p in model.parameters() if all(p is not q for q in feedback)]
+    scaled = _layer_scales(model, layer_lr_scales)
+    claimed = [p for _, _, ps, fb in scaled for p in (*ps, *fb)]
+    forward = [p for p in model.parameters()
+               if all(p is not q for q in feedback) and all(p is not q for q in claimed)]
+    feedback = [p for p in feedback if all(p is not q for q in claimed)]
     optimizer_name = None if optimizer is None else _optimizer_name(optimizer)
     for meth in methods:
         meth.check_training(optimizer_name=optimizer_name, weight_decay=weight_decay,
@@ -85,11 +101,42 @@ def param_groups(model: nn.Module, *, lr: float, weight_decay: float = 0.0,
             "(R^T - B W decays whatever the data) needs a linear optimiser such as SGD "
             "with coupled weight decay; with Adam the feedback is not guaranteed to converge "
             "to B W.", stacklevel=2)
-    groups = [{"name": "forward", "params": forward, "lr": lr, "weight_decay": weight_decay}]
+    groups = []
+    if forward or not scaled:  # (every parameter may be in a layer's group)
+        groups.append({"name": "forward", "params": forward, "lr": lr,
+                       "weight_decay": weight_decay, "lr_scale": 1.0})
     if feedback:
         groups.append({"name": "feedback", "params": feedback, "lr": lr,
-                       "weight_decay": feedback_weight_decay})
+                       "weight_decay": feedback_weight_decay, "lr_scale": 1.0})
+    for name, scale, params, fb in scaled:
+        groups.append({"name": f"layer:{name}", "params": params, "lr": lr * scale,
+                       "weight_decay": weight_decay, "lr_scale": scale})
+        if fb:
+            groups.append({"name": f"feedback:{name}", "params": fb, "lr": lr * scale,
+                           "weight_decay": feedback_weight_decay, "lr_scale": scale})
     return groups
+
+
+def _layer_scales(model: nn.Module, layer_lr_scales: Sequence[float] | None
+                  ) -> list[tuple[str, float, list, list]]:
+    """(name, scale, weight and bias, learned feedback) per converted layer, or [] when no
+    scales are given; checked against the model's converted layers."""
+    if layer_lr_scales is None:
+        return []
+    if isinstance(layer_lr_scales, str) or not isinstance(layer_lr_scales, Sequence):
+        raise invalid("layer_lr_scales", "a list of positive numbers", layer_lr_scales)
+    scales = [float(check_positive(f"layer_lr_scales[{i}]", s, scalar=True))
+              for i, s in enumerate(layer_lr_scales)]
+    layers = converted_layers(model)
+    if len(scales) != len(layers):
+        names = ", ".join(repr(n) for n, _ in layers) or "none"
+        raise invalid("layer_lr_scales", f"one factor per converted layer of the model "
+                      f"({len(layers)}: {names})", list(layer_lr_scales))
+    out = []
+    for (name, layer), scale in zip(layers, scales, strict=True):
+        params = [p for p in (layer.weight, layer.bias) if p is not None]
+        out.append((name, scale, params, layer.feedback_parameters()))
+    return out
 
 
 def _optimizer_name(optimizer) -> str:
@@ -100,9 +147,12 @@ def _optimizer_name(optimizer) -> str:
 
 
 def make_optimizer(model: nn.Module, name: str = "sgd", *, lr: float, weight_decay: float = 0.0,
-                   feedback_weight_decay: float | None = None, **kwargs) -> torch.optim.Optimizer:
+                   feedback_weight_decay: float | None = None,
+                   layer_lr_scales: Sequence[float] | None = None,
+                   **kwargs) -> torch.optim.Optimizer:
     """The optimiser ``name`` (:data:`OPTIMIZERS`: 'sgd', 'adam', 'adamw', or
-    'uncorrected-adam', GAIT-prop's original) over :func:`param_groups`.
+    'uncorrected-adam', GAIT-prop's original) over :func:`param_groups` (per-layer
+    learning rates with ``layer_lr_scales``).
 
     Extra keyword arguments (``momentum=0.9``, ``betas=...``) go to the optimiser. If the
     model has layers whose state follows the optimiser step (factored PFA), they get their
@@ -110,7 +160,8 @@ def make_optimizer(model: nn.Module, name: str = "sgd", *, lr: float, weight_dec
     """
     check_choice("name", name, OPTIMIZERS)
     groups = param_groups(model, lr=lr, weight_decay=weight_decay,
-                          feedback_weight_decay=feedback_weight_decay, optimizer=name)
+                          feedback_weight_decay=feedback_weight_decay, optimizer=name,
+                          layer_lr_scales=layer_lr_scales)
     opt = OPTIMIZERS[name](groups, **kwargs)
     if _step_following_layers(model):
         attach_factored_pfa(opt, model)

@@ -15,6 +15,9 @@ A tour, in the order a sample meets them:
   with standard errors over samples, KS distance to Marchenko-Pastur.
 * :mod:`~alignlab.sim.simulators`: :func:`simulate_spectrum`, :func:`simulate_path_alignment`,
   mirroring :mod:`alignlab.theory`.
+* :mod:`~alignlab.sim.teacher_student`: online SGD of a two-layer teacher-student network
+  (BP, FA, DFA), many seeds at once: :func:`draw_teacher_student`,
+  :func:`simulate_teacher_student` (and :func:`simulate_one_seed_literal`, its oracle).
 
 ``B`` defaults to the paper's Xavier-uniform everywhere (:data:`alignlab.theory.DEFAULT_ENSEMBLE`).
 
@@ -64,6 +67,13 @@ from alignlab.sim.simulators import (
     simulate_path_alignment,
     simulate_spectrum,
 )
+from alignlab.sim.teacher_student import (
+    TeacherStudentInit,
+    TeacherStudentPath,
+    draw_teacher_student,
+    simulate_one_seed_literal,
+    simulate_teacher_student,
+)
 
 __all__ = [
     "ENSEMBLES",
@@ -77,6 +87,8 @@ __all__ = [
     "Rademacher",
     "Sparse",
     "SpectrumResult",
+    "TeacherStudentInit",
+    "TeacherStudentPath",
     "Uniform",
     "angle_jensen_gap",
     "angle_of_moments",
@@ -84,6 +96,7 @@ __all__ = [
     "check_memory",
     "check_method",
     "check_sample",
+    "draw_teacher_student",
     "estimate",
     "get_ensemble",
     "ks_distance",
@@ -98,8 +111,10 @@ __all__ = [
     "sample_converged_pfa",
     "sample_converged_pfa_nested",
     "sample_pfa_matrices",
+    "simulate_one_seed_literal",
     "simulate_path_alignment",
     "simulate_spectrum",
+    "simulate_teacher_student",
     "spectral_moment",
     "sweep_expansion_ratio",
 ]

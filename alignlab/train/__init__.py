@@ -28,13 +28,14 @@ __all__ = [
     "resolve_config",
     "run_sweep",
     "train",
+    "train_teacher_student",
 ]
 
 _WHERE = {
     "Config": "config", "load_config": "config", "resolve_config": "config",
     "Diverged": "steps", "RunResult": "loop", "evaluate": "loop",
     "initial_model": "setup", "train": "loop", "WriteFailed": "rundir", "build_run": "setup",
-    "run_sweep": "sweep", "World": "world",
+    "run_sweep": "sweep", "World": "world", "train_teacher_student": "teacher_student",
 }
 
 

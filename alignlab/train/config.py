@@ -178,7 +178,7 @@ class MethodConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """``[optim]``: optimiser, learning-rate schedule and weight-decay schedule.
+    """``[optim]``: optimiser, learning-rate schedule, weight-decay schedule, per-layer rates.
 
     Epochs are counted from 1 (epoch 0 is the state before training). The learning rate of
     training epoch ``e`` is ``lr * lr_gamma ** (number of milestones m with m < e)``
@@ -187,7 +187,10 @@ class OptimConfig:
     ``1 .. weight_decay_burst_epochs`` when the burst is set (PFA's strong epoch-0 decay
     that makes ``R`` forget its initialisation, pfa.md), ``weight_decay`` after. Both
     apply to every parameter group, learned feedback included (Proposition 1 needs the
-    same decay for ``W`` and ``R``).
+    same decay for ``W`` and ``R``). ``layer_lr_scales`` gives converted layer ``i`` (in
+    module order) the rate ``lr * layer_lr_scales[i]`` at every point of the schedule
+    (:func:`alignlab.nn.param_groups`; one factor per converted layer, checked when the
+    model is built).
     """
 
     section: ClassVar[str] = "optim"
@@ -201,6 +204,7 @@ class OptimConfig:
     lr_milestones: tuple[int, ...] = ()  # epochs after which lr is multiplied by lr_gamma
     lr_gamma: float = 0.1  # the factor at each milestone
     betas: tuple[float, float] = (0.9, 0.999)  # the adam family only
+    layer_lr_scales: tuple[float, ...] = ()  # per converted layer, lr x factor; (): all 1
 
     def __post_init__(self):
         from ..nn.optim import OPTIMIZERS
@@ -224,6 +228,8 @@ class OptimConfig:
             raise invalid("optim.lr_milestones", "strictly increasing epochs >= 1", list(ms))
         check_positive("optim.lr_gamma", self.lr_gamma, scalar=True)
         check_momentum(list(self.betas), name="optim.betas")
+        for i, scale in enumerate(self.layer_lr_scales):
+            check_positive(f"optim.layer_lr_scales[{i}]", scale, scalar=True)
 
     def lr_at(self, epoch: int) -> float:
         """Learning rate in force during training epoch ``epoch`` (1-based)."""
@@ -256,6 +262,7 @@ class TrainSettings:
     amp: str = "off"  # off | bf16 | fp16: autocast the forward pass (fp16: CUDA + GradScaler)
     channels_last: bool = False  # NHWC memory format for 4-D inputs (convolutions on CUDA)
     compile: bool = False  # torch.compile the training forward/backward
+    loss: str = "cross-entropy"  # cross-entropy | squared-error (1/2 sum over outputs)
 
     def __post_init__(self):
         check_int("train.epochs", self.epochs)
@@ -267,6 +274,9 @@ class TrainSettings:
         check_int("train.probe_size", self.probe_size, minimum=0)
         check_device_name(self.device, "train.device")
         check_choice("train.amp", self.amp, _AMP)
+        from .losses import LOSSES  # (torch: imported when a config is built, not before)
+
+        check_choice("train.loss", self.loss, LOSSES)
         check_amp_device(self.amp, self.device)
         if self.amp != "off" and self.dtype == "float64":
             raise invalid("train.amp", "'off' with train.dtype = 'float64'", self.amp)
@@ -501,6 +511,8 @@ def _check_targets(model_name: str, train: TrainSettings) -> None:
         raise invalid("train.amp", f"'off' {why}", train.amp)
     if train.compile:
         raise ValueError(f"`train.compile` must be false {why}, got true.")
+    if train.loss != TrainSettings.loss:  # the rule descends its own quadratic loss
+        raise invalid("train.loss", f"{TrainSettings.loss!r} {why}", train.loss)
 
 
 def _rule_options(known: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -56,7 +56,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import __version__
@@ -66,6 +65,7 @@ from ..data import batches
 from ..nn import converted_layers, mirror_step
 from .checkpoint import LoopState, read_checkpoint, restore_checkpoint, save_checkpoint
 from .config import Config, dumps_toml, load_config
+from .losses import Loss, get_loss
 from .rundir import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -103,9 +103,14 @@ class RunResult:
 
     def describe(self) -> str:
         f = self.final
-        val = "" if f.get("val_acc") is None else f"  val acc {100 * f['val_acc']:.2f}%"
-        what = (f"epoch {f.get('epoch')}  test acc {100 * f.get('test_acc', math.nan):.2f}%"
-                f"{val}  train loss {f.get('train_loss', math.nan):.4g}")
+        if math.isnan(f.get("test_acc", 0.0)):  # real-valued targets: the test loss
+            what = (f"epoch {f.get('epoch')}  test loss {f.get('test_loss', math.nan):.4g}  "
+                    f"train loss {f.get('train_loss', math.nan):.4g}")
+        else:
+            val = "" if f.get("val_acc") is None else f"  val acc {100 * f['val_acc']:.2f}%"
+            what = (f"epoch {f.get('epoch')}  test acc "
+                    f"{100 * f.get('test_acc', math.nan):.2f}%{val}  train loss "
+                    f"{f.get('train_loss', math.nan):.4g}")
         if not self.trained:
             return (f"nothing to do: {self.run_dir} has completed its {f.get('epoch')} epochs "
                     f"({what}; extend it with --set train.epochs=N)")
@@ -113,21 +118,27 @@ class RunResult:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset, batch_size: int, *, autocast=None
-             ) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy (fraction) of ``model`` in eval mode on ``dataset``
-    (``autocast``: a factory of the context the forward passes run in, e.g. AMP's)."""
+def evaluate(model: nn.Module, dataset, batch_size: int, *, autocast=None,
+             loss: Loss | None = None) -> tuple[float, float]:
+    """Mean loss and accuracy (fraction; NaN where the loss has no notion of a correct
+    prediction) of ``model`` in eval mode on ``dataset`` (``autocast``: a factory of the
+    context the forward passes run in, e.g. AMP's; ``loss``: default cross-entropy)."""
     model.eval()
     autocast = autocast or contextlib.nullcontext
+    loss = loss or get_loss("cross-entropy")
     loss_sum = torch.zeros((), dtype=torch.float64, device=dataset.device)
     correct = torch.zeros((), dtype=torch.int64, device=dataset.device)
+    counted = True
     for xb, yb in batches(dataset, batch_size):
         with autocast():  # (autocast runs cross_entropy in float32)
             logits = model(xb)  # (B, K)
-            loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
-        correct += (logits.argmax(dim=1) == yb).sum()
+            loss_sum += loss(logits, yb, reduction="sum").double()
+        hits = loss.hits(logits, yb)
+        counted = hits is not None
+        if counted:
+            correct += hits
     n = len(dataset)
-    return float(loss_sum) / n, int(correct) / n
+    return float(loss_sum) / n, int(correct) / n if counted else math.nan
 
 
 
@@ -172,10 +183,15 @@ class _Progress:
             self.bar.close()
             self.bar = None
         if self.enabled:
-            val = "" if row["val_acc"] is None else f"  val {100 * row['val_acc']:.2f}%"
-            print(f"epoch {row['epoch']:>3}/{self.epochs}  loss {row['train_loss']:.4f}  "
-                  f"acc {100 * row['train_acc']:.2f}%{val}  test {100 * row['test_acc']:.2f}%  "
-                  f"lr {row['lr']:.3g}  wd {row['weight_decay']:.3g}  "
+            if math.isnan(row["test_acc"]):  # real-valued targets: losses, no accuracy
+                val = "" if row["val_loss"] is None else f"  val {row['val_loss']:.4g}"
+                scores = f"{val}  test {row['test_loss']:.4g}"
+            else:
+                val = "" if row["val_acc"] is None else f"  val {100 * row['val_acc']:.2f}%"
+                scores = (f"  acc {100 * row['train_acc']:.2f}%{val}  test "
+                          f"{100 * row['test_acc']:.2f}%")
+            print(f"epoch {row['epoch']:>3}/{self.epochs}  loss {row['train_loss']:.4f}"
+                  f"{scores}  lr {row['lr']:.3g}  wd {row['weight_decay']:.3g}  "
                   f"{row['epoch_s']:.1f}+{row['log_s']:.1f} s", flush=True)
 
 
@@ -273,6 +289,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
     o = cfg.optim
     tracks_decay = o.name == "sgd" and not o.nesterov  # Proposition 1's c_t is defined
     autocast = autocast_factory(device, cfg.train.amp)
+    loss_fn = get_loss(cfg.train.loss)  # train.loss: the step's, the evaluation's
     scaler = torch.amp.GradScaler(device.type) if cfg.train.amp == "fp16" else None
     step_fn = make_step(run, net, world=world, autocast=autocast, scaler=scaler,
                         nan_every=1 if device.type == "cpu" else 50,  # .item() syncs a GPU
@@ -328,8 +345,9 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
             return
         rows, upd = probe_rows()
         ev = cfg.train.eval_batch_size
-        val = evaluate(model, val_ds, ev, autocast=autocast) if val_ds is not None else None
-        test = evaluate(model, test_ds, ev, autocast=autocast)
+        val = (evaluate(model, val_ds, ev, autocast=autocast, loss=loss_fn)
+               if val_ds is not None else None)
+        test = evaluate(model, test_ds, ev, autocast=autocast, loss=loss_fn)
         row.update(upd)
         row.update(val_loss=None if val is None else val[0], val_acc=None if val is None
                    else val[1], test_loss=test[0], test_acc=test[1])
@@ -378,7 +396,7 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
             loss0, acc0 = math.nan, math.nan
             if main:
                 loss0, acc0 = evaluate(model, train_ds, cfg.train.eval_batch_size,
-                                       autocast=autocast)
+                                       autocast=autocast, loss=loss_fn)
             finish_row({"epoch": 0, "step": 0, "train_loss": loss0, "train_acc": acc0,
                         "lr": o.lr_at(1), "weight_decay": o.weight_decay_at(1),
                         "epoch_s": 0.0}, t_log)
@@ -387,7 +405,8 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
             state.epoch += 1
             lr, wd = o.lr_at(state.epoch), o.weight_decay_at(state.epoch)
             for group in opt.param_groups:  # every group, learned feedback included
-                group["lr"], group["weight_decay"] = lr, wd
+                # (lr_scale: per-layer rates, param_groups; absent from older checkpoints)
+                group["lr"], group["weight_decay"] = lr * group.get("lr_scale", 1.0), wd
             t0 = time.perf_counter()
             if mirrored and state.epoch == 1:
                 for _ in range(cfg.wm.initial_steps):
@@ -412,7 +431,9 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
                 if mirrored and cfg.wm.every_steps and state.step % cfg.wm.every_steps == 0:
                     _mirror(model, cfg, mirror_gen)
                 loss_sum += part_sum
-                correct += (logits.argmax(dim=1) == yb).sum()
+                hits = loss_fn.hits(logits, yb)  # None: no notion of "correct"
+                if hits is not None:
+                    correct += hits
                 seen += n_global
                 progress.step(i, loss, correct, seen // world.world_size)
                 if k_log and state.step % k_log == 0 and i < n_batches - 1:  # mid-epoch log
@@ -424,7 +445,8 @@ def _train(cfg: Config, run_dir: Path, resume: bool, quiet: bool, world: World,
                 raise Diverged(f"loss is {train_loss} over epoch {state.epoch}")
             epoch_s = time.perf_counter() - t0
             finish_row({"epoch": state.epoch, "step": state.step, "train_loss": train_loss,
-                        "train_acc": int(correct) / seen, "lr": lr, "weight_decay": wd,
+                        "train_acc": int(correct) / seen if hits is not None else math.nan,
+                        "lr": lr, "weight_decay": wd,
                         "epoch_s": epoch_s}, time.perf_counter())
     except Diverged as exc:
         last = state.metrics[-1]["epoch"] if state.metrics else None

@@ -16,11 +16,11 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import TensorDataset
 from ..nn import alignment, converted_layers, update_angles
+from .losses import Loss
 
 __all__ = ["Probe", "TargetProbe"]
 
@@ -33,7 +33,8 @@ class Probe:
     """The per-layer references (``W_0``, ``F_0`` on the device) and the fixed probe batch
     behind layers.csv."""
 
-    def __init__(self, model: nn.Module, train_ds, size: int, seed: int):
+    def __init__(self, model: nn.Module, train_ds, size: int, seed: int, loss: Loss):
+        self.loss = loss  # the training loss (train.loss), whose updates are compared
         self.layers = converted_layers(model)
         self.w0 = [layer.weight.detach().clone() for _, layer in self.layers]
         self.fb0 = []  # (brSF: the first step's draw; reading it does not advance them)
@@ -53,7 +54,7 @@ class Probe:
         """layers.csv rows at this point, and the all-layer update angle."""
         was_training = model.training
         model.train()
-        upd = (update_angles(model, F.cross_entropy, *self.batch)  # restores the model
+        upd = (update_angles(model, self.loss, *self.batch)  # restores the model
                if self.batch is not None else None)
         align = {r["layer"]: r for r in alignment(model)}
         model.train(was_training)

@@ -15,7 +15,8 @@
    data, to compile (``train.compile``) and, in a distributed run, to be bit-identical on
    every rank with every batch split over the ranks;
 5. the optimiser (:func:`alignlab.nn.make_optimizer`, factored PFA's step hook included)
-   with the schedule's first learning rate and weight decay.
+   with the schedule's first learning rate and weight decay (and ``optim.layer_lr_scales``,
+   per-layer rates), after ``train.loss`` is checked against the data's targets.
 
 :func:`initial_model` is the model of step 3 alone (``W_0`` and the initial feedback).
 The training loop (:mod:`alignlab.train.loop`) starts from a :class:`Run`; so does
@@ -38,6 +39,7 @@ from ..data import TensorDataset, load_dataset
 from ..models import build_model
 from ..nn import convert, make_optimizer
 from .config import Config, check_amp_device, learns_by_targets, qualify
+from .losses import get_loss
 from .world import World, check_shards, shared_state
 
 __all__ = ["Run", "build_run", "initial_model", "load_data", "run_seeds"]
@@ -133,9 +135,7 @@ def load_data(config: Config, device: torch.device, dtype: torch.dtype):
                           **dict(d.options))
 
     def cast(ds):
-        if ds is None or not isinstance(ds, TensorDataset) or ds.x.dtype == dtype:
-            return ds
-        return TensorDataset(ds.x.to(dtype), ds.y)
+        return None if ds is None else ds.cast(dtype)
 
     return splits, cast(splits.train), cast(splits.val), cast(splits.test)
 
@@ -158,7 +158,7 @@ def _build_model(config: Config, seeds: dict[str, int], device: torch.device,
         raise qualify(exc, "method", list(options), others=False) from None
 
 
-def _check_fits(model: nn.Module, x: Tensor, num_classes: int) -> None:
+def _check_fits(model: nn.Module, x: Tensor, num_classes: int, targets: str) -> None:
     """Run two examples through the model: a model that does not fit the data fails here,
     before any training, naming the config keys to fix."""
     try:
@@ -169,7 +169,8 @@ def _check_fits(model: nn.Module, x: Tensor, num_classes: int) -> None:
                          f"{str(exc).splitlines()[0]} (check model.sizes / model.in_channels "
                          "against data.name and data.pad_to).") from None
     if out.ndim != 2 or out.shape[1] != num_classes:
-        raise ValueError(f"`model` must output {num_classes} classes for this data set, got "
+        what = "classes" if targets == "classes" else "values"
+        raise ValueError(f"`model` must output {num_classes} {what} for this data set, got "
                          f"output shape {tuple(out.shape)}.")
 
 
@@ -212,8 +213,9 @@ def build_run(config: Config, *, world: World | None = None,
             check_model(model, get_rule(config.method.name))
         except ValueError as exc:
             raise qualify(exc, "model", list(config.model.options), others=False) from None
+    get_loss(config.train.loss).check_targets(splits.targets, config.data.name)
     if isinstance(test_ds, TensorDataset):
-        _check_fits(model, test_ds.x, splits.num_classes)
+        _check_fits(model, test_ds.x, splits.num_classes, splits.targets)
     if config.train.compile:
         _check_compilable(model)
     if world.distributed:
@@ -225,8 +227,11 @@ def build_run(config: Config, *, world: World | None = None,
     o = config.optim
     extra = {"momentum": o.momentum, "nesterov": o.nesterov} if o.name == "sgd" else {
         "betas": o.betas}
-    opt = make_optimizer(model, o.name, lr=o.lr_at(1), weight_decay=o.weight_decay_at(1),
-                         **extra)
+    try:
+        opt = make_optimizer(model, o.name, lr=o.lr_at(1), weight_decay=o.weight_decay_at(1),
+                             layer_lr_scales=o.layer_lr_scales or None, **extra)
+    except ValueError as exc:  # per-layer rates that do not fit the model's layers
+        raise qualify(exc, "optim", ["layer_lr_scales"], others=False) from None
     return Run(config, seeds, device, dtype, splits, train_ds, val_ds, test_ds, model, opt)
 
 

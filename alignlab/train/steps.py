@@ -4,9 +4,10 @@ The loop (:mod:`alignlab.train.loop`) draws the batch, counts, logs and checkpoi
 step object does the rest and returns the batch's logits, its loss (for the progress bar)
 and the global batch's summed loss (float64, for the epoch's mean):
 
-* :class:`AutogradStep`: forward pass (under autocast with ``train.amp``), cross-entropy
-  (scaled in a distributed run so that DDP's average of the ranks' gradients is the
-  gradient of the global batch's mean loss), the NaN/inf check, backward pass and the
+* :class:`AutogradStep`: forward pass (under autocast with ``train.amp``), the loss
+  (``train.loss``, :mod:`alignlab.train.losses`; scaled in a distributed run so that
+  DDP's average of the ranks' gradients is the gradient of the global batch's mean
+  loss), the NaN/inf check, backward pass and the
   optimiser's step (through the GradScaler with fp16, which skips steps with inf/nan
   gradients), and Proposition 1's decay pair ``(c, u)`` for plain SGD;
 * :class:`TargetStep`: one :meth:`alignlab.gaitprop.Trainer.step` (targets, local
@@ -27,6 +28,7 @@ from torch import Tensor, nn
 
 from ..theory.decay import sgd_decay_step
 from .checkpoint import LoopState
+from .losses import Loss, get_loss
 from .probe import Probe, TargetProbe
 from .world import World
 
@@ -51,13 +53,14 @@ class AutogradStep:
     """
 
     def __init__(self, net: nn.Module, optimizer: torch.optim.Optimizer, *, world: World,
-                 autocast, scaler, nan_every: int, momentum: float, tracks_decay: bool):
-        self.net, self.optimizer, self.world = net, optimizer, world
+                 autocast, scaler, nan_every: int, momentum: float, tracks_decay: bool,
+                 loss: Loss):
+        self.net, self.optimizer, self.world, self.loss = net, optimizer, world, loss
         self.autocast, self.scaler, self.nan_every = autocast, scaler, nan_every
         self.momentum, self.tracks_decay = momentum, tracks_decay
 
     def probe(self, model: nn.Module, train_ds, size: int, seed: int) -> Probe:
-        return Probe(model, train_ds, size, seed)
+        return Probe(model, train_ds, size, seed, self.loss)
 
     def __call__(self, state: LoopState, i: int, xb: Tensor, yb: Tensor, n_global: int,
                  lr: float, wd: float) -> tuple[Tensor, Tensor, Tensor]:
@@ -65,10 +68,10 @@ class AutogradStep:
         with self.autocast():
             logits = self.net(xb)  # (b, K), b = this rank's share of the batch
             if world.distributed:  # DDP averages the ranks' gradients: sum W / B
-                ce_sum = F.cross_entropy(logits, yb, reduction="sum")
+                ce_sum = self.loss(logits, yb, reduction="sum")
                 loss = ce_sum * (world.world_size / n_global)
             else:
-                loss = F.cross_entropy(logits, yb)
+                loss = self.loss(logits, yb)
         part_sum = (ce_sum.detach().double() if world.distributed
                     else loss.detach().double() * n_global)
         if i % self.nan_every == 0:
@@ -134,4 +137,4 @@ def make_step(run: Any, net: nn.Module, *, world: World, autocast, scaler, nan_e
                                   **dict(cfg.method.options)))
     return AutogradStep(net, run.optimizer, world=world, autocast=autocast, scaler=scaler,
                         nan_every=nan_every, momentum=cfg.optim.momentum,
-                        tracks_decay=tracks_decay)
+                        tracks_decay=tracks_decay, loss=get_loss(cfg.train.loss))

@@ -26,7 +26,8 @@ def _ids(ds: TensorDataset, mean: float, std: float) -> list[int]:
 
 
 def test_registry_names():
-    assert set(DATASETS) == {"mnist", "fashion-mnist", "cifar10", "synthetic", "imagenet"}
+    assert set(DATASETS) == {"mnist", "fashion-mnist", "cifar10", "synthetic", "imagenet",
+                             "teacher-stream"}
 
 
 # --- MNIST-format pipeline --------------------------------------------------------------

@@ -73,8 +73,17 @@ def test_batches_checks_arguments_eagerly():
 
 
 def test_tensor_dataset_validates():
+    # targets are int64 class labels (N,) or real values (N, ...): float y is valid since
+    # real-valued targets (data set 'teacher-stream', train.loss 'squared-error')
+    with pytest.raises(ValueError, match=r"`y` must be an int64 tensor of shape \(N,\) or a "
+                                         r"floating-point tensor of shape \(N, ...\)"):
+        TensorDataset(torch.zeros(3, 2), torch.zeros(3, dtype=torch.int32))
     with pytest.raises(ValueError, match="`y` must be an int64 tensor"):
-        TensorDataset(torch.zeros(3, 2), torch.zeros(3))
+        TensorDataset(torch.zeros(3, 2), torch.zeros(3, 1, dtype=torch.int64))
+    values = TensorDataset(torch.zeros(3, 2), torch.ones(3, 1))
+    assert values.cast(torch.float64).y.dtype == torch.float64
+    labels = TensorDataset(torch.zeros(3, 2), torch.zeros(3, dtype=torch.int64))
+    assert labels.cast(torch.float64).y.dtype == torch.int64
     with pytest.raises(ValueError, match="same length"):
         TensorDataset(torch.zeros(3, 2), torch.zeros(2, dtype=torch.int64))
     with pytest.raises(ValueError, match="`x` must be a floating-point tensor"):

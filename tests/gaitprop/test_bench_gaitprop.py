@@ -32,11 +32,13 @@ def test_bench_gaitprop_smoke(bench, tmp_path, capsys):
     rec = bench["main"](["--smoke", "--csv", str(out)])
     printed = capsys.readouterr().out
     labels = [label for label, _, _ in bench["VARIANTS"]]
+    updates = [label for label, _, _ in bench["UPDATES"]]
     assert labels[0] == "bp"
-    names = [*labels, *bench["PHASES"], bench["TOTAL"]]
+    names = [*labels, *bench["PHASES"], bench["TOTAL"], *updates]
     assert [r["variant"] for r in rec] == names
-    assert [r["section"] for r in rec] == ["step"] * len(labels) + ["phase"] * (len(names)
-                                                                               - len(labels))
+    n_phase = len(bench["PHASES"]) + 1
+    assert [r["section"] for r in rec] == (["step"] * len(labels) + ["phase"] * n_phase
+                                           + ["update"] * len(updates))
     bp = rec[0]
     assert bp["ratio"] == 1.0 and bp["flop_ratio"] == 1.0
     smoke = bench["SMOKE"]
@@ -61,6 +63,17 @@ def test_bench_gaitprop_smoke(bench, tmp_path, capsys):
     assert matched["flop_ratio"] > 1 and math.isnan(matched["matched_ratio"])
     for name, base in bench["MATCHED"].items():
         assert by[name]["matched_ratio"] == by[name]["median_ms"] / by[base]["median_ms"]
+    # per dtype against BP in that dtype; the difference form against the literal one
+    for name, base in bench["SAME_DTYPE_BP"].items():
+        assert by[name]["dtype_ratio"] == by[name]["median_ms"] / by[base]["median_ms"]
+        assert ("float32" in name) == ("float32" in base)
+    assert by["bp"]["dtype_ratio"] == by["bp, float32"]["dtype_ratio"] == 1.0
+    for name, base in bench["FORM_PAIRS"].items():
+        assert by[name]["form_ratio"] == by[name]["median_ms"] / by[base]["median_ms"]
+        assert "form=targets" in by[base]["config"] and "targets" not in by[name]["config"]
+    assert sum(1 for r in rec if not math.isnan(r["form_ratio"])) == 4
+    assert by["gait-prop, float32"]["config"] == "gait-prop.toml, train.dtype=float32"
+    assert by["update: gait-prop, float32"]["config"].endswith("float32")
     # the flop model: the penalty is what separates the two GAIT-prop rows
     assert by["gait-prop"]["flop_ratio"] > by["gait-prop, no penalty"]["flop_ratio"] > 1
     assert by["tp"]["flop_ratio"] == by["itp"]["flop_ratio"] == by["gait-prop"]["flop_ratio"]
@@ -146,3 +159,27 @@ def test_unusable_csv_fails_before_any_work(bench, tmp_path, capsys):
     assert err.startswith("bench_gaitprop.py: error: `csv` must be a writable file path")
     assert err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_update_pass_is_the_rules_update(bench):
+    """The update section times what ``alignlab.gaitprop.updates`` computes, for each of
+    its rows (BP, GAIT-prop in both forms; float64 and float32), and the two forms are
+    different computations (else the comparison would time one thing twice)."""
+    from alignlab.gaitprop import get_rule, updates
+
+    sizes = bench["Sizes"](16, 2, 8)
+    trainers = {dt: bench["build_trainer"]("gait-prop", (("train.dtype", dt),), sizes)
+                for dt in ("float64", "float32")}
+    got = {}
+    for label, options, dtype in bench["UPDATES"]:
+        model = trainers[str(dtype).removeprefix("torch.")].model
+        opts = dict(options)
+        rule = get_rule(opts.pop("rule"), **opts)
+        x, y = bench["random_batches"](sizes, model.num_classes, dtype, n=1)[0]
+        got[label] = bench["update_pass"](model, rule, x, y)
+        for a, b in zip(got[label], updates(model, x, y, rule), strict=True):
+            assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
+    for dt in ("float64", "float32"):
+        diff = got[f"update: gait-prop, {dt}"][0].weight
+        lit = got[f"update: gait-prop, targets form, {dt}"][0].weight
+        assert not torch.equal(diff, lit)

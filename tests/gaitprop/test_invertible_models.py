@@ -198,3 +198,41 @@ def test_an_update_that_makes_a_weight_singular_fails_in_that_step():
     trainer = Trainer(m, Zeroing(m.parameters(), lr=0.1), "gait-prop")
     with pytest.raises(ValueError, match=r"`layers\[2\]\.weight` .* singular"):
         trainer.step(x, y)
+
+
+@pytest.mark.parametrize("slope", [0.1, 0.37, 1.0])
+@pytest.mark.parametrize("scale", [1.0, 1e-3, 1e-12])
+def test_inverse_step_is_the_exact_difference_of_the_inverse(slope, scale):
+    """``LeakyReLU.inverse_step(h, n, k)`` = ``(f^{-1}(h + k n) - f^{-1}(h)) / k`` against
+    exact rational arithmetic (``Fraction`` holds every float exactly): without a crossing
+    it is ``n / s_new`` exactly, with one both pieces enter; the crossing mask is the
+    sides of ``h`` and ``h + k n``. ``h`` is drawn at the nudge's scale so that about half
+    the units cross."""
+    from fractions import Fraction
+
+    from alignlab.models.invertible import LeakyReLU
+
+    f = LeakyReLU(slope)
+    g = torch.Generator().manual_seed(0)
+    n = torch.randn(400, dtype=torch.float64, generator=g)
+    h = scale * torch.randn(400, dtype=torch.float64, generator=g)
+    h[:100] = torch.randn(100, dtype=torch.float64, generator=g)  # far from the kink
+    step, crossed = f.inverse_step(h, n, scale)
+    s, k = Fraction(slope), Fraction(scale)
+
+    def finv(v: Fraction) -> Fraction:
+        return v if v >= 0 else v / s
+
+    n_crossed = 0
+    for hi, ni, got, cr in zip(h.tolist(), n.tolist(), step.tolist(), crossed.tolist(),
+                               strict=True):
+        z = Fraction(hi) + k * Fraction(ni)
+        exact = (finv(z) - finv(Fraction(hi))) / k
+        kink = slope != 1.0  # the identity has none
+        assert cr == (kink and (z >= 0) != (hi >= 0)) or float(z) == 0  # z is rounded
+        n_crossed += cr
+        # a few roundings of quantities of the nudge's size
+        assert abs(Fraction(got) - exact) <= 8 * F64_EPS * (abs(exact) + abs(Fraction(ni)))
+        if not cr:
+            assert got == (ni if z >= 0 else ni / slope)
+    assert (n_crossed > 50) == (slope != 1.0)

@@ -144,7 +144,10 @@ def test_bad_trainer_arguments_raise_one_line(kwargs, match):
 
 def test_method_options_complete_and_check_a_config_section():
     assert method_options("gait-prop", penalty_strength=0.1) == {
-        "gamma": 1e-3, "penalty": "offdiag", "penalty_strength": 0.1}
+        "gamma": 1e-3, "form": "difference", "penalty": "offdiag", "penalty_strength": 0.1}
+    assert method_options("gait", form="targets")["form"] == "targets"
+    with pytest.raises(ValueError, match=r"^`form` must be one of 'difference', 'targets'"):
+        method_options("itp", form="literal")
     assert method_options("tp", penalty="full", penalty_strength=1000) == {
         "penalty": "full", "penalty_strength": 1000.0}
     with pytest.raises(ValueError, match=r"`gamma` is not an option of rule 'bp'; valid "
@@ -154,4 +157,6 @@ def test_method_options_complete_and_check_a_config_section():
         method_options("pfa")
     # what it returns is exactly what Trainer takes
     m = InvertibleNet((8,) * 3, num_classes=2, rng=0)
-    Trainer(m, UncorrectedAdam(m.parameters()), "itp", **method_options("itp", gamma=0.01))
+    t = Trainer(m, UncorrectedAdam(m.parameters()), "itp",
+                **method_options("itp", gamma=0.01, form="targets"))
+    assert (t.rule.gamma, t.rule.form) == (0.01, "targets")

@@ -27,7 +27,7 @@ import typing
 import pytest
 import torch
 
-from alignlab.data import DATASETS
+from alignlab.data import DATASETS, TensorDataset, batches
 from alignlab.gaitprop import RULES, get_rule, method_options
 from alignlab.models import MODELS, model_options
 from alignlab.nn import METHODS, converted_layers
@@ -102,6 +102,8 @@ ALT: dict[str, typing.Any] = {
     "model.activation@invertible": "linear",
     "model.activation@invertible-tower": "linear",
     "model.init": "gaussian",
+    "train.loss": "squared-error",
+    "optim.layer_lr_scales": [1.0, 0.5],
     "model.width": 7,
     "model.num_classes": 4,
     "model.widths": [6, 6, 4, 3],
@@ -115,6 +117,7 @@ ALT: dict[str, typing.Any] = {
     "method.b_init": "gaussian",
     "method.density": 0.25,
     "method.penalty": "full",
+    "method.form": "targets",
     "optim.name": "adam",
     "optim.betas": [0.5, 0.9],
     "optim.momentum": 0.9,
@@ -213,7 +216,12 @@ def _state(model) -> dict[str, str]:
 
 def _data_fingerprint(cfg) -> dict:
     splits, train_ds, val_ds, test_ds = load_data(cfg, torch.device("cpu"), torch.float32)
-    out = {"train": _digest(train_ds.x, train_ds.y), "test": _digest(test_ds.x, test_ds.y),
+    if isinstance(train_ds, TensorDataset):
+        train = _digest(train_ds.x, train_ds.y)
+    else:  # a stream: its size and the first batch of a pass
+        xb, yb = next(batches(train_ds, 8, generator=torch.Generator().manual_seed(0)))
+        train = [len(train_ds), _digest(xb, yb)]
+    out = {"train": train, "test": _digest(test_ds.x, test_ds.y),
            "val": None if val_ds is None else _digest(val_ds.x, val_ds.y),
            "augment": None}
     if splits.augment_fn is not None:
@@ -321,6 +329,8 @@ ENTRY = {
     "cifar10": {"data": {"name": "cifar10", "root": "<root0>", "verify": False,
                          "val_size": 0}},
     "synthetic": {},
+    "teacher-stream": {"data": {"name": "teacher-stream", "n_inputs": 6, "n_hidden": 2,
+                                "n_train": 32, "n_test": 16}},
     "mlp": {},
     "invertible": {},
     "invertible-tower": {"model": {"name": "invertible-tower", "widths": [6, 6, 5, 4, 3],
