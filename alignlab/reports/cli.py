@@ -139,6 +139,9 @@ def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = No
                     help="weight decay per unit time (dv = -wd v dt; default 0)")
     ts.add_argument("--points", type=int, default=60,
                     help="log-spaced record times (default 60)")
+    ts.add_argument("--method", default="gram", choices=("gram", "explicit"),
+                    help="simulator: gram (exact in law, cost independent of N; default) or "
+                         "explicit (the weights in R^N, draw for draw)")
     ts.add_argument("--out", default="teacher-student", metavar="DIR",
                     help="output folder, checked before any work (default teacher-student/)")
     ts.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -202,7 +205,8 @@ def cmd_teacher_student(args: argparse.Namespace) -> int:
     config = TeacherStudentConfig(
         rule=args.rule, K=args.K, M=args.M, N=args.N, lr=args.lr, lr2=args.lr2,
         t_max=args.t_max, seeds=args.seeds, seed=args.seed, sigma=args.sigma,
-        weight_decay=args.weight_decay, points=args.points, contrast=args.contrast)
+        weight_decay=args.weight_decay, points=args.points, method=args.method,
+        contrast=args.contrast)
     progress = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     t0 = time.perf_counter()
     _results, _records, check, paths = run_teacher_student(config, args.out,

@@ -66,7 +66,10 @@ class TeacherStudentConfig:
     weight scales; ``lr2`` defaults to ``lr``), ``t_max`` in the spec's time unit
     (``steps / N``), ``seeds`` independent draws, ``points`` log-spaced record times.
     ``contrast`` the rule whose alignment is shown beside ``rule``'s (default BP for DFA/FA,
-    DFA for BP; ``"none"`` for none).
+    DFA for BP; ``"none"`` for none). ``method`` the simulator's
+    (:func:`alignlab.sim.simulate_teacher_student`): ``'gram'`` steps the local fields'
+    law (exact in distribution, cost independent of ``N``: the default), ``'explicit'``
+    the weights themselves (the same draws as alignlab's layers, ``N`` times the cost).
     """
 
     rule: str = "dfa"
@@ -81,6 +84,8 @@ class TeacherStudentConfig:
     sigma: float = 0.0
     weight_decay: float = 0.0
     points: int = 60
+    method: str = "gram"  # the simulator's: 'gram' (exact in law, cost free of N) or
+    # 'explicit' (the weights in R^N, draw for draw)
     contrast: str | None = None
     band_c: float = BAND_C
     eg_floor: float = EG_FLOOR
@@ -94,6 +99,9 @@ class TeacherStudentConfig:
         check_int("seeds", self.seeds)
         check_int("seed", self.seed, minimum=0)
         check_int("points", self.points, minimum=2)
+        from alignlab.sim.teacher_student import METHODS
+
+        check_choice("method", self.method, METHODS)
         check_positive("lr", self.lr)
         if self.lr2 is not None:
             check_positive("lr2", self.lr2)
@@ -175,7 +183,8 @@ def teacher_student_result(init, rule: str, config: TeacherStudentConfig, t: np.
 
     options = dict(lr=config.lr, lr2=config.lr2, rule=rule, t_max=float(t[-1]),
                    sigma=config.sigma, weight_decay=config.weight_decay)
-    path = simulate_teacher_student(init, t_eval=t, rng=rng, progress=progress, **options)
+    path = simulate_teacher_student(init, t_eval=t, rng=rng, progress=progress,
+                                    method=config.method, **options)
     Q0, R0, T = (_array(x) for x in init.order_parameters())
     A, v0, fb = _array(init.A), _array(init.v), _array(init.feedback)
     curve = theory.integrate(Q0, R0, T, A, v0, feedback=fb, t_eval=t, **options)
