@@ -3,16 +3,19 @@
     .venv/bin/python analysis/teacher_student_studies.py trend [--out DIR]
     .venv/bin/python analysis/teacher_student_studies.py align [--out DIR]
 
-``trend``: the ODE against the batched simulator from the same draws at N = 500, 1000,
-2000 (K = M = 2, lr 0.2, DFA and BP, t_max 200, 8 draws): the median relative deviation
-of eg while eg > 1e-3, and the largest deviation of R, Q, v; the deviation should shrink
-as 1/sqrt(N).
+``trend``: the ODE against the batched simulator (method 'explicit') from the same draws
+at N = 500, 1000, 2000 (K = M = 2, lr 0.2, DFA and BP, t_max 200, 8 draws): the median
+relative deviation of eg while eg > 1e-3, and the largest deviation of R, Q, v; the
+deviation should shrink as 1/sqrt(N). At N = 500 the first 2 draws are also trained by
+alignlab's own layers (simulation (b), ``train_teacher_student``) on the same inputs:
+their largest relative difference from (a) and their own deviation from the ODE.
 
 ``align``: "align, then memorise" (Refinetti et al. 2021) draw by draw: K = M = 2 and
 K = 4, M = 2 at lr 0.2 and 1.0, 12 draws each (the spec's N(0, 1) initialisation),
-N = 1000 to t = 1000. For each draw, ODE and simulation each say whether DFA's cos(v, b)
-reaches 0.9 and when; the eg at that time against eg at the start and the end; BP's
-change of cos(v, b) over the same draws as the contrast. Draws whose peak alignment (in
+N = 1000 to t = 1000, simulator method 'gram' (exact in law). For each draw, ODE and
+simulation each say whether DFA's cos(v, b) reaches 0.9 and when; the eg at that time
+against eg at the start and the end; BP's change of cos(v, b) over the same draws as the
+contrast. Draws whose peak alignment (in
 the ODE) is within 0.02 of 0.9 are borderline and listed apart.
 
 Each writes CSV tables and a PNG/PDF figure into ``--out`` (default
@@ -55,25 +58,64 @@ def _markdown(records: Records, digits: int = 4) -> str:
     return "\n".join([head, rule, *body])
 
 
-def _run(K, M, N, lr, t_max, seeds, seed, rules, points):
-    """ODE and simulation of each rule from one set of draws (common to the rules)."""
+def _run(K, M, N, lr, t_max, seeds, seed, rules, points, method="gram"):
+    """ODE and simulation of each rule from one set of draws (common to the rules); also
+    returns the draws and each rule's input seed (for simulation (b))."""
     config = TeacherStudentConfig(rule=rules[0], K=K, M=M, N=N, lr=lr, t_max=t_max,
-                                  seeds=seeds, seed=seed, points=points, contrast="none")
+                                  seeds=seeds, seed=seed, points=points, contrast="none",
+                                  method=method)
     t = log_steps(N, t_max, points)
     init_seq, *rule_seqs = np.random.SeedSequence(seed).spawn(1 + len(rules))
     init = draw_teacher_student(K, M, N, n_seeds=seeds, rng=init_seq)
-    return {rule: teacher_student_result(init, rule, config, t, rng=seq, progress=True)
-            for rule, seq in zip(rules, rule_seqs, strict=True)}
+    results = {rule: teacher_student_result(init, rule, config, t, rng=seq, progress=True)
+               for rule, seq in zip(rules, rule_seqs, strict=True)}
+    return results, init, dict(zip(rules, rule_seqs, strict=True))
 
 
-def trend(out: Path, Ns=(500, 1000, 2000), seeds=8, t_max=200.0) -> Records:
+def _harness(init, rule, seq, s, lr, t, N):
+    """Simulation (b): draw ``s`` trained by alignlab's own layers
+    (:func:`alignlab.train.train_teacher_student`) on the inputs the explicit simulator
+    drew for it (``InputStream(N, rng=seq, index=s)``)."""
+    from alignlab.data.stream import InputStream
+    from alignlab.train.teacher_student import train_teacher_student
+
+    a = lambda x: np.asarray(x[s], dtype=np.float64)  # noqa: E731
+    return train_teacher_student((a(init.B), a(init.A)), a(init.w), a(init.v),
+                                 a(init.feedback), rule=rule, lr=lr,
+                                 record_steps=np.round(t * N).astype(int),
+                                 inputs=InputStream(N, rng=seq, index=s))
+
+
+def trend(out: Path, Ns=(500, 1000, 2000), seeds=8, t_max=200.0, harness_draws=2) -> Records:
+    from alignlab import theory
+
     rows, curves = [], {}
     for N in Ns:
         _say(f"trend: N = {N}")
-        res = _run(2, 2, N, 0.2, t_max, seeds, 0, ("dfa", "bp"), 50)
+        res, init, seqs = _run(2, 2, N, 0.2, t_max, seeds, 0, ("dfa", "bp"), 50,
+                               method="explicit")
         for rule, r in res.items():
             keep = (r.eg_ode > EG_FLOOR) & (r.t > 0)[None, :]
             rel = np.abs(r.eg_sim / r.eg_ode - 1)[keep]
+            hb = {"harness_draws": 0, "harness_vs_sim_max_rel": float("nan"),
+                  "harness_median_rel_dev_eg": float("nan")}
+            if N == Ns[0]:  # simulation (b), alignlab's layers, on the first draws
+                _say(f"trend: N = {N}, {rule}, {harness_draws} draws through the harness")
+                dev, rel_b = [], []
+                T, A = np.asarray(init.order_parameters()[2]), np.asarray(init.A)
+                for s in range(harness_draws):
+                    run = _harness(init, rule, seqs[rule], s, 0.2, r.t, N)
+                    for name in "QRv":
+                        ref = getattr(r, f"{name}_sim")[s]
+                        dev.append(np.abs(getattr(run, name) - ref).max() / np.abs(ref).max())
+                    eg_b = theory.generalisation_error(
+                        run.Q, run.R, np.broadcast_to(T[s], (len(r.t), *T.shape[1:])),
+                        np.broadcast_to(A[s], (len(r.t), A.shape[1])), run.v)
+                    k = keep[s]
+                    rel_b.append(np.abs(eg_b / r.eg_ode[s] - 1)[k])
+                hb = {"harness_draws": harness_draws,
+                      "harness_vs_sim_max_rel": float(max(dev)),
+                      "harness_median_rel_dev_eg": float(np.median(np.concatenate(rel_b)))}
             rows.append({
                 "rule": rule, "N": N, "draws": seeds,
                 "median_rel_dev_eg": float(np.median(rel)),
@@ -83,6 +125,7 @@ def trend(out: Path, Ns=(500, 1000, 2000), seeds=8, t_max=200.0) -> Records:
                 "max_abs_dev_Q": float(np.abs(r.Q_sim - r.Q_ode).max()),
                 "max_abs_dev_v": float(np.abs(r.v_sim - r.v_ode).max()),
                 "max_abs_dev_cos": float(np.abs(r.alignment_sim - r.alignment_ode).max()),
+                **hb,
             })
             curves[(rule, N)] = r
     table = Records(rows)
@@ -143,7 +186,7 @@ def align(out: Path, seeds=12, N=1000, t_max=1000.0) -> Records:
     example = None
     for case, (K, M, lr) in enumerate(cases):
         _say(f"align: K = {K}, M = {M}, lr {lr}")
-        res = _run(K, M, N, lr, t_max, seeds, 100 + case, ("dfa", "bp"), 200)
+        res, _init, _seqs = _run(K, M, N, lr, t_max, seeds, 100 + case, ("dfa", "bp"), 200)
         d, b = res["dfa"], res["bp"]
         if example is None:
             example = (K, M, lr, d, b)
