@@ -39,12 +39,12 @@ from torch import Tensor
 
 from .._rng import TAG_AUX, TAG_B, RngLike, make_streams
 from .._validate import check_finite, check_int, check_positive, invalid
+from ..sim.teacher_student import INPUTS_KEY, NOISE_KEY  # the simulator's draw order
 from .pipeline import PYTHON_NAMES, ArgumentNames, DataSource
 from .tensors import Augment, DataSplits, TensorDataset
 
 __all__ = ["InputStream", "StreamDataset", "Teacher", "TeacherStreamSource"]
 
-INPUTS_KEY, NOISE_KEY = 0, 1  # Streams.child keys of the input and output-noise streams
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
 
