@@ -9,6 +9,9 @@ Propositions 1 + 3 over time (``dynamics``): the alignment predicted from logged
 ``alignlab.sim`` reads too; ``DEFAULT_ENSEMBLE`` ('uniform') is the package's default ``B``.
 ``closed_forms``: sign-concordant, FA at init, weight mirror, GAIT-prop, pseudo-inverse.
 ``symbolic``: sympy derivations of the above.
+``teacher_student``: the teacher-student ODEs of online learning in two-layer networks
+(BP, FA, DFA; Saad & Solla, Goldt et al., Refinetti et al.), their closed-form averages
+for erf and their integration (``R`` there is the student-teacher overlap, not PFA's ``R``).
 
 Every name is imported on first use (PEP 562): ``alignlab.nn`` needs only
 ``decay.sgd_decay_step``, and loading scipy.stats would add about 2 s to every training
@@ -70,6 +73,17 @@ _SOURCES = {
         "entry_moments",
     ), "entries"),
     **dict.fromkeys(("MarchenkoPasturGen", "marchenko_pastur"), "mp_law"),
+    **dict.fromkeys((
+        "TeacherStudentCurve",
+        "covariance",
+        "generalisation_error",
+        "i2",
+        "i3",
+        "i4",
+        "integrate",
+        "j2",
+        "order_parameter_derivatives",
+    ), "teacher_student"),
     **dict.fromkeys((
         "eigenvalue_sd",
         "eigenvalue_sd_finite",
