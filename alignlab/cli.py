@@ -58,7 +58,7 @@ __all__ = ["COMMAND_MODULES", "EPILOG", "ExitStatus", "build_parser", "flag_mess
 
 #: The modules whose ``register(subparsers, parser_class)`` adds the subcommands, in order.
 COMMAND_MODULES: tuple[str, ...] = (
-    "alignlab.reports.cli",  # figure3, theory
+    "alignlab.reports.cli",  # figure3, theory, teacher-student
     "alignlab.train.cli",  # train, sweep
     "alignlab.reports.curves",  # plot
     "alignlab.reports.compare",  # compare

@@ -1,11 +1,14 @@
-"""The ``figure3`` and ``theory`` subcommands (registered on the ``alignlab`` parser).
+"""The ``figure3``, ``theory`` and ``teacher-student`` subcommands (registered on the
+``alignlab`` parser).
 
 ``alignlab figure3 [--samples N] [--ratios R ...] [--ensemble E] ... [--out DIR]``
 ``alignlab theory --ratio R [R ...] [--n-out N] [--ensemble E] [--density D] [--csv PATH]``
+``alignlab teacher-student [--rule dfa] [--K 2] [--M 2] [--N 1000] [--lr 0.2] ... --out DIR``
 
 Exit statuses (the package's one scheme, :class:`alignlab._exit.ExitStatus`): 0 success; 2 bad input
 or an unusable output location (one line, nothing written); 3 Figure 3's claim check
-failed (its files are written); 130 interrupted. Importing this module imports nothing
+failed (its files are written: Figure 3's, or the teacher-student simulation off its
+ODE); 130 interrupted. Importing this module imports nothing
 heavy: numpy, torch and matplotlib are imported inside the handlers.
 """
 
@@ -17,7 +20,7 @@ import time
 
 from .._exit import ExitStatus
 
-__all__ = ["cmd_figure3", "cmd_theory", "register"]
+__all__ = ["cmd_figure3", "cmd_teacher_student", "cmd_theory", "register"]
 
 #: Internal argument names in error messages -> the flag that sets them, per subcommand
 #: (options whose ``dest`` is the internal name, e.g. ``n_out`` -> ``--n-out``, need no
@@ -28,6 +31,13 @@ FIGURE3_FLAGS = {
     "expansion_ratio": "--ratios",
     "expansion_ratios": "--ratios",
     "n_mid": "--ratios",
+}
+TEACHER_STUDENT_FLAGS = {
+    "out_dir": "--out",
+    "t_max": "--t-max",
+    "weight_decay": "--weight-decay",
+    "band_c": "--band",
+    "eg_floor": "--eg-floor",
 }
 THEORY_FLAGS = {
     "ratios": "--ratio",
@@ -101,6 +111,42 @@ def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = No
                    help="also write the table as CSV (the location is checked first)")
     t.set_defaults(func=cmd_theory, flags=THEORY_FLAGS)
 
+    ts = subparsers.add_parser(
+        "teacher-student",
+        help="teacher-student ODEs of online BP / DFA / FA against the simulation",
+        description="Draw teacher-student pairs (erf, N(0, 1) weights), train the students "
+        "online with --rule and the contrast rule in the batched simulator, integrate the "
+        "order-parameter ODEs from the same start, write DIR/teacher_student.{csv,png,pdf,"
+        "json} and check that the simulation follows the ODE within its finite-N band. "
+        "Exit status 3 if it does not (the files are written). docs/teacher_student.md.",
+    )
+    ts.add_argument("--rule", default="dfa", choices=("bp", "dfa", "fa"),
+                    help="the student's learning rule (default dfa; fa = dfa in two layers)")
+    ts.add_argument("--contrast", default=None, choices=("bp", "dfa", "fa", "none"),
+                    help="the rule shown beside it (default bp, or dfa when --rule bp)")
+    ts.add_argument("--K", type=int, default=2, help="student hidden units (default 2)")
+    ts.add_argument("--M", type=int, default=2, help="teacher hidden units (default 2)")
+    ts.add_argument("--N", type=int, default=1000, help="input dimension (default 1000)")
+    ts.add_argument("--lr", type=float, default=0.2, help="learning rate (default 0.2)")
+    ts.add_argument("--lr2", type=float, default=None,
+                    help="second layer's learning rate (default: --lr)")
+    ts.add_argument("--t-max", type=float, default=1000.0,
+                    help="time to train, in steps / N (default 1000)")
+    ts.add_argument("--seeds", type=int, default=5, help="independent draws (default 5)")
+    ts.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    ts.add_argument("--sigma", type=float, default=0.0, help="teacher output noise SD")
+    ts.add_argument("--weight-decay", type=float, default=0.0,
+                    help="weight decay per unit time (dv = -wd v dt; default 0)")
+    ts.add_argument("--points", type=int, default=60,
+                    help="log-spaced record times (default 60)")
+    ts.add_argument("--method", default="gram", choices=("gram", "explicit"),
+                    help="simulator: gram (exact in law, cost independent of N; default) or "
+                         "explicit (the weights in R^N, draw for draw)")
+    ts.add_argument("--out", default="teacher-student", metavar="DIR",
+                    help="output folder, checked before any work (default teacher-student/)")
+    ts.add_argument("--quiet", action="store_true", help="no progress lines")
+    ts.set_defaults(func=cmd_teacher_student, flags=TEACHER_STUDENT_FLAGS)
+
 
 def cmd_figure3(args: argparse.Namespace) -> int:
     """Handler of ``alignlab figure3``: validate the settings and the output folder, then
@@ -149,3 +195,23 @@ def cmd_theory(args: argparse.Namespace) -> int:
     if args.csv is not None:
         print(f"wrote {write_atomic(args.csv, table.to_csv, name='csv')}")
     return ExitStatus.OK
+
+
+def cmd_teacher_student(args: argparse.Namespace) -> int:
+    """Handler of ``alignlab teacher-student``: validate, simulate and integrate, write the
+    four files as one set, check the claim."""
+    from alignlab.reports.teacher_student import TeacherStudentConfig, run_teacher_student
+
+    config = TeacherStudentConfig(
+        rule=args.rule, K=args.K, M=args.M, N=args.N, lr=args.lr, lr2=args.lr2,
+        t_max=args.t_max, seeds=args.seeds, seed=args.seed, sigma=args.sigma,
+        weight_decay=args.weight_decay, points=args.points, method=args.method,
+        contrast=args.contrast)
+    progress = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    t0 = time.perf_counter()
+    _results, _records, check, paths = run_teacher_student(config, args.out,
+                                                           progress=progress)
+    print(check.summary())
+    print(f"wrote {', '.join(str(p) for p in paths.values())} "
+          f"in {time.perf_counter() - t0:.2f} s")
+    return ExitStatus.OK if check.ok else ExitStatus.CLAIM_FAILED
