@@ -35,7 +35,6 @@ from alignlab.reports._figure import write_figure_set
 from alignlab.reports.teacher_student import (
     EG_FLOOR,
     TeacherStudentConfig,
-    log_steps,
     teacher_student_result,
 )
 from alignlab.sim import draw_teacher_student
@@ -58,13 +57,13 @@ def _markdown(records: Records, digits: int = 4) -> str:
     return "\n".join([head, rule, *body])
 
 
-def _run(K, M, N, lr, t_max, seeds, seed, rules, points, method="gram"):
+def _run(K, M, N, lr, t_max, seeds, seed, rules, per_decade, method="gram"):
     """ODE and simulation of each rule from one set of draws (common to the rules); also
     returns the draws and each rule's input seed (for simulation (b))."""
     config = TeacherStudentConfig(rule=rules[0], K=K, M=M, N=N, lr=lr, t_max=t_max,
-                                  seeds=seeds, seed=seed, points=points, contrast="none",
-                                  method=method)
-    t = log_steps(N, t_max, points)
+                                  seeds=seeds, seed=seed, per_decade=per_decade,
+                                  contrast="none", method=method)
+    t = config.times()
     init_seq, *rule_seqs = np.random.SeedSequence(seed).spawn(1 + len(rules))
     init = draw_teacher_student(K, M, N, n_seeds=seeds, rng=init_seq)
     results = {rule: teacher_student_result(init, rule, config, t, rng=seq, progress=True)
@@ -92,7 +91,7 @@ def trend(out: Path, Ns=(500, 1000, 2000), seeds=8, t_max=200.0, harness_draws=2
     rows, curves = [], {}
     for N in Ns:
         _say(f"trend: N = {N}")
-        res, init, seqs = _run(2, 2, N, 0.2, t_max, seeds, 0, ("dfa", "bp"), 50,
+        res, init, seqs = _run(2, 2, N, 0.2, t_max, seeds, 0, ("dfa", "bp"), 10,
                                method="explicit")
         for rule, r in res.items():
             keep = (r.eg_ode > EG_FLOOR) & (r.t > 0)[None, :]
@@ -186,7 +185,7 @@ def align(out: Path, seeds=12, N=1000, t_max=1000.0) -> Records:
     example = None
     for case, (K, M, lr) in enumerate(cases):
         _say(f"align: K = {K}, M = {M}, lr {lr}")
-        res, _init, _seqs = _run(K, M, N, lr, t_max, seeds, 100 + case, ("dfa", "bp"), 200)
+        res, _init, _seqs = _run(K, M, N, lr, t_max, seeds, 100 + case, ("dfa", "bp"), 40)
         d, b = res["dfa"], res["bp"]
         if example is None:
             example = (K, M, lr, d, b)

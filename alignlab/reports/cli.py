@@ -38,6 +38,7 @@ TEACHER_STUDENT_FLAGS = {
     "weight_decay": "--weight-decay",
     "band_c": "--band",
     "eg_floor": "--eg-floor",
+    "per_decade": "--per-decade",
 }
 THEORY_FLAGS = {
     "ratios": "--ratio",
@@ -137,8 +138,8 @@ def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = No
     ts.add_argument("--sigma", type=float, default=0.0, help="teacher output noise SD")
     ts.add_argument("--weight-decay", type=float, default=0.0,
                     help="weight decay per unit time (dv = -wd v dt; default 0)")
-    ts.add_argument("--points", type=int, default=60,
-                    help="log-spaced record times (default 60)")
+    ts.add_argument("--per-decade", type=int, default=10,
+                    help="record times per decade of t, log-spaced (default 10)")
     ts.add_argument("--method", default="gram", choices=("gram", "explicit"),
                     help="simulator: gram (exact in law, cost independent of N; default) or "
                          "explicit (the weights in R^N, draw for draw)")
@@ -205,7 +206,7 @@ def cmd_teacher_student(args: argparse.Namespace) -> int:
     config = TeacherStudentConfig(
         rule=args.rule, K=args.K, M=args.M, N=args.N, lr=args.lr, lr2=args.lr2,
         t_max=args.t_max, seeds=args.seeds, seed=args.seed, sigma=args.sigma,
-        weight_decay=args.weight_decay, points=args.points, method=args.method,
+        weight_decay=args.weight_decay, per_decade=args.per_decade, method=args.method,
         contrast=args.contrast)
     progress = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     t0 = time.perf_counter()

@@ -41,7 +41,6 @@ __all__ = [
     "TeacherStudentConfig",
     "TeacherStudentResult",
     "check_teacher_student",
-    "log_steps",
     "plot_teacher_student",
     "run_teacher_student",
     "teacher_student_records",
@@ -64,7 +63,8 @@ class TeacherStudentConfig:
     ``K``/``M`` student/teacher hidden units, ``N`` the input dimension, ``lr`` the
     learning rate (first layer ``lr / sqrt(N)``, second ``lr2 / N`` per step on the spec's
     weight scales; ``lr2`` defaults to ``lr``), ``t_max`` in the spec's time unit
-    (``steps / N``), ``seeds`` independent draws, ``points`` log-spaced record times.
+    (``steps / N``), ``seeds`` independent draws, recorded at ``per_decade`` log-spaced
+    times per decade from the first step (:meth:`times`).
     ``contrast`` the rule whose alignment is shown beside ``rule``'s (default BP for DFA/FA,
     DFA for BP; ``"none"`` for none). ``method`` the simulator's
     (:func:`alignlab.sim.simulate_teacher_student`): ``'gram'`` steps the local fields'
@@ -83,7 +83,7 @@ class TeacherStudentConfig:
     seed: int = 0
     sigma: float = 0.0
     weight_decay: float = 0.0
-    points: int = 60
+    per_decade: int = 10
     method: str = "gram"  # the simulator's: 'gram' (exact in law, cost free of N) or
     # 'explicit' (the weights in R^N, draw for draw)
     contrast: str | None = None
@@ -98,7 +98,7 @@ class TeacherStudentConfig:
         check_int("N", self.N, minimum=2)
         check_int("seeds", self.seeds)
         check_int("seed", self.seed, minimum=0)
-        check_int("points", self.points, minimum=2)
+        check_int("per_decade", self.per_decade)
         from alignlab.sim.teacher_student import METHODS
 
         check_choice("method", self.method, METHODS)
@@ -121,6 +121,14 @@ class TeacherStudentConfig:
         rules = (self.rule,) if contrast in ("none", self.rule) else (self.rule, contrast)
         object.__setattr__(self, "rules", rules)
 
+    def times(self) -> np.ndarray:
+        """The record times: :func:`alignlab.theory.log_time_grid` from the first step to
+        ``t_max``, rounded to whole steps (``t = step / N``), 0 first."""
+        from alignlab.theory import log_time_grid
+
+        return log_time_grid(self.t_max, per_decade=self.per_decade, start=1.0 / self.N,
+                             dt=1.0 / self.N)
+
     @property
     def band(self) -> float:
         """The claim's tolerance on the median deviation, ``band_c / sqrt(N)``."""
@@ -139,14 +147,6 @@ class TeacherStudentConfig:
         d["versions"] = {"alignlab": __version__, "torch": torch.__version__,
                          "numpy": np.__version__, "python": platform.python_version()}
         return d
-
-
-def log_steps(N: int, t_max: float, points: int) -> np.ndarray:
-    """Record times ``t = step / N``: 0 and about ``points`` whole steps log-spaced from the
-    first step to ``round(t_max N)`` (duplicates after rounding dropped)."""
-    last = max(1, int(round(t_max * N)))
-    steps = np.unique(np.round(np.geomspace(1, last, points)).astype(np.int64))
-    return np.concatenate([[0], steps]) / N
 
 
 @dataclass(frozen=True)
@@ -360,7 +360,7 @@ def run_teacher_student(config: TeacherStudentConfig | None = None,
     config = TeacherStudentConfig() if config is None else config
     out = check_output_dir(out_dir, name="out_dir")
     say = progress or (lambda _m: None)
-    t = log_steps(config.N, config.t_max, config.points)
+    t = config.times()
     # one stream for the draws, one per rule for its inputs (the rules see other inputs)
     init_seq, *rule_seqs = np.random.SeedSequence(config.seed).spawn(1 + len(config.rules))
     init = draw_teacher_student(config.K, config.M, config.N, n_seeds=config.seeds,

@@ -224,11 +224,13 @@ def draw_teacher_student(
     return TeacherStudentInit(w=w, v=v, B=B, A=A, feedback=feedback)
 
 
-def default_t_eval(t_max: float, N: int, n_points: int = 200) -> np.ndarray:
-    """The default recording times: 0 and ``n_points`` log-spaced times from ``1/N`` to
-    ``t_max``, rounded to whole steps (duplicates dropped)."""
-    steps = np.round(np.geomspace(1.0, round(t_max * N), n_points))
-    return np.unique(np.concatenate([[0.0], steps])) / N
+def default_t_eval(t_max: float, N: int) -> np.ndarray:
+    """The default recording times: :func:`alignlab.theory.log_time_grid` from the first
+    step, 20 per decade, rounded to whole steps (``dt = 1/N``), so the ODE
+    (:func:`alignlab.theory.integrate`) can be evaluated at exactly these times."""
+    from alignlab.theory import log_time_grid
+
+    return log_time_grid(t_max, start=1.0 / N, dt=1.0 / N)
 
 
 def _record_steps(t_eval: Any, t_max: Any, N: int) -> tuple[np.ndarray, int]:

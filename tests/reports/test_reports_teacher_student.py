@@ -13,11 +13,10 @@ from alignlab.cli import main
 from alignlab.reports.teacher_student import (
     TeacherStudentConfig,
     check_teacher_student,
-    log_steps,
     run_teacher_student,
 )
 
-SMALL = dict(K=2, M=2, N=200, t_max=20.0, seeds=3, points=25)
+SMALL = dict(K=2, M=2, N=200, t_max=20.0, seeds=3, per_decade=5)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +33,8 @@ def test_writes_the_four_files_and_the_claim_holds(small_run):
     assert check.ok, check.summary()
     assert [r.rule for r in results] == ["dfa", "bp"]  # the rule, then its contrast
     rows = list(csv.DictReader(paths["csv"].open()))
-    t = log_steps(200, 20.0, 25)
+    t = TeacherStudentConfig(**SMALL).times()
+    assert t[0] == 0 and t[1] == 1 / 200 and t[-1] == 20.0
     assert len(rows) == len(records) == 2 * 3 * len(t)
     assert float(rows[-1]["t"]) == pytest.approx(20.0)
     settings = json.loads(paths["json"].read_text())
@@ -70,7 +70,7 @@ def test_settings_change_what_runs(tmp_path):
 
 def test_cli_runs_and_refuses_bad_input_in_one_line(tmp_path, capsys):
     status = main(["teacher-student", "--N", "100", "--t-max", "5", "--seeds", "2",
-                   "--points", "10", "--quiet", "--contrast", "none", "--out",
+                   "--per-decade", "3", "--quiet", "--contrast", "none", "--out",
                    str(tmp_path / "ok")])
     out = capsys.readouterr().out
     assert status == 0 and "claim holds" in out
