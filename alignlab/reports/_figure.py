@@ -8,7 +8,7 @@ from typing import Any
 
 from alignlab._output import write_together
 
-__all__ = ["write_figure_set"]
+__all__ = ["versions", "write_figure_set", "write_report"]
 
 
 def write_figure_set(out: Path, fig: Any, files: Mapping[str, Callable[[Path], Any]], *,
@@ -36,3 +36,31 @@ def write_figure_set(out: Path, fig: Any, files: Mapping[str, Callable[[Path], A
             import matplotlib.pyplot as plt
 
             plt.close(fig)
+
+
+def write_report(out: Path, fig: Any, records: Any, settings: Mapping[str, Any], *,
+                 stem: str) -> dict[str, Path]:
+    """A report's four files as one set (:func:`write_figure_set`): ``stem.csv`` (the
+    records), ``stem.json`` (``settings``), ``stem.png`` and ``stem.pdf``. Returns
+    ``{'csv' | 'png' | 'pdf' | 'json': path}``."""
+    import json
+
+    text = json.dumps(settings, indent=2) + "\n"
+    written = write_figure_set(out, fig, {
+        f"{stem}.csv": records.to_csv,
+        f"{stem}.json": lambda p: p.write_text(text),
+    }, stem=stem)
+    return {kind: written[f"{stem}.{kind}"] for kind in ("csv", "png", "pdf", "json")}
+
+
+def versions() -> dict[str, str]:
+    """The versions a report's settings record: alignlab, torch, numpy, python."""
+    import platform
+
+    import numpy as np
+    import torch
+
+    from alignlab import __version__
+
+    return {"alignlab": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}

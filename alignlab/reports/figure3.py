@@ -13,7 +13,6 @@ tolerance derived from their standard errors.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -26,7 +25,7 @@ from alignlab._linalg import mid_width
 from alignlab._output import check_output_dir
 from alignlab._records import Records
 from alignlab._validate import check_choice, check_int, check_positive
-from alignlab.reports._figure import write_figure_set
+from alignlab.reports._figure import versions, write_report
 
 __all__ = [
     "PAPER_RATIOS",
@@ -145,17 +144,10 @@ class Figure3Config:
         """The settings as written to ``figure3.json``: every field, ``density`` as the
         ensemble actually used it (``None`` for an ensemble without one), and the versions
         of alignlab, torch and numpy."""
-        import platform
-
-        import torch
-
-        from alignlab import __version__
-
         d = asdict(self)
         d["ratios"] = list(self.ratios)
         d["density"] = getattr(self.b_ensemble(), "density", None)
-        d["versions"] = {"alignlab": __version__, "torch": torch.__version__,
-                         "numpy": np.__version__, "python": platform.python_version()}
+        d["versions"] = versions()
         return d
 
 
@@ -463,13 +455,8 @@ def run_figure3(
     out = check_output_dir(out_dir, name="out_dir")
     records = figure3_records(config, progress=progress)
     check = check_figure3(records, config.z, config.dtype)
-    settings = json.dumps(config.resolved(), indent=2) + "\n"
     fig = plot_figure3(records, config)
-    written = write_figure_set(out, fig, {
-        "figure3.csv": records.to_csv,
-        "figure3.json": lambda p: p.write_text(settings),
-    }, stem="figure3")
-    paths = {kind: written[f"figure3.{kind}"] for kind in ("csv", "png", "pdf", "json")}
+    paths = write_report(out, fig, records, config.resolved(), stem="figure3")
     return records, check, paths
 
 

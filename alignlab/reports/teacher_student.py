@@ -20,7 +20,6 @@ of the literature, not PFA's feedback matrix.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -31,7 +30,7 @@ import numpy as np
 from alignlab._output import check_output_dir
 from alignlab._records import Records
 from alignlab._validate import check_choice, check_int, check_positive
-from alignlab.reports._figure import write_figure_set
+from alignlab.reports._figure import versions, write_report
 
 __all__ = [
     "BAND_C",
@@ -135,17 +134,10 @@ class TeacherStudentConfig:
         return self.band_c / math.sqrt(self.N)
 
     def resolved(self) -> dict:
-        import platform
-
-        import torch
-
-        from alignlab import __version__
-
         d = asdict(self)
         d["rules"] = list(self.rules)
         d["band"] = self.band
-        d["versions"] = {"alignlab": __version__, "torch": torch.__version__,
-                         "numpy": np.__version__, "python": platform.python_version()}
+        d["versions"] = versions()
         return d
 
 
@@ -373,14 +365,10 @@ def run_teacher_student(config: TeacherStudentConfig | None = None,
             init, rule, config, t, rng=seq, progress=progress is not None))
     check = check_teacher_student(results, config.band, config.eg_floor)
     records = teacher_student_records(results)
-    settings = json.dumps({**config.resolved(), "check": {
+    settings = {**config.resolved(), "check": {
         "ok": check.ok, "failures": list(check.failures),
         "eg_median_rel_dev": check.eg_median_rel_dev,
-        "alignment_median_abs_dev": check.alignment_median_abs_dev}}, indent=2) + "\n"
+        "alignment_median_abs_dev": check.alignment_median_abs_dev}}
     fig = plot_teacher_student(results, config)
-    written = write_figure_set(out, fig, {
-        "teacher_student.csv": records.to_csv,
-        "teacher_student.json": lambda p: p.write_text(settings),
-    }, stem="teacher_student")
-    paths = {kind: written[f"teacher_student.{kind}"] for kind in ("csv", "png", "pdf", "json")}
+    paths = write_report(out, fig, records, settings, stem="teacher_student")
     return results, records, check, paths
