@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from ..nn import converted_layers
-from .config import Config
+from .config import Config, resolve_config
 from .rundir import torch_save_atomic, trajectory_settings
 
 __all__ = ["FORMAT", "LoopState", "read_checkpoint", "restore_checkpoint", "save_checkpoint"]
@@ -57,10 +57,17 @@ def config_key(config: Config) -> str:
 
 def _trajectory_key(key: str | None) -> str | None:
     """A checkpoint's config key without :data:`~.rundir.EXTENDABLE_KEYS` (what a resumed
-    run may change without changing the steps already taken)."""
+    run may change without changing the steps already taken), resolved by this version:
+    a key added since the checkpoint was written takes its default (which keeps the old
+    behaviour), so adding a setting does not orphan every run made before it. None when
+    this version cannot resolve it (a key it no longer knows)."""
     if key is None:
         return None
-    return json.dumps(trajectory_settings(json.loads(key)), sort_keys=True)
+    try:
+        tables = resolve_config(json.loads(key)).to_dict()
+    except (ValueError, TypeError):
+        return None
+    return json.dumps(trajectory_settings(tables), sort_keys=True, default=list)
 
 
 def save_checkpoint(path: Path, config: Config, state: LoopState, *, wall_s: float, model,

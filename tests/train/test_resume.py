@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import time
 
@@ -96,3 +97,45 @@ def test_a_checkpoint_of_the_old_format_resumes_unless_it_needs_the_global_gener
     for name in ("metrics.csv", "layers.csv"):
         assert _strip(read_csv(tmp_path / "run" / name)) == _strip(
             read_csv(tmp_path / "whole" / name))
+
+
+def _edit_recorded_config(path, edit) -> None:
+    """Rewrite the config a checkpoint records (as a run made by another version would)."""
+    import json
+
+    ck = torch.load(path, weights_only=False)
+    tables = json.loads(ck["config"])
+    edit(tables)
+    ck["config"] = json.dumps(tables, sort_keys=True)
+    torch.save(ck, path)
+
+
+def test_a_run_made_before_a_key_was_added_resumes_exactly(tmp_path):
+    """A checkpoint written before a setting existed (its config lacks the key) resumes when
+    the key's default is what that version did, and continues exactly; a checkpoint of
+    another value of a setting, or with a key this version does not know, is refused."""
+    def cfg(epochs):
+        return load_config(write_config(tmp_path / f"c{epochs}.toml", method={"name": "fa"},
+                                        train={"epochs": epochs}))
+
+    train(cfg(2), tmp_path / "whole", quiet=True)
+    train(cfg(1), tmp_path / "run", quiet=True)
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    shutil.copytree(tmp_path / "run", tmp_path / "epoch1")
+
+    def older(tables):  # keys added by later versions, absent from an older checkpoint
+        del tables["train"]["loss"], tables["model"]["bias"]
+        del tables["optim"]["layer_lr_scales"]
+
+    _edit_recorded_config(ckpt, older)
+    train(cfg(2), tmp_path / "run", resume=True, quiet=True)
+    for name in ("metrics.csv", "layers.csv"):
+        assert _strip(read_csv(tmp_path / "run" / name)) == _strip(
+            read_csv(tmp_path / "whole" / name))
+
+    for i, edit in enumerate((lambda t: t["optim"].update(lr=t["optim"]["lr"] * 2),
+                              lambda t: t["train"].update(no_such_key=1))):
+        run = shutil.copytree(tmp_path / "epoch1", tmp_path / f"refused{i}")
+        _edit_recorded_config(run / "checkpoint.pt", edit)
+        with pytest.raises(ValueError, match="another config or format"):
+            train(cfg(2), run, resume=True, quiet=True)
