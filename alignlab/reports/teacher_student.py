@@ -263,7 +263,8 @@ def check_teacher_student(results: list[TeacherStudentResult], band: float,
 
 
 def plot_teacher_student(results: list[TeacherStudentResult], config: TeacherStudentConfig):
-    """Four panels: (a) eg over time, ODE against the simulation's mean and spread;
+    """Four panels: (a) eg over time, each draw's ODE against the simulation's mean and
+    range over draws;
     (b) the alignment cos(v, b), rule and contrast; (c) the order parameters of draw 0;
     (d) the simulation's deviation from the ODE against the band. Returns the Figure."""
     from matplotlib.figure import Figure
@@ -277,12 +278,14 @@ def plot_teacher_student(results: list[TeacherStudentResult], config: TeacherStu
     for res in results:
         c = colors[res.rule]
         label = res.rule.upper() + (" (contrast)" if res is not main else "")
-        # (a) eg: each draw's ODE (thin), the simulation's mean +/- SD over draws.
+        # (a) eg: each draw's ODE (thin), the simulation's mean and range over draws (the
+        # draws start from different conditions: a range, not an SD, on log axes).
         for s in range(res.eg_ode.shape[0]):
             ax_a.plot(t, res.eg_ode[s, 1:], color=c, lw=0.6, alpha=0.5)
-        m, sd = res.eg_sim[:, 1:].mean(0), res.eg_sim[:, 1:].std(0)
-        ax_a.fill_between(t, np.maximum(m - sd, m * 1e-3), m + sd, color=c, alpha=0.2, lw=0)
-        ax_a.plot(t, m, "o", color=c, ms=3, label=f"{label}: simulation mean ± SD")
+        sim = res.eg_sim[:, 1:]
+        ax_a.fill_between(t, sim.min(0), sim.max(0), color=c, alpha=0.15, lw=0)
+        ax_a.plot(t, sim.mean(0), "o", color=c, ms=3,
+                  label=f"{label}: simulation mean, range over draws")
         ax_a.plot(t, res.eg_ode[:, 1:].mean(0), color=c, lw=1.6, label=f"{label}: ODE mean")
         # (b) alignment: ODE lines, simulation points, per draw.
         for s in range(res.alignment_ode.shape[0]):
