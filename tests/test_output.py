@@ -124,6 +124,8 @@ def test_interrupt_during_the_renames_is_held_until_the_set_is_complete(tmp_path
     """Ctrl-C arriving between two renames is delivered after the last one (without the
     deferral, the old c.json would sit beside the new a.csv)."""
     _old_set(tmp_path)
+    # Python's own Ctrl-C handler, whatever an earlier test in this worker left installed
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     real_replace = os.replace
     calls = []
 
@@ -134,8 +136,11 @@ def test_interrupt_during_the_renames_is_held_until_the_set_is_complete(tmp_path
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(_output.os, "replace", replace_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        write_together(tmp_path, _writers(), durable=False)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            write_together(tmp_path, _writers(), durable=False)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert len(calls) == 3
     assert [(tmp_path / n).read_text() for n in ("a.csv", "b.png", "c.json")] == [
         "new a.csv", "new b.png", "new c.json"]
