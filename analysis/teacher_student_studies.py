@@ -37,9 +37,9 @@ from alignlab.reports._figure import write_figure_set
 from alignlab.reports.teacher_student import (
     EG_FLOOR,
     TeacherStudentConfig,
+    draw,
     teacher_student_result,
 )
-from alignlab.sim import draw_teacher_student
 
 THRESHOLD = 0.9  # alignment the "align" phase is said to reach
 BORDER = 0.02  # peak alignment within this of THRESHOLD: borderline draw
@@ -68,17 +68,17 @@ def _markdown(records: Records, digits: int = 4) -> str:
 
 
 def _run(K, M, N, lr, t_max, seeds, seed, rules, per_decade, method="gram"):
-    """ODE and simulation of each rule from one set of draws (common to the rules); also
-    returns the draws and each rule's input seed (for simulation (b))."""
-    config = TeacherStudentConfig(rule=rules[0], K=K, M=M, N=N, lr=lr, t_max=t_max,
-                                  seeds=seeds, seed=seed, per_decade=per_decade,
-                                  contrast="none", method=method)
+    """ODE and simulation of each of ``rules`` (the rule and its contrast) from one set of
+    draws (the report's :func:`draw`); also returns the draws and each rule's input seed
+    (for simulation (b))."""
+    config = TeacherStudentConfig(rule=rules[0], contrast=rules[1], K=K, M=M, N=N, lr=lr,
+                                  t_max=t_max, seeds=seeds, seed=seed,
+                                  per_decade=per_decade, method=method)
     t = config.times()
-    init_seq, *rule_seqs = np.random.SeedSequence(seed).spawn(1 + len(rules))
-    init = draw_teacher_student(K, M, N, n_seeds=seeds, rng=init_seq)
+    init, rule_seqs = draw(config)
     results = {rule: teacher_student_result(init, rule, config, t, rng=seq, progress=True)
-               for rule, seq in zip(rules, rule_seqs, strict=True)}
-    return results, init, dict(zip(rules, rule_seqs, strict=True))
+               for rule, seq in zip(config.rules, rule_seqs, strict=True)}
+    return results, init, dict(zip(config.rules, rule_seqs, strict=True))
 
 
 def _harness(init, rule, seq, s, lr, t, N):

@@ -40,6 +40,7 @@ __all__ = [
     "TeacherStudentConfig",
     "TeacherStudentResult",
     "check_teacher_student",
+    "draw",
     "plot_teacher_student",
     "run_teacher_student",
     "teacher_student_records",
@@ -344,22 +345,29 @@ def plot_teacher_student(results: list[TeacherStudentResult], config: TeacherStu
     return fig
 
 
+def draw(config: TeacherStudentConfig):
+    """The draws of a run: ``(init, seeds)``, the teacher-student pairs
+    (:func:`alignlab.sim.draw_teacher_student`) and one ``SeedSequence`` per rule of
+    ``config.rules`` for its inputs, all from ``config.seed``."""
+    from alignlab.sim import draw_teacher_student
+
+    init_seq, *rule_seqs = np.random.SeedSequence(config.seed).spawn(1 + len(config.rules))
+    init = draw_teacher_student(config.K, config.M, config.N, n_seeds=config.seeds,
+                                rng=init_seq)
+    return init, rule_seqs
+
+
 def run_teacher_student(config: TeacherStudentConfig | None = None,
                         out_dir: str | Path = "teacher-student", *,
                         progress: Callable[[str], None] | None = None):
     """Draw, simulate and integrate every rule of ``config.rules``, write
     ``teacher_student.{csv,png,pdf,json}`` into ``out_dir`` as one set (checked before any
     work), check the claim. Returns ``(results, records, check, paths)``."""
-    from alignlab.sim import draw_teacher_student
-
     config = TeacherStudentConfig() if config is None else config
     out = check_output_dir(out_dir, name="out_dir")
     say = progress or (lambda _m: None)
     t = config.times()
-    # one stream for the draws, one per rule for its inputs (the rules see other inputs)
-    init_seq, *rule_seqs = np.random.SeedSequence(config.seed).spawn(1 + len(config.rules))
-    init = draw_teacher_student(config.K, config.M, config.N, n_seeds=config.seeds,
-                                rng=init_seq)
+    init, rule_seqs = draw(config)
     results = []
     for rule, seq in zip(config.rules, rule_seqs, strict=True):
         say(f"{rule}: simulating {config.seeds} draws to t = {t[-1]:g} "

@@ -13,7 +13,9 @@ from alignlab.cli import main
 from alignlab.reports.teacher_student import (
     TeacherStudentConfig,
     check_teacher_student,
+    draw,
     run_teacher_student,
+    teacher_student_result,
 )
 
 SMALL = dict(K=2, M=2, N=200, t_max=20.0, seeds=3, per_decade=5)
@@ -58,14 +60,23 @@ def test_the_check_fails_when_theory_and_simulation_disagree(small_run):
     assert check.ok
 
 
-def test_settings_change_what_runs(tmp_path):
-    base = TeacherStudentConfig(**SMALL, contrast="none")
-    ref = run_teacher_student(base, tmp_path / "a")[0][0]
-    for change in (dict(method="explicit"), dict(lr=0.5), dict(lr2=0.05), dict(seed=1),
+def test_settings_change_what_runs():
+    base = TeacherStudentConfig(**{**SMALL, "t_max": 5.0}, contrast="none")
+    init, _ = draw(base)
+
+    def run(config, init=init):
+        return teacher_student_result(init, config.rule, config, config.times(), rng=1)
+
+    ref = run(base)
+    other, _ = draw(replace(base, seed=1))
+    for change in (dict(method="explicit"), dict(lr=0.5), dict(lr2=0.05),
                    dict(weight_decay=0.5), dict(sigma=0.3), dict(rule="bp")):
-        res = run_teacher_student(replace(base, **change), tmp_path / "b")[0][0]
+        res = run(replace(base, **change))
         assert not np.allclose(res.eg_sim, ref.eg_sim), change
+    assert not np.allclose(run(base, other).eg_sim, ref.eg_sim)
+    assert run(base).eg_sim.tolist() == ref.eg_sim.tolist()  # and nothing else does
     assert base.rules == ("dfa",)
+    assert len(replace(base, per_decade=20).times()) > len(base.times())
 
 
 def test_cli_runs_and_refuses_bad_input_in_one_line(tmp_path, capsys):
