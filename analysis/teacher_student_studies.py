@@ -193,13 +193,12 @@ def align(out: Path, seeds=12, N=1000, t_max=1000.0) -> Records:
     band = TeacherStudentConfig(N=N).band
     rows = []
     cases = [(2, 2, 0.2), (2, 2, 1.0), (4, 2, 0.2), (4, 2, 1.0)]
-    example = None
+    curves = []
     for case, (K, M, lr) in enumerate(cases):
         _say(f"align: K = {K}, M = {M}, lr {lr}")
         res, _init, _seqs = _run(K, M, N, lr, t_max, seeds, 100 + case, ("dfa", "bp"), 40)
         d, b = res["dfa"], res["bp"]
-        if example is None:
-            example = (K, M, lr, d, b)
+        curves.append((K, M, lr, d, b))
         for s in range(seeds):
             peak_ode = float(d.alignment_ode[s].max())
             peak_sim = float(d.alignment_sim[s].max())
@@ -261,24 +260,34 @@ def align(out: Path, seeds=12, N=1000, t_max=1000.0) -> Records:
 
     from matplotlib.figure import Figure
 
-    K, M, lr, d, b = example
-    fig = Figure(figsize=(11, 4), layout="constrained")
-    ax_a, ax_b = fig.subplots(1, 2)
-    t = d.t[1:]
-    for s in range(d.alignment_ode.shape[0]):
-        c = f"C{s % 10}"
-        ax_a.plot(t, d.alignment_ode[s, 1:], color=c, lw=1)
-        ax_a.plot(t, d.alignment_sim[s, 1:], "o", color=c, ms=1.5)
-        ax_a.plot(t, b.alignment_ode[s, 1:], color=c, lw=0.8, ls=":")
-        ax_b.plot(t, d.eg_ode[s, 1:], color=c, lw=1)
-        ax_b.plot(t, d.eg_sim[s, 1:], "o", color=c, ms=1.5)
-    ax_a.axhline(THRESHOLD, color="k", ls="--", lw=1)
-    ax_a.set(xscale="log", xlabel="t", ylabel="cos(v, b)",
-             title=f"(a) DFA alignment (lines ODE, points simulation; dotted: BP), "
-                   f"K = {K}, M = {M}, lr {lr}")
-    ax_b.set(xscale="log", yscale="log", xlabel="t", ylabel="eg",
-             title="(b) DFA generalisation error, the same draws")
-    ax_a.title.set_fontsize(9)
+    fig = Figure(figsize=(18, 7.5), layout="constrained")
+    axes = fig.subplots(2, len(curves), sharex=True)
+    for j, (K, M, lr, d, b) in enumerate(curves):
+        ax_a, ax_b = axes[0, j], axes[1, j]
+        t = d.t[1:]
+        case = [r for r in table if (r["K"], r["M"], r["lr"]) == (K, M, lr)]
+        for s in range(d.alignment_ode.shape[0]):
+            c = f"C{s % 10}"
+            ax_a.plot(t, d.alignment_ode[s, 1:], color=c, lw=1)
+            ax_a.plot(t, d.alignment_sim[s, 1:], "o", color=c, ms=1.2)
+            ax_a.plot(t, b.alignment_ode[s, 1:], color=c, lw=0.7, ls=":")
+            ax_b.plot(t, d.eg_ode[s, 1:], color=c, lw=1)
+            ax_b.plot(t, d.eg_sim[s, 1:], "o", color=c, ms=1.2)
+            row = case[s]
+            if np.isfinite(row["t_rel_diff"]):  # a timed crossing: x, star if 25% applies
+                ax_a.plot(row["t_align_ode"], THRESHOLD, "*" if row["time_tol"] > TIME_TOL
+                          else "x", color=c, ms=10 if row["time_tol"] > TIME_TOL else 6,
+                          mec="k", mew=0.6)
+            if row["borderline"]:
+                ax_a.plot(t[-1], d.alignment_ode[s, -1], "s", mfc="none", color=c, ms=7)
+        ax_a.axhline(THRESHOLD, color="k", ls="--", lw=1)
+        ax_a.set(xscale="log", ylabel="cos(v, b)" if j == 0 else None,
+                 title=f"K = {K}, M = {M}, lr {lr}: DFA alignment")
+        ax_b.set(xscale="log", yscale="log", xlabel="t", ylabel="eg" if j == 0 else None,
+                 title="DFA generalisation error, the same draws")
+    fig.suptitle("'Align, then memorise', draw by draw: lines ODE, points simulation (N = "
+                 f"{N}), dotted BP's cos(v, b); x: a timed crossing of 0.9, star: one on a "
+                 "flat curve (25% tolerance), open square: a borderline draw", fontsize=10)
     write_figure_set(out, fig, {"align_draws.csv": table.to_csv,
                                 "align_summary.csv": summary.to_csv}, stem="align")
     print(_markdown(summary))
