@@ -34,22 +34,21 @@ def one_thread():
 
 @pytest.fixture(autouse=True)
 def _signal_handlers_restored(request):
-    """Every test leaves SIGINT and SIGTERM as it found them. A handler left behind (an
-    ignored SIGINT above all) is inherited by the subprocesses of later tests in the same
-    worker: a sweep's runs then ignore the sweep's Ctrl-C and are killed after its
-    timeout. A test that changes them is named on stderr and the handlers are restored."""
+    """Every test leaves SIGINT and SIGTERM's handlers and the signal mask as it found
+    them: subprocesses of later tests in the same worker inherit an ignored or blocked
+    SIGINT (a sweep's runs would then ignore the sweep's Ctrl-C). A test that changes them
+    is named on stderr, and they are restored."""
     import signal
 
     held = (signal.SIGINT, signal.SIGTERM)
     before = {s: signal.getsignal(s) for s in held}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
     yield
+    if signal.pthread_sigmask(signal.SIG_BLOCK, []) != mask:
+        print(f"\n{request.node.nodeid} changed the signal mask; restored", file=sys.stderr)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     for s, handler in before.items():
         if signal.getsignal(s) is not handler:
             print(f"\n{request.node.nodeid} left {signal.Signals(s).name} handled by "
                   f"{signal.getsignal(s)!r}; restored", file=sys.stderr)
-            log = os.environ.get("ALIGNLAB_SIGNAL_LOG")
-            if log:
-                with open(log, "a") as fh:
-                    fh.write(f"{request.node.nodeid} {signal.Signals(s).name} "
-                             f"{signal.getsignal(s)!r}\n")
             signal.signal(s, handler)
