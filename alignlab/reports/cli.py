@@ -36,8 +36,6 @@ TEACHER_STUDENT_FLAGS = {
     "out_dir": "--out",
     "t_max": "--t-max",
     "weight_decay": "--weight-decay",
-    "band_c": "--band",
-    "eg_floor": "--eg-floor",
     "per_decade": "--per-decade",
 }
 THEORY_FLAGS = {
