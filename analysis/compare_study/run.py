@@ -72,6 +72,16 @@ GROUPS: tuple[Group, ...] = (
     Group("optimizer", ("pfa-adam.toml",)),
     Group("resnet20", ("resnet20-pfa.toml",), (("method.expansion_ratio", (1, 10)),),
           optional=True),
+    # issue 15: the fixed point reached (strong decay after the burst, c_40 = 0.0046)
+    Group("fixedpoint", ("pfa-decay-strong.toml",), (("method.expansion_ratio", (10, 2)),)),
+    # issue 15: KP with a decay at which W - B_KP decays within the run
+    Group("kp", ("kp-decay.toml",)),
+    # issue 15: the weight mirror's floor at three effective sample sizes
+    Group("mirror", ("wm.toml",), (("wm.n_samples", (16, 64, 256)),)),
+    # issue 15: sign-concordant feedback and FA
+    Group("sign", ("usf.toml", "brsf.toml", "frsf.toml", "fa.toml")),
+    # issue 15: BP (every angle 0) and DFA (update angle, measured only)
+    Group("other", ("bp.toml", "dfa.toml")),
 )
 
 #: question -> the runs it compares: (group, glob of run-folder names). Run folders are
@@ -88,6 +98,12 @@ COMPARISONS: dict[str, tuple[tuple[str, str], ...]] = {
     # Adam (no Proposition 1) against SGD at r = 10
     "optimizer": (("optimizer", "*"), ("ratios", "pfa__method.expansion_ratio=10__*")),
     "resnet20": (("resnet20", "*"),),
+    # issue 15: hidden layers on the finite-size fixed point at r = 10 and r = 2
+    "fixedpoint": (("fixedpoint", "*"),),
+    "kp": (("kp", "*"),),
+    "mirror": (("mirror", "*"),),
+    "sign": (("sign", "*"),),
+    "other": (("other", "*"),),
 }
 
 

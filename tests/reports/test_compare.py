@@ -661,7 +661,7 @@ def test_study_configs_load_at_every_grid_point():
             assert loaded.data.name == "fashion-mnist"
         first = next(group.points((0,)))
         load_config(first[0], [*study.SMOKE_SETS, *first[1]])
-    assert n == 18 + 6 + 12 + 9 + 3 + 6
+    assert n == 18 + 6 + 12 + 9 + 3 + 6 + (6 + 3 + 9 + 12 + 6)  # issue 8, then issue 15
     assert used == {p.name for p in STUDY.glob("*.toml")}
     groups = {g.name for g in study.GROUPS}
     assert {g for sources in study.COMPARISONS.values() for g, _ in sources} <= groups
