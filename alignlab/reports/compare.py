@@ -48,7 +48,6 @@ A method whose feedback is not weight-shaped (``measure == 'none'``: DFA) is ref
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import os
 import sys
@@ -63,6 +62,15 @@ import numpy as np
 
 from alignlab._exit import ExitStatus
 from alignlab._records import Records
+from alignlab.train.rundir import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    LAYERS_FILE,
+    METRICS_FILE,
+    check_run_files,
+    read_run,
+)
+from alignlab.train.rundir import parse_number as _number
 
 __all__ = [
     "COLUMNS",
@@ -108,7 +116,7 @@ OUTPUT_NAMES = {"csv": "compare.csv", "png": "compare.png", "pdf": "compare.pdf"
 FLAGS = {"out_dir": "--out", "run_dirs": "RUN_DIR", "n_samples": "--samples"}
 DEFAULT_SAMPLES = 100  # MC draws per layer and MC: SD known to ~7% (1/sqrt(2n)), enough for z
 
-_REQUIRED = ("config.toml", "metrics.csv", "layers.csv", "checkpoint.pt")
+_REQUIRED = (CONFIG_FILE, METRICS_FILE, LAYERS_FILE, CHECKPOINT_FILE)
 _LAYER_FIELDS = ("epoch", "step", "layer", "measure", "angle_deg", "norm_ratio", "w_sq",
                  "w_dot_w0", "w0_sq", "fb0_sq", "w_dot_fb0", "decay_c")
 #: ``B^T B`` counts as the identity when every entry is within this of I's (a float32 Haar
@@ -376,45 +384,26 @@ def _incomplete(path: Path, what: str) -> ValueError:
 
 
 def _check_run_dir(path: Path) -> None:
-    if not path.is_dir():
-        raise ValueError(f"`run_dirs` must be existing directories, got {str(path)!r}.")
-    missing = [f for f in _REQUIRED if not (path / f).is_file()]
-    if missing:
-        raise _incomplete(path, f"no {', '.join(missing)}")
+    check_run_files(path, _REQUIRED, name="run_dirs")
 
 
-def _number(text: str | None) -> float:
-    if text is None or text.strip() == "":
-        return math.nan
-    return float(text)
-
-
-def _read_rows(path: Path, name: str, required: Sequence[str]) -> list[dict[str, str]]:
-    with (path / name).open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise _incomplete(path, f"{name} has no column {', '.join(missing)}")
-        rows = list(reader)
-    if not rows:
-        raise _incomplete(path, f"{name} has no rows")
-    return rows
+def _read_rows(path: Path, name: str, required: Sequence[str]) -> list[dict[str, Any]]:
+    """The rows of the CSV file ``name`` of the run directory ``path``, parsed
+    (:func:`alignlab.train.rundir.read_run`; ``required``: its columns)."""
+    return list(read_run(path, _REQUIRED, columns={name: required},
+                         name="run_dirs").rows(name))
 
 
 def _parse_layers(path: Path) -> list[dict[str, Any]]:
-    out = []
-    for r in _read_rows(path, "layers.csv", _LAYER_FIELDS):
-        try:
-            row = {k: _number(r[k]) for k in _LAYER_FIELDS
-                   if k not in ("layer", "measure")}
-        except ValueError as exc:
-            raise _incomplete(path, f"layers.csv has a value that is not a number: {exc}") \
-                from None
-        row["layer"], row["method"] = r["layer"], r.get("method", "")
-        row["measure"] = (r["measure"] or "none").strip()
-        row["epoch"], row["step"] = int(row["epoch"]), int(row["step"])
-        out.append(row)
-    return out
+    """``layers.csv`` parsed, ``epoch`` and ``step`` as ints."""
+    rows = _read_rows(path, LAYERS_FILE, _LAYER_FIELDS)
+    for line, row in enumerate(rows, start=2):
+        for key in ("epoch", "step"):
+            if not float(row[key]).is_integer():
+                raise _incomplete(path, f"{LAYERS_FILE} line {line}: `{key}` must be a "
+                                        f"whole number, got {row[key]!r}")
+            row[key] = int(row[key])
+    return rows
 
 
 def _check_logs(path: Path) -> list[dict[str, Any]]:

@@ -155,10 +155,11 @@ def read_csv(path: str | Path) -> list[dict[str, str]]:
 # --------------------------------------------------------------------------- reading
 
 
-def parse_number(text: str | None) -> float:
-    """A number cell: a float (``nan``, ``inf`` as written); empty or absent: NaN.
-    Raises ``ValueError`` (``could not convert ...``) for anything else."""
-    if text is None or text.strip() == "":
+def parse_number(text: str | float | None) -> float:
+    """A number cell as a float (``nan``, ``inf`` as written; a value already read passes
+    through); empty or absent: NaN. Raises ``ValueError`` (``could not convert ...``) for
+    anything else."""
+    if text is None or (isinstance(text, str) and text.strip() == ""):
         return math.nan
     return float(text)
 
@@ -203,6 +204,11 @@ class RunRecord:
     layers: tuple[dict[str, Any], ...] = field(repr=False)  # layers.csv, one per row
     checkpoint: Path | None  # checkpoint.pt, if the run has one
     summary: dict[str, Any] | None = field(repr=False)  # summary.json (None: none yet)
+
+    def rows(self, file: str) -> tuple[dict[str, Any], ...]:
+        """The rows of the CSV file named ``file`` (:data:`METRICS_FILE` or
+        :data:`LAYERS_FILE`)."""
+        return {METRICS_FILE: self.metrics, LAYERS_FILE: self.layers}[file]
 
     def resolved_config(self):
         """``config.toml`` validated into a :class:`~.config.Config` (every default filled
