@@ -7,7 +7,8 @@ Subcommands
 ``alignlab theory``   print the closed-form predictions for a list of expansion ratios
 ``alignlab train``    train one network from a TOML config (:mod:`alignlab.train.cli`)
 ``alignlab sweep``    run a grid of training configs
-``alignlab plot``     training curves of run directories (:mod:`alignlab.reports.curves`)
+``alignlab plot``     training curves of run directories (:mod:`alignlab.reports.curves`,
+                      registered with the other reports in :mod:`alignlab.reports.cli`)
 ``alignlab compare``  measured alignment of run directories against Propositions 1-3 and
                       the Monte Carlo at each layer's shapes (:mod:`alignlab.reports.compare`)
 
@@ -58,10 +59,8 @@ __all__ = ["COMMAND_MODULES", "EPILOG", "ExitStatus", "build_parser", "flag_mess
 
 #: The modules whose ``register(subparsers, parser_class)`` adds the subcommands, in order.
 COMMAND_MODULES: tuple[str, ...] = (
-    "alignlab.reports.cli",  # figure3, theory, teacher-student
+    "alignlab.reports.cli",  # figure3, theory, teacher-student, plot, compare
     "alignlab.train.cli",  # train, sweep
-    "alignlab.reports.curves",  # plot
-    "alignlab.reports.compare",  # compare
 )
 
 

@@ -5,10 +5,13 @@ picture (PNG + PDF) with the resolved settings (JSON), and checks the claim it m
   simulation (``alignlab figure3``);
 * :mod:`~alignlab.reports.theory_table`: the closed forms at a list of ratios
   (``alignlab theory``);
-* :mod:`~alignlab.reports.curves`: training curves of run directories (``alignlab plot``);
+* :mod:`~alignlab.reports.curves`: training curves of run directories (``alignlab plot``),
+  from :mod:`~alignlab.reports.runs` (the runs read, labelled by
+  :mod:`~alignlab.reports.labels`, and their statistics over seeds);
 * :mod:`~alignlab.reports.compare`: measured alignment against Propositions 1-3 and the
   Monte Carlo at each layer's shapes (``alignlab compare``);
-* :mod:`~alignlab.reports.cli`: the ``figure3`` and ``theory`` subcommands;
+* :mod:`~alignlab.reports.cli`: the subcommands of every report (``figure3``, ``theory``,
+  ``teacher-student``, ``plot``, ``compare``);
 * :mod:`~alignlab._output`: output locations checked before any work, and files
   written as one set (temporary names, then renames).
 

@@ -1,9 +1,12 @@
-"""The ``figure3``, ``theory`` and ``teacher-student`` subcommands (registered on the
-``alignlab`` parser).
+"""The reports' subcommands (registered on the ``alignlab`` parser): ``figure3``,
+``theory``, ``teacher-student``, ``plot`` and ``compare``.
 
 ``alignlab figure3 [--samples N] [--ratios R ...] [--ensemble E] ... [--out DIR]``
 ``alignlab theory --ratio R [R ...] [--n-out N] [--ensemble E] [--density D] [--csv PATH]``
 ``alignlab teacher-student [--rule dfa] [--K 2] [--M 2] [--N 1000] [--lr 0.2] ... --out DIR``
+``alignlab plot RUN_DIR [RUN_DIR ...] [--out DIR]`` (:mod:`alignlab.reports.curves`)
+``alignlab compare RUN_DIR [RUN_DIR ...] [--out DIR] [--samples N] [--seed S] [--device D]``
+(:mod:`alignlab.reports.compare`)
 
 Exit statuses (the package's one scheme, :class:`alignlab._exit.ExitStatus`): 0 success; 2 bad input
 or an unusable output location (one line, nothing written); 3 Figure 3's claim check
@@ -20,7 +23,8 @@ import time
 
 from .._exit import ExitStatus
 
-__all__ = ["cmd_figure3", "cmd_teacher_student", "cmd_theory", "register"]
+__all__ = ["cmd_compare", "cmd_figure3", "cmd_plot", "cmd_teacher_student", "cmd_theory",
+           "register"]
 
 #: Internal argument names in error messages -> the flag that sets them, per subcommand
 #: (options whose ``dest`` is the internal name, e.g. ``n_out`` -> ``--n-out``, need no
@@ -43,10 +47,13 @@ THEORY_FLAGS = {
     "expansion_ratio": "--ratio",
     "n_mid": "--ratio",
 }
+PLOT_FLAGS = {"out_dir": "--out", "run_dirs": "RUN_DIR"}
+COMPARE_FLAGS = {"out_dir": "--out", "run_dirs": "RUN_DIR", "n_samples": "--samples"}
 
 
 def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = None) -> None:
-    """Add ``figure3`` and ``theory`` to ``subparsers`` (from ``parser.add_subparsers()``).
+    """Add ``figure3``, ``theory``, ``teacher-student``, ``plot`` and ``compare`` to
+    ``subparsers`` (from ``parser.add_subparsers()``).
 
     Each subcommand sets ``func`` (a handler taking the parsed namespace and returning an
     exit status) and ``flags`` (internal argument names -> flags, for error messages).
@@ -146,6 +153,50 @@ def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = No
     ts.add_argument("--quiet", action="store_true", help="no progress lines")
     ts.set_defaults(func=cmd_teacher_student, flags=TEACHER_STUDENT_FLAGS)
 
+    pl = subparsers.add_parser(
+        "plot",
+        help="training curves of runs: accuracy, per-layer alignment, norm ratio and "
+        "update angle to BP",
+        description="Read run directories written by `alignlab train`, pool seeds per "
+        "method (label = method name + the options that differ across the runs) and write "
+        "DIR/curves.{png,pdf} (the paper's Figure 2/4/5 panels: test accuracy mean ± SD "
+        "over epochs; per-layer alignment angle and norm ratio coloured by depth; per-layer "
+        "update angle to BP and |W W^T - I|_F at every log point where runs have them) "
+        "with DIR/curves_accuracy.csv, DIR/curves_layers.csv and DIR/curves_updates.csv. "
+        "See docs/plot.md.",
+    )
+    pl.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                    help="run directories, or folders of runs (a sweep's DIR: its runs); "
+                         "other entries (runs.csv, plot/) are skipped with a note")
+    pl.add_argument("--out", metavar="DIR",
+                    help="output folder (default: <first RUN_DIR's parent>/plot)")
+    pl.set_defaults(func=cmd_plot, flags=PLOT_FLAGS)
+
+    from alignlab.reports.compare import DEFAULT_SAMPLES
+
+    c = subparsers.add_parser(
+        "compare",
+        help="measured alignment of trained runs against Propositions 1-3 and Monte Carlo",
+        description="For every layer of every RUN_DIR: measured alignment and norm ratio "
+        "against epoch with the Props. 1+3 dynamics prediction (from the logged per-layer "
+        "scalars) and the fixed point; at the end, Monte Carlo mean and SD of the angle at "
+        "the layer's exact shapes and B ensemble, a conditional Monte Carlo (trained W "
+        "kept, B redrawn) and a dynamics Monte Carlo (trained W and initial W_0 kept, B and "
+        "R_0 redrawn, at the run's final decay factor), with z-scores. Writes "
+        "DIR/compare.{csv,png,pdf} and prints the final rows. See docs/compare.md.",
+    )
+    c.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="run directories written by `alignlab train`")
+    c.add_argument("--out", metavar="DIR",
+                   help="output folder (default: <first RUN_DIR's parent>/compare)")
+    c.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
+                   help=f"Monte Carlo draws per layer, each MC (default {DEFAULT_SAMPLES})")
+    c.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (default 0)")
+    c.add_argument("--device", default="cpu",
+                   help="torch device of the Monte Carlo, e.g. cpu or cuda (default cpu)")
+    c.add_argument("--quiet", action="store_true", help="no progress lines")
+    c.set_defaults(func=cmd_compare, flags=COMPARE_FLAGS)
+
 
 def cmd_figure3(args: argparse.Namespace) -> int:
     """Handler of ``alignlab figure3``: validate the settings and the output folder, then
@@ -214,3 +265,29 @@ def cmd_teacher_student(args: argparse.Namespace) -> int:
     print(f"wrote {', '.join(str(p) for p in paths.values())} "
           f"in {time.perf_counter() - t0:.2f} s")
     return ExitStatus.OK if check.ok else ExitStatus.CLAIM_FAILED
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Handler of ``alignlab plot``: read the runs, write the figure and its tables as one
+    set, print the final-accuracy table."""
+    from alignlab.reports.curves import run_plot
+    from alignlab.reports.runs import format_final
+
+    final, paths = run_plot(args.run_dirs, args.out,
+                            note=lambda msg: print(f"alignlab: plot: {msg}", file=sys.stderr))
+    print(format_final(final))
+    print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
+    return ExitStatus.OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Handler of ``alignlab compare``: the table, its figure and CSV as one set, and the
+    final rows printed."""
+    from alignlab.reports.compare import format_summary, run_compare
+
+    progress = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    table, paths = run_compare(args.run_dirs, args.out, n_samples=args.samples,
+                               seed=args.seed, device=args.device, progress=progress)
+    print(format_summary(table))
+    print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
+    return ExitStatus.OK

@@ -47,11 +47,8 @@ A method whose feedback is not weight-shaped (``measure == 'none'``: DFA) is ref
 
 from __future__ import annotations
 
-import argparse
-import csv
 import math
 import os
-import sys
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -61,20 +58,26 @@ from typing import Any
 
 import numpy as np
 
-from alignlab._exit import ExitStatus
 from alignlab._records import Records
+from alignlab.train.rundir import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    LAYERS_FILE,
+    METRICS_FILE,
+    check_run_files,
+    read_run,
+)
+from alignlab.train.rundir import parse_number as _number
 
 __all__ = [
     "COLUMNS",
     "DEFAULT_SAMPLES",
-    "FLAGS",
     "OUTPUT_NAMES",
     "SUMMARY_COLUMNS",
     "FeedbackLaw",
     "InitialLaw",
     "LayerInfo",
     "RunData",
-    "cmd_compare",
     "compare_table",
     "default_out_dir",
     "feedback_law",
@@ -82,7 +85,6 @@ __all__ = [
     "format_summary",
     "load_run",
     "plot_compare",
-    "register",
     "run_compare",
 ]
 
@@ -104,11 +106,9 @@ SUMMARY_COLUMNS = (
     "mc_mean", "mc_sd", "z", "cond_mean", "cond_sd", "cond_z", "dyn_mean", "dyn_sd", "dyn_z",
 )
 OUTPUT_NAMES = {"csv": "compare.csv", "png": "compare.png", "pdf": "compare.pdf"}
-#: Internal argument names in error messages -> the command-line flag (alignlab.cli).
-FLAGS = {"out_dir": "--out", "run_dirs": "RUN_DIR", "n_samples": "--samples"}
 DEFAULT_SAMPLES = 100  # MC draws per layer and MC: SD known to ~7% (1/sqrt(2n)), enough for z
 
-_REQUIRED = ("config.toml", "metrics.csv", "layers.csv", "checkpoint.pt")
+_REQUIRED = (CONFIG_FILE, METRICS_FILE, LAYERS_FILE, CHECKPOINT_FILE)
 _LAYER_FIELDS = ("epoch", "step", "layer", "measure", "angle_deg", "norm_ratio", "w_sq",
                  "w_dot_w0", "w0_sq", "fb0_sq", "w_dot_fb0", "decay_c")
 #: ``B^T B`` counts as the identity when every entry is within this of I's (a float32 Haar
@@ -376,45 +376,26 @@ def _incomplete(path: Path, what: str) -> ValueError:
 
 
 def _check_run_dir(path: Path) -> None:
-    if not path.is_dir():
-        raise ValueError(f"`run_dirs` must be existing directories, got {str(path)!r}.")
-    missing = [f for f in _REQUIRED if not (path / f).is_file()]
-    if missing:
-        raise _incomplete(path, f"no {', '.join(missing)}")
+    check_run_files(path, _REQUIRED, name="run_dirs")
 
 
-def _number(text: str | None) -> float:
-    if text is None or text.strip() == "":
-        return math.nan
-    return float(text)
-
-
-def _read_rows(path: Path, name: str, required: Sequence[str]) -> list[dict[str, str]]:
-    with (path / name).open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise _incomplete(path, f"{name} has no column {', '.join(missing)}")
-        rows = list(reader)
-    if not rows:
-        raise _incomplete(path, f"{name} has no rows")
-    return rows
+def _read_rows(path: Path, name: str, required: Sequence[str]) -> list[dict[str, Any]]:
+    """The rows of the CSV file ``name`` of the run directory ``path``, parsed
+    (:func:`alignlab.train.rundir.read_run`; ``required``: its columns)."""
+    return list(read_run(path, _REQUIRED, columns={name: required},
+                         name="run_dirs").rows(name))
 
 
 def _parse_layers(path: Path) -> list[dict[str, Any]]:
-    out = []
-    for r in _read_rows(path, "layers.csv", _LAYER_FIELDS):
-        try:
-            row = {k: _number(r[k]) for k in _LAYER_FIELDS
-                   if k not in ("layer", "measure")}
-        except ValueError as exc:
-            raise _incomplete(path, f"layers.csv has a value that is not a number: {exc}") \
-                from None
-        row["layer"], row["method"] = r["layer"], r.get("method", "")
-        row["measure"] = (r["measure"] or "none").strip()
-        row["epoch"], row["step"] = int(row["epoch"]), int(row["step"])
-        out.append(row)
-    return out
+    """``layers.csv`` parsed, ``epoch`` and ``step`` as ints."""
+    rows = _read_rows(path, LAYERS_FILE, _LAYER_FIELDS)
+    for line, row in enumerate(rows, start=2):
+        for key in ("epoch", "step"):
+            if not float(row[key]).is_integer():
+                raise _incomplete(path, f"{LAYERS_FILE} line {line}: `{key}` must be a "
+                                        f"whole number, got {row[key]!r}")
+            row[key] = int(row[key])
+    return rows
 
 
 def _check_logs(path: Path) -> list[dict[str, Any]]:
@@ -997,7 +978,7 @@ def default_out_dir(run_dirs: Sequence[str | os.PathLike]) -> Path:
 def _labels(paths: Sequence[Path]) -> list[str]:
     """The ``alignlab plot`` labels (method + options that differ; seeds pooled), plus the
     optimiser when the runs do not all use one (Proposition 1 is an SGD result)."""
-    from alignlab.reports.curves import load_runs
+    from alignlab.reports.runs import load_runs
 
     runset = load_runs(paths)
     optims = [r.config.get("optim.name", "?") for r in runset.runs]
@@ -1055,47 +1036,3 @@ def run_compare(
     written = write_figure_set(out, fig, {OUTPUT_NAMES["csv"]: table.to_csv}, stem="compare",
                                dpi=130)
     return table, {kind: written[name] for kind, name in OUTPUT_NAMES.items()}
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = None) -> None:
-    """Add ``compare`` to ``subparsers`` (from ``parser.add_subparsers()``).
-
-    ``parser_class`` is unused (the subparsers use the class given to ``add_subparsers``).
-    torch, the simulator and matplotlib are imported only when the handler runs.
-    """
-    del parser_class
-    p = subparsers.add_parser(
-        "compare",
-        help="measured alignment of trained runs against Propositions 1-3 and Monte Carlo",
-        description="For every layer of every RUN_DIR: measured alignment and norm ratio "
-        "against epoch with the Props. 1+3 dynamics prediction (from the logged per-layer "
-        "scalars) and the fixed point; at the end, Monte Carlo mean and SD of the angle at "
-        "the layer's exact shapes and B ensemble, a conditional Monte Carlo (trained W "
-        "kept, B redrawn) and a dynamics Monte Carlo (trained W and initial W_0 kept, B and "
-        "R_0 redrawn, at the run's final decay factor), with z-scores. Writes "
-        "DIR/compare.{csv,png,pdf} and prints the final rows. See docs/compare.md.",
-    )
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
-                   help="run directories written by `alignlab train`")
-    p.add_argument("--out", metavar="DIR",
-                   help="output folder (default: <first RUN_DIR's parent>/compare)")
-    p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
-                   help=f"Monte Carlo draws per layer, each MC (default {DEFAULT_SAMPLES})")
-    p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (default 0)")
-    p.add_argument("--device", default="cpu",
-                   help="torch device of the Monte Carlo, e.g. cpu or cuda (default cpu)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.set_defaults(func=cmd_compare, flags=FLAGS)
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    """Handler of ``alignlab compare``."""
-    progress = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    table, paths = run_compare(args.run_dirs, args.out, n_samples=args.samples,
-                               seed=args.seed, device=args.device, progress=progress)
-    print(format_summary(table))
-    print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
-    return ExitStatus.OK

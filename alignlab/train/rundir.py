@@ -9,6 +9,11 @@
 Floats are written with ``repr`` (shortest exact round trip), so two runs can be compared
 for exact equality from their CSV files. A write that fails mid-run (a full disk) becomes
 :class:`WriteFailed` through :func:`writing`: one line naming the folder.
+
+The one reader of the format is :func:`read_run` (a :class:`RunRecord`): every report reads
+run directories through it, so the file names, the columns and how a cell becomes a value
+(:func:`parse_cell`: numbers as floats, empty as NaN; ``feedback_used`` as a bool) are
+defined here once, beside the writer.
 """
 
 from __future__ import annotations
@@ -21,15 +26,25 @@ import json
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._output import UnusableOutput, check_output_dir, write_atomic
+from .._toml import load_toml
 
 __all__ = [
+    "CHECKPOINT_FILE",
+    "CONFIG_FILE",
+    "FLAG_COLUMNS",
+    "LAYERS_FILE",
     "LAYER_COLUMNS",
+    "METRICS_FILE",
     "METRIC_COLUMNS",
+    "SUMMARY_FILE",
+    "TEXT_COLUMNS",
     "CsvLog",
+    "RunRecord",
     "WriteFailed",
     "changed_settings",
     "trajectory_settings",
@@ -37,9 +52,13 @@ __all__ = [
     "check_new_run",
     "prepare_new_run",
     "EXTENDABLE_KEYS",
+    "parse_cell",
+    "parse_number",
     "prepare_resume",
     "read_csv",
+    "read_run",
     "read_summary",
+    "check_run_files",
     "torch_save_atomic",
     "write_json",
     "write_text_atomic",
@@ -87,6 +106,16 @@ LAYER_COLUMNS = [
     "update_angle_first_order_deg",
 ]
 
+#: Columns of the CSV files that hold text (kept as written, stripped); ``measure`` empty
+#: reads as ``none``. Every other column of :data:`METRIC_COLUMNS` and
+#: :data:`LAYER_COLUMNS` is a number.
+TEXT_COLUMNS = ("layer", "type", "method", "measure")
+#: Columns that hold a boolean: ``true`` / ``false`` (also 1/0, yes/no); empty: None.
+FLAG_COLUMNS = ("feedback_used",)
+_TEXT_DEFAULTS = {"measure": "none"}
+_CSV_COLUMNS = {METRICS_FILE: METRIC_COLUMNS, LAYERS_FILE: LAYER_COLUMNS}
+_NUMBER_COLUMNS = frozenset(METRIC_COLUMNS + LAYER_COLUMNS) - {*TEXT_COLUMNS, *FLAG_COLUMNS}
+
 
 def _cell(value: Any) -> str:
     if value is None:
@@ -121,6 +150,145 @@ def read_csv(path: str | Path) -> list[dict[str, str]]:
     """Rows of a CSV file as dicts of strings."""
     with open(path, newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def parse_number(text: str | float | None) -> float:
+    """A number cell as a float (``nan``, ``inf`` as written; a value already read passes
+    through); empty or absent: NaN. Raises ``ValueError`` (``could not convert ...``) for
+    anything else."""
+    if text is None or (isinstance(text, str) and text.strip() == ""):
+        return math.nan
+    return float(text)
+
+
+def _parse_flag(text: str | None) -> bool | None:
+    value = (text or "").strip().lower()
+    return True if value in ("true", "1", "yes") else False if value in (
+        "false", "0", "no") else None
+
+
+def parse_cell(column: str, text: str | None) -> Any:
+    """The value of one CSV cell of the run directory's format: :data:`TEXT_COLUMNS` as
+    stripped text (``measure`` empty: ``none``), :data:`FLAG_COLUMNS` as True / False / None
+    (empty or unrecognised), the format's other columns through :func:`parse_number`;
+    a column the format does not know stays text. Raises ``ValueError`` (one line, naming
+    the column) for a number column that holds no number."""
+    if column in TEXT_COLUMNS:
+        return (text or "").strip() or _TEXT_DEFAULTS.get(column, "")
+    if column in FLAG_COLUMNS:
+        return _parse_flag(text)
+    if column not in _NUMBER_COLUMNS:
+        return text
+    try:
+        return parse_number(text)
+    except ValueError:
+        raise ValueError(f"`{column}` must be a number, got {text!r}") from None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run directory as :func:`read_run` read it.
+
+    Rows are dicts of every column of the format (:data:`METRIC_COLUMNS`,
+    :data:`LAYER_COLUMNS`; a column the file lacks, as in older run directories, reads as
+    an empty cell) plus any other column of the file, parsed by :func:`parse_cell`. An
+    absent file is ``None`` (config, checkpoint, summary) or no rows (the CSV files).
+    """
+
+    path: Path
+    config: dict[str, Any] | None = field(repr=False)  # config.toml's tables, as written
+    metrics: tuple[dict[str, Any], ...] = field(repr=False)  # metrics.csv, one per row
+    layers: tuple[dict[str, Any], ...] = field(repr=False)  # layers.csv, one per row
+    checkpoint: Path | None  # checkpoint.pt, if the run has one
+    summary: dict[str, Any] | None = field(repr=False)  # summary.json (None: none yet)
+
+    def rows(self, file: str) -> tuple[dict[str, Any], ...]:
+        """The rows of the CSV file named ``file`` (:data:`METRICS_FILE` or
+        :data:`LAYERS_FILE`)."""
+        return {METRICS_FILE: self.metrics, LAYERS_FILE: self.layers}[file]
+
+    def resolved_config(self):
+        """``config.toml`` validated into a :class:`~.config.Config` (every default filled
+        in); one ``ValueError`` line naming the file for a config this version refuses."""
+        from .config import resolve_config
+
+        where = self.path / CONFIG_FILE
+        if self.config is None:
+            raise ValueError(f"`run_dir` must hold {CONFIG_FILE}, got {str(self.path)!r}.")
+        try:
+            return resolve_config(self.config)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (in {str(where)!r})") from None
+
+
+def _incomplete(path: Path, name: str, what: str) -> ValueError:
+    return ValueError(f"`{name}` must be complete run directories, got {str(path)!r} "
+                      f"({what}).")
+
+
+def check_run_files(run_dir: str | Path, require: Sequence[str] = (CONFIG_FILE, METRICS_FILE),
+                    *, name: str = "run_dir") -> Path:
+    """``run_dir`` as a Path, after checking (reading nothing) that it is a directory
+    holding the files ``require``. One ``ValueError`` line naming ``name`` (the argument
+    that gave the folder) and the files missing."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise ValueError(f"`{name}` must be existing directories, got {str(path)!r}.")
+    missing = [f for f in require if not (path / f).is_file()]
+    if missing:
+        raise _incomplete(path, name, f"no {', '.join(missing)}")
+    return path
+
+
+def _read_table(path: Path, file: str, required: Sequence[str], nonempty: bool,
+                name: str) -> tuple[dict[str, Any], ...]:
+    with (path / file).open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        header = list(reader.fieldnames or [])
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise _incomplete(path, name, f"{file} has no column {', '.join(missing)}")
+        raw = list(reader)
+    if nonempty and not raw:
+        raise _incomplete(path, name, f"{file} has no rows")
+    columns = [*header, *(c for c in _CSV_COLUMNS.get(file, ()) if c not in header)]
+    rows = []
+    for line, r in enumerate(raw, start=2):
+        try:
+            rows.append({c: parse_cell(c, r.get(c)) for c in columns})
+        except ValueError as exc:
+            raise _incomplete(path, name, f"{file} line {line}: {exc}") from None
+    return tuple(rows)
+
+
+def read_run(run_dir: str | Path, require: Sequence[str] = (CONFIG_FILE, METRICS_FILE), *,
+             columns: Mapping[str, Sequence[str]] | None = None,
+             name: str = "run_dir") -> RunRecord:
+    """Read a run directory (:data:`CONFIG_FILE`, :data:`METRICS_FILE`,
+    :data:`LAYERS_FILE`, :data:`SUMMARY_FILE`; :data:`CHECKPOINT_FILE` by path only).
+
+    ``require``: the files that must be there (:func:`check_run_files`), a CSV file among
+    them with at least one row; ``columns``: per CSV file, the columns its header must
+    have. Raises one ``ValueError`` line naming ``name`` (the argument that gave the
+    folder), the folder, and what is missing or bad (file, column, line).
+    """
+    path = check_run_files(run_dir, require, name=name)
+    columns = dict(columns or {})
+    config = None
+    if (path / CONFIG_FILE).is_file():
+        config = load_toml(path / CONFIG_FILE, name=CONFIG_FILE)
+    tables = {}
+    for file in (METRICS_FILE, LAYERS_FILE):
+        tables[file] = (_read_table(path, file, columns.get(file, ()), file in require, name)
+                        if (path / file).is_file() else ())
+    checkpoint = path / CHECKPOINT_FILE
+    return RunRecord(path=path, config=config, metrics=tables[METRICS_FILE],
+                     layers=tables[LAYERS_FILE],
+                     checkpoint=checkpoint if checkpoint.is_file() else None,
+                     summary=read_summary(path))
 
 
 def write_text_atomic(path: Path, text: str) -> None:

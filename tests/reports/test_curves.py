@@ -17,19 +17,16 @@ import numpy as np
 import pytest
 
 from alignlab._toml import dumps_toml, loads_toml
-from alignlab.reports import curves
-from alignlab.reports.curves import (
+from alignlab.reports import runs as run_tables
+from alignlab.reports.curves import OUTPUT_NAMES, depth_colors, plot_curves, run_plot
+from alignlab.reports.runs import (
     ACCURACY_COLUMNS,
     LAYER_COLUMNS,
-    OUTPUT_NAMES,
     UPDATE_COLUMNS,
     accuracy_curves,
-    depth_colors,
     expand_run_dirs,
     layer_curves,
     load_runs,
-    plot_curves,
-    run_plot,
     update_curves,
 )
 from alignlab.train.rundir import CsvLog, write_json
@@ -479,13 +476,13 @@ def test_a_diverged_seed_shortens_n_and_is_reported(tmp_path):
                       epochs=2 if s == 2 else EPOCHS,
                       status="diverged" if s == 2 else "completed") for s in SEEDS]
     runset = load_runs(dirs)
-    final = curves.final_accuracy(runset)
+    final = run_tables.final_accuracy(runset)
     n = {r["epoch"]: r["n"] for r in accuracy_curves(runset)}
     assert n == {0: 3, 1: 3, 2: 3, 3: 2, 4: 2, 5: 2}
     (row,) = list(final)
     assert (row["epoch"], row["n"], row["runs"]) == (EPOCHS, 2, 3)
     assert row["incomplete"] == "s2: diverged"
-    assert "s2: diverged" in curves.format_final(final)
+    assert "s2: diverged" in run_tables.format_final(final)
 
 
 # --------------------------------------------------------------------------- update angles
@@ -725,7 +722,7 @@ def test_errors_are_one_line_and_write_nothing(runs, tmp_path, case):
         pattern = r"`run_dirs` must be an existing directory, got '.*nope'\."
     elif case == "no_metrics":
         (runs[1] / "metrics.csv").unlink()
-        pattern = r"must be a run directory \(metrics.csv missing\), got '.*fa-s1'\."
+        pattern = r"must be complete run directories, got '.*fa-s1' \(no metrics.csv\)\."
     elif case == "mixed_data":
         run_dirs.append(write_run(tmp_path / "runs" / "cifar", method="fa", data="cifar10"))
         pattern = r"must all use one data set, got synthetic \(.*\); cifar10 \(cifar\)\."
@@ -750,14 +747,13 @@ def test_a_run_with_no_logged_epoch_is_refused_in_one_line(runs, tmp_path, capsy
     header = (runs[1] / "metrics.csv").read_text().splitlines()[0]
     (runs[1] / "metrics.csv").write_text(header + "\n")
     before = set(tmp_path.rglob("*"))
-    with pytest.raises(ValueError, match=r"`run_dirs` must be run directories with at least "
-                                         r"one logged epoch, got '.*fa-s1' \(metrics.csv "
-                                         r"has no rows\)\."):
+    with pytest.raises(ValueError, match=r"`run_dirs` must be complete run directories, "
+                                         r"got '.*fa-s1' \(metrics.csv has no rows\)\."):
         run_plot(runs, tmp_path / "out")
     assert alignlab_main(["plot", str(runs[1]), "--out", str(tmp_path / "out")]) == 2
     io = capsys.readouterr()
     assert io.out == "" and io.err.count("\n") == 1, io.err
-    assert io.err.startswith("alignlab: error: `RUN_DIR` must be run directories with at")
+    assert io.err.startswith("alignlab: error: `RUN_DIR` must be complete run directories")
     assert_nothing_written(tmp_path, before)
 
 
@@ -830,8 +826,8 @@ def test_read_only_out(runs, tmp_path):
 def test_bad_metrics_columns_name_the_file(tmp_path):
     d = write_run(tmp_path / "r", method="fa")
     (d / "metrics.csv").write_text("epoch,train_loss\n0,2.3\n")
-    with pytest.raises(ValueError, match=r"`metrics.csv` must have the columns epoch, "
-                                         r"test_acc.*missing test_acc"):
+    with pytest.raises(ValueError, match=r"`run_dirs` must be complete run directories, got "
+                                         r"'.*r' \(metrics.csv has no column test_acc\)\."):
         load_runs([d])
 
 
@@ -839,17 +835,10 @@ def test_bad_metrics_columns_name_the_file(tmp_path):
 
 
 @pytest.fixture
-def alignlab_main(monkeypatch):
-    """``alignlab.cli.main`` with ``plot`` registered (added to COMMAND_MODULES if the
-    lead has not wired it yet), so exit statuses and flag names are the real ones."""
+def alignlab_main():
+    """``alignlab.cli.main``, so exit statuses and flag names are the real ones."""
     from alignlab import cli as alignlab_cli
 
-    modules = getattr(alignlab_cli, "COMMAND_MODULES", None)
-    if modules is None:
-        pytest.skip("alignlab.cli has no COMMAND_MODULES")
-    if "alignlab.reports.curves" not in modules:
-        monkeypatch.setattr(alignlab_cli, "COMMAND_MODULES",
-                            (*modules, "alignlab.reports.curves"))
     return alignlab_cli.main
 
 
@@ -883,15 +872,19 @@ def test_cli_errors_exit_2_with_one_line_naming_the_flag(runs, tmp_path, capsys,
 
 
 def test_registering_imports_no_matplotlib_pyplot():
+    """``plot`` and ``compare`` are registered with the other reports; building their
+    parsers imports neither matplotlib nor torch (every ``alignlab`` call builds them)."""
     import subprocess
     import sys
 
-    code = ("import argparse, sys; from alignlab.reports import curves; "
-            "p = argparse.ArgumentParser(); curves.register(p.add_subparsers()); "
-            "print('matplotlib.pyplot' in sys.modules)")
+    code = ("import argparse, sys; from alignlab.reports import cli; "
+            "p = argparse.ArgumentParser(); s = p.add_subparsers(); cli.register(s); "
+            "assert {'plot', 'compare'} <= set(s.choices); "
+            "print(sorted(m for m in ('matplotlib.pyplot', 'torch', 'alignlab.sim') "
+            "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "[]"
 
 
 def test_large_depth_count_uses_sparse_ticks():
