@@ -74,8 +74,10 @@ from alignlab.sim.teacher_student import (
     simulate_one_seed_literal,
     simulate_teacher_student,
 )
+from alignlab.sim.trained import AngleStats
 
 __all__ = [
+    "AngleStats",
     "ENSEMBLES",
     "METHODS",
     "Ensemble",
