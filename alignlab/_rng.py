@@ -13,6 +13,8 @@ Every simulator takes ``rng``: ``None`` (fresh OS entropy), an ``int`` seed, a
 once (a Generator is *advanced* by one draw, so repeated calls with the same Generator
 give fresh samples, as usual). Sample ``i`` of role ``tag`` (0 for ``B``, 1 for ``W``)
 then draws from its own child stream ``SeedSequence(entropy, spawn_key=key + (i, tag))``.
+A report that runs several computations under one user seed (``alignlab compare``'s
+Monte Carlos) gives each its root by name, :func:`keyed_seed` (``seed``, ``key``).
 
 Consequences, all tested:
 
@@ -30,6 +32,7 @@ GIL is released while numpy fills an array). On other devices they are
 
 from __future__ import annotations
 
+import hashlib
 import numbers
 from dataclasses import dataclass
 from typing import Any
@@ -38,8 +41,8 @@ import numpy as np
 import torch
 
 __all__ = [
-    "TAG_AUX", "TAG_B", "TAG_W", "RngLike", "Streams", "make_streams", "torch_generator",
-    "torch_seeds",
+    "TAG_AUX", "TAG_B", "TAG_W", "RngLike", "Streams", "keyed_seed", "make_streams",
+    "torch_generator", "torch_seeds",
 ]
 
 RngLike = int | np.random.SeedSequence | np.random.Generator | torch.Generator | None
@@ -50,6 +53,7 @@ TAG_B = 0  # the feedback matrix B (or its Bartlett factor)
 TAG_W = 1  # the forward weights W
 TAG_AUX = 2  # anything else (e.g. the torch.Generator of the literal recipe)
 TAG_CHILD = 3
+TAG_KEY = 4  # first word of a named computation's spawn key (keyed_seed)
 
 
 def _root_seed_sequence(rng: Any, name: str = "rng") -> np.random.SeedSequence:
@@ -103,6 +107,21 @@ class Streams:
 def make_streams(rng: RngLike, name: str = "rng") -> Streams:
     """Validate ``rng`` (the argument called ``name``) and return its :class:`Streams`."""
     return Streams(_root_seed_sequence(rng, name))
+
+
+def keyed_seed(seed: int, key: str) -> np.random.SeedSequence:
+    """The root of the computation named ``key`` under the user's int ``seed``: one seed
+    gives a report's several Monte Carlos independent, reproducible streams.
+
+    ``SeedSequence(seed, spawn_key=(TAG_KEY, w_0, ..., w_7))``, ``w`` the eight
+    little-endian 32-bit words of SHA-256 of ``key`` in UTF-8: stable across processes,
+    platforms and versions (no ``hash()``), and no key's streams are another's (a spawn
+    key of odd length, unlike every sample's and child's; SHA-256 does not collide).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"`seed` must be an int >= 0, got {seed!r}.")
+    words = np.frombuffer(hashlib.sha256(key.encode("utf-8")).digest(), dtype="<u4")
+    return np.random.SeedSequence(int(seed), spawn_key=(TAG_KEY, *map(int, words)))
 
 
 def torch_seeds(seed_sequence: np.random.SeedSequence, n: int = 1) -> list[int]:

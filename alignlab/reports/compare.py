@@ -49,10 +49,8 @@ from __future__ import annotations
 
 import math
 import os
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +116,6 @@ _IDENTITY_TOL = 1e-4
 #: The angle recomputed from checkpoint.pt must match layers.csv's at the checkpoint's
 #: log point to this many degrees (float32 rounding of the path is ~1e-5 deg)
 _CHECKPOINT_TOL_DEG = 1e-2
-#: Bytes of work per conditional- or dynamics-MC chunk (M and M W of a chunk of samples;
-#: the dynamics MC also B and R_0, so at r = 50 one sample of a 512 x 784 layer is over it:
-#: it then runs one sample at a time)
-_CHUNK_BYTES = 64 * 2**20
 #: layers.csv's w0_sq must equal |W_0|^2 of the rebuilt initial model to this relative
 #: tolerance (the same float32 weights summed in float64: equal on the run's device kind;
 #: another seed or init differs by ~1e-3)
@@ -131,33 +125,11 @@ _W0_RTOL = 1e-9
 # --------------------------------------------------------------------------- the law of B
 
 
-@cache
 def _masked_class():
-    """The Ensemble class of a Bernoulli-masked iid law (built on first use: importing
-    alignlab.sim imports torch, which this CLI module must not do at import)."""
-    from dataclasses import dataclass as _dc
-    from typing import ClassVar
-
-    from alignlab.sim.ensembles import Ensemble
-
-    @_dc(frozen=True)
-    class Masked(Ensemble):
-        """iid Bernoulli(``density``) mask times ``base``'s law with SD ``std /
-        sqrt(density)`` (variance ``std^2``): sparse PFA's ``B`` for any ``b_init``
-        (:class:`alignlab.sim.Sparse` is the Gaussian case only). Kurtosis
-        ``base.kurtosis / density``."""
-
-        name: ClassVar[str] = "masked"
-        base: Any = None
-        density: float = 1.0
-
-        @property
-        def kurtosis(self) -> float:
-            return self.base.kurtosis / self.density
-
-        def fill_(self, out, std, draw):
-            self.base.fill_(out, std / math.sqrt(self.density), draw)
-            draw.keep_(out, self.density)
+    """:class:`alignlab.sim.Masked`, the Bernoulli-masked iid law of sparse PFA's ``B``
+    and ``R_0`` (imported on first use: alignlab.sim imports torch, which this CLI module
+    must not do at import)."""
+    from alignlab.sim import Masked
 
     return Masked
 
@@ -511,124 +483,56 @@ def load_run(run_dir: str | os.PathLike, label: str | None = None) -> RunData:
 # --------------------------------------------------------------------------- Monte Carlo
 
 
-def _seed(seed: int, key: str, index: int = 0) -> int:
-    """An int seed for ``key`` (and chunk ``index``) under the user's ``seed``, stable
-    across processes (``alignlab.sim`` records an int root seed)."""
-    ss = np.random.SeedSequence([seed, zlib.crc32(key.encode()), index])
-    return int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))
-
-
 def _mc_fixed_point(layer: LayerInfo, n_samples: int, seed: int, device: str
                     ) -> tuple[float, float, float]:
-    """Unconditional MC at the fixed point: ``(mean, SD, mean norm ratio)`` of the angle
-    between ``W`` and ``B^T B W`` over independent ``B`` (the layer's law) and ``W`` (its
-    initial law), at the layer's exact ``(n_out, n_in, n_mid)``."""
-    from alignlab.sim import simulate_path_alignment
+    """Unconditional MC at the fixed point (:func:`alignlab.sim.fixed_point_mc`):
+    ``(mean, SD, mean norm ratio)`` of the angle between ``W`` and ``B^T B W`` over
+    independent ``B`` (the layer's law) and ``W`` (its initial law), at the layer's exact
+    ``(n_out, n_in, n_mid)``. Its root is :func:`alignlab._rng.keyed_seed` of ``seed`` and
+    the shapes and laws, so layers alike in several runs share it."""
+    from alignlab._rng import keyed_seed
+    from alignlab.sim import fixed_point_mc
 
     law = layer.law
     key = f"mc/{layer.n_out}/{layer.n_in}/{law.n_mid}/{law.description}/{layer.w_law}"
-    res = simulate_path_alignment(layer.n_out, law.n_mid, n_in=layer.n_in,
-                                  n_samples=n_samples, ensemble=law.ensemble,
-                                  w_ensemble=layer.w_law, rng=_seed(seed, key), device=device)
-    return res.angle_deg.mean, res.angle_deg.sd, res.norm_ratio.mean
-
-
-def _cond_chunk(layer: LayerInfo, n_samples: int) -> int:
-    """Samples per chunk of the conditional MC (chunk ``i`` draws ``B`` from seed
-    ``_seed(seed, key, i)``; the dynamics MC follows the same chunks to draw the same B)."""
-    per_sample = 4 * layer.n_out * (layer.n_out + 2 * layer.n_in)
-    return max(1, min(n_samples, _CHUNK_BYTES // per_sample))
+    s = fixed_point_mc(layer.n_out, layer.n_in, law.n_mid, b_ensemble=law.ensemble,
+                       w_ensemble=layer.w_law, n_samples=n_samples,
+                       seed=keyed_seed(seed, key), device=device)
+    return s.mean_deg, s.sd_deg, s.norm_ratio_mean
 
 
 def _mc_conditional(layer: LayerInfo, n_samples: int, seed: int, device: str, key: str
                     ) -> tuple[float, float, float]:
-    """Conditional MC: the trained ``W`` kept, ``B`` redrawn (:func:`alignlab.sim.
-    sample_btb`, the layer's law) ``n_samples`` times; ``(mean, SD, mean norm ratio)`` of
+    """Conditional MC (:func:`alignlab.sim.conditional_mc`): the trained ``W`` kept, ``B``
+    redrawn (the layer's law) ``n_samples`` times from the root
+    :func:`alignlab._rng.keyed_seed` ``(seed, key)``; ``(mean, SD, mean norm ratio)`` of
     the angle between ``W`` and ``B^T B W``."""
-    import torch
+    from alignlab._rng import keyed_seed
+    from alignlab.sim import conditional_mc
 
-    from alignlab._linalg import angle_deg
-    from alignlab.sim import sample_btb
-
-    law = layer.law
-    dev = torch.device(device)
-    w = layer.weight.to(device=dev, dtype=torch.float32)  # (n_out, n_in)
-    chunk = _cond_chunk(layer, n_samples)
-    angles, ratios = [], []
-    for i, start in enumerate(range(0, n_samples, chunk)):
-        k = min(chunk, n_samples - start)
-        rng = _seed(seed, key, i)
-        m = sample_btb(layer.n_out, law.n_mid, n_samples=k, ensemble=law.ensemble, rng=rng,
-                       device=dev)  # (k, n_out, n_out)
-        y = m @ w  # (k, n_out, n_in): the path B^T (B W) at R^T = B W
-        angles.append(angle_deg(w, y, axis=(-2, -1)).cpu().numpy())
-        ratios.append((torch.linalg.vector_norm(y.double(), dim=(-2, -1))
-                       / torch.linalg.vector_norm(w.double())).cpu().numpy())
-    a, r = np.concatenate(angles), np.concatenate(ratios)
-    return float(a.mean()), float(a.std(ddof=1)), float(r.mean())
+    s = conditional_mc(layer.weight, layer.law.n_mid, b_ensemble=layer.law.ensemble,
+                       n_samples=n_samples, seed=keyed_seed(seed, key), device=device)
+    return s.mean_deg, s.sd_deg, s.norm_ratio_mean
 
 
 def _mc_dynamics(layer: LayerInfo, decay_c: float, n_samples: int, seed: int, device: str,
                  key: str, b_key: str) -> tuple[float, float]:
-    r"""Dynamics MC: ``(mean, SD)`` of the angle between the trained ``W_t`` and
-    Proposition 1's path at ``c = decay_c``,
+    r"""Dynamics MC (:func:`alignlab.sim.dynamics_mc`): ``(mean, SD)`` of the angle between
+    the trained ``W_t`` and Proposition 1's path at ``c = decay_c``,
+    ``B^T B (W_t - c W_0) + c B^T R_0^T``, with ``W_t`` and the run's ``W_0`` kept and
+    ``B`` (the layer's law; not redrawn when ``B = I``) and ``R_0^T`` (its initial law)
+    redrawn. ``R_0^T`` comes from the root :func:`alignlab._rng.keyed_seed` ``(seed, key)``
+    and ``B`` from ``(seed, b_key)``: with ``b_key`` the conditional MC's key, sample
+    ``i``'s ``B`` is the conditional MC's, so at ``c = 0`` the two agree draw by draw."""
+    from alignlab._rng import keyed_seed
+    from alignlab.sim import dynamics_mc
 
-    .. math:: P^T = B^T B\,(W_t - c\,W_0) + c\,B^T R_0^T,
-
-    with ``W_t`` and the run's ``W_0`` kept and ``B`` (the layer's law; not redrawn when
-    ``B = I``) and ``R_0^T`` (its initial law) redrawn ``n_samples`` times: the
-    finite-size distribution of the dynamics prediction if ``W`` is independent of
-    ``(B, R_0)``. Sample ``i``'s ``B`` is the conditional MC's (the same chunks, seeds
-    ``_seed(seed, b_key, chunk)`` and streams; :func:`alignlab.sim.sample_btb` draws ``B``
-    from stream ``(j, TAG_B)`` of its seed), so at ``c = 0`` the two agree draw by draw;
-    ``R_0^T`` of sample ``i`` comes from stream ``(i, TAG_W)`` of ``_seed(seed, key)``.
-
-    Chunked like the conditional MC under :data:`_CHUNK_BYTES` (one sample at a time when
-    one is over it: ``B`` and ``R_0^T`` are ``n_mid (n_out + n_in)`` floats). The path is
-    ``M X + c B^T R_0^T`` (``M = B^T B``): ``n_mid n_out (n_out + n_in) + n_out^2 n_in``
-    multiply-adds per sample, float32 like the other MCs.
-    """
-    import torch
-
-    from alignlab._linalg import angle_deg
-    from alignlab._rng import TAG_B, TAG_W, make_streams
-    from alignlab.sim.engine import fill_samples
-
-    law, r0 = layer.law, layer.law.r0
-    if r0.ensemble is None:  # R_0^T = W_0 (KP init 'weight'): the path is W_t itself
-        return 0.0, 0.0
-    n_out, n_in, n_mid = layer.n_out, layer.n_in, law.n_mid
-    dev = torch.device(device)
-    w = layer.weight.to(device=dev, dtype=torch.float32)  # (n_out, n_in)
-    x = (layer.weight - decay_c * layer.weight0).to(device=dev, dtype=torch.float32)  # X_t
-    redraw_b = law.ensemble is not None  # else B = I (PFA-id, KP): P^T = X + c R_0^T
-    b_copies = 1 + (law.ensemble.finish_copies if redraw_b else 0)
-    per_sample = 4 * (n_mid * n_in + (b_copies * n_mid * n_out + n_out * n_out if redraw_b
-                                      else 0) + 3 * n_out * n_in)  # B, R_0, M, M X, P
-    chunk = max(1, min(n_samples, _CHUNK_BYTES // per_sample))
-    b_chunk = _cond_chunk(layer, n_samples) if redraw_b else n_samples
-    r_streams = make_streams(_seed(seed, key))
-    angles = []
-    for i, b_start in enumerate(range(0, n_samples, b_chunk)):
-        b_streams = make_streams(_seed(seed, b_key, i))  # the conditional MC's chunk i
-        k_b = min(b_chunk, n_samples - b_start)
-        for s in range(0, k_b, chunk):
-            k = min(chunk, k_b - s)
-            r = torch.empty((k, n_mid, n_in), dtype=torch.float32, device=dev)  # R_0^T
-            fill_samples(r0.ensemble, r, r0.std, r_streams, tag=TAG_W, start=b_start + s)
-            if redraw_b:
-                b = torch.empty((k, n_mid, n_out), dtype=torch.float32, device=dev)
-                fill_samples(law.ensemble, b, 1.0 / math.sqrt(n_mid), b_streams, tag=TAG_B,
-                             start=s)
-                m = torch.bmm(b.mT, b)  # (k, n_out, n_out), as sample_btb forms it
-                p = torch.baddbmm(m @ x, b.mT, r, alpha=decay_c)  # M X + c B^T R_0^T
-                del b, m
-            else:
-                p = x + decay_c * r  # (k, n_out, n_in)
-            del r
-            angles.append(angle_deg(w, p, axis=(-2, -1)).cpu().numpy())
-    a = np.concatenate(angles)
-    return float(a.mean()), float(a.std(ddof=1))
+    law = layer.law
+    s = dynamics_mc(layer.weight, layer.weight0, decay_c, law.n_mid, b_ensemble=law.ensemble,
+                    r0_ensemble=law.r0.ensemble, r0_std=law.r0.std, n_samples=n_samples,
+                    seed=keyed_seed(seed, key), b_seed=keyed_seed(seed, b_key),
+                    device=device)
+    return s.mean_deg, s.sd_deg
 
 
 def _final_c(run: RunData, layer: LayerInfo) -> float:

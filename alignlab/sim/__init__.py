@@ -18,6 +18,9 @@ A tour, in the order a sample meets them:
 * :mod:`~alignlab.sim.teacher_student`: online SGD of a two-layer teacher-student network
   (BP, FA, DFA), many seeds at once: :func:`draw_teacher_student`,
   :func:`simulate_teacher_student` (and :func:`simulate_one_seed_literal`, its oracle).
+* :mod:`~alignlab.sim.trained`: Monte Carlos around a trained layer (its ``W`` kept):
+  :func:`fixed_point_mc`, :func:`conditional_mc`, :func:`dynamics_mc`, each an
+  :class:`AngleStats`.
 
 ``B`` defaults to the paper's Xavier-uniform everywhere (:data:`alignlab.theory.DEFAULT_ENSEMBLE`).
 
@@ -30,6 +33,7 @@ from alignlab.sim.ensembles import (
     ENSEMBLES,
     Ensemble,
     Gaussian,
+    Masked,
     Orthogonal,
     Rademacher,
     Sparse,
@@ -74,13 +78,16 @@ from alignlab.sim.teacher_student import (
     simulate_one_seed_literal,
     simulate_teacher_student,
 )
+from alignlab.sim.trained import AngleStats, conditional_mc, dynamics_mc, fixed_point_mc
 
 __all__ = [
+    "AngleStats",
     "ENSEMBLES",
     "METHODS",
     "Ensemble",
     "Estimate",
     "Gaussian",
+    "Masked",
     "Orthogonal",
     "PathAlignmentResult",
     "PathSamples",
@@ -96,8 +103,11 @@ __all__ = [
     "check_memory",
     "check_method",
     "check_sample",
+    "conditional_mc",
     "draw_teacher_student",
+    "dynamics_mc",
     "estimate",
+    "fixed_point_mc",
     "get_ensemble",
     "ks_distance",
     "literal_path_statistics",

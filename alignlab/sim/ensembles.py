@@ -23,6 +23,8 @@ uniform        U[-a, a), a = sqrt(3) std (Xavier-uniform is std^2 =
                2 / (fan_in + fan_out)); the package's default ``B``
 rademacher     +-std, probability 1/2 each
 sparse         Bernoulli(density) x N(0, std^2 / density)
+(masked)       Bernoulli(density) x any iid law of SD std / sqrt(density):
+               :class:`Masked`, built from an ensemble (not a registry name)
 orthogonal     not iid: sqrt(max(rows, cols)) std x a Haar-random matrix
                with orthonormal columns (rows >= cols) or rows (rows < cols)
 =============  ================================================================
@@ -41,7 +43,7 @@ multiplicity ``n_mid`` and 0 otherwise (mean 1, like the MP law with its atom);
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import torch
@@ -52,12 +54,13 @@ from alignlab._rng import TAG_B, RngLike, make_streams
 from alignlab._validate import check_int, check_positive, check_probability
 from alignlab.sim.engine import Draw, check_device, check_dtype, fill_samples
 from alignlab.sim.memory import check_memory
-from alignlab.theory.entries import entry_kurtosis
+from alignlab.theory.entries import entry_kurtosis, entry_moments
 
 __all__ = [
     "ENSEMBLES",
     "Ensemble",
     "Gaussian",
+    "Masked",
     "Orthogonal",
     "Rademacher",
     "Sparse",
@@ -190,6 +193,40 @@ class Sparse(Ensemble):
 
     def fill_(self, out, std, draw):
         draw.normal_(out, std / math.sqrt(self.density))
+        draw.keep_(out, self.density)
+
+
+@dataclass(frozen=True)
+class Masked(Ensemble):
+    """iid Bernoulli(``density``) mask times ``base``'s law with SD ``std / sqrt(density)``:
+    variance ``std^2``, any iid ``base`` (sparse PFA's ``B`` and ``R_0`` for every
+    ``b_init``; :class:`Sparse` is the Gaussian case, kept as its own registry name).
+
+    Kurtosis ``base.kurtosis / density`` (a masked law has ``E b^k = d E x^k``:
+    :meth:`alignlab.theory.EntryMoments.at`). Not in :data:`ENSEMBLES`, whose entries are
+    built from a name and numbers: its option is an ensemble, so it is built directly,
+    ``Masked(Uniform(), 0.5)`` (``base`` may also be a registry name).
+    """
+
+    name: ClassVar[str] = "masked"
+    base: Ensemble
+    density: float
+
+    def __post_init__(self):
+        base = resolve_ensemble("base", self.base)
+        if not base.iid:
+            raise ValueError(f"`base` must be an iid ensemble (a mask of a dependent law is "
+                             f"not iid), got {base.name!r}.")
+        object.__setattr__(self, "base", base)
+        object.__setattr__(self, "density", check_probability("density", self.density))
+
+    @property
+    def kurtosis(self) -> float:
+        base = entry_moments(self.base.name, **self.base._moment_options())
+        return replace(base, masked=True).at(self.density).kurtosis
+
+    def fill_(self, out, std, draw):
+        self.base.fill_(out, std / math.sqrt(self.density), draw)
         draw.keep_(out, self.density)
 
 

@@ -193,3 +193,39 @@ def test_torch_backend_draws(name: str) -> None:
 def test_missing_cuda_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="`device`"):
         sim.get_ensemble("gaussian").sample(1, 2, 2, device="cuda")
+
+
+# ---------------------------------------------------------------------- Masked
+@pytest.mark.parametrize(("base", "density"), [("uniform", 0.25), ("rademacher", 0.5),
+                                               ("gaussian", 0.8)])
+def test_masked_law(base: str, density: float) -> None:
+    """Bernoulli(d) x the base law with variance std^2: the nonzero fraction d, E b^2 =
+    std^2 and E b^4 = (k_base / d) std^4 (``.kurtosis``, from the theory's masked moments),
+    each within Z standard errors over iid entries."""
+    ens, std = sim.Masked(base, density), 0.7
+    assert ens.kurtosis == pytest.approx(theory.entry_kurtosis(base) / density, rel=1e-15)
+    x = ens.sample(4, 300, 200, std=std, generator=5, dtype=torch.float64).flatten().numpy()
+    n = x.size
+    assert abs(np.mean(x != 0) - density) <= Z * math.sqrt(density * (1 - density) / n)
+    for values, expect in ((x**2, std**2), (x**4, ens.kurtosis * std**4)):
+        assert abs(values.mean() - expect) <= Z * values.std() / math.sqrt(n)
+
+
+def test_masked_gaussian_is_sparse() -> None:
+    """Sparse is the Gaussian case: the same law and, draw by draw, the same numbers."""
+    masked, sparse = sim.Masked(sim.Gaussian(), 0.3), sim.get_ensemble("sparse", density=0.3)
+    assert masked.kurtosis == pytest.approx(sparse.kurtosis, rel=1e-15)
+    assert torch.equal(masked.sample(3, 40, 30, generator=8),
+                       sparse.sample(3, 40, 30, generator=8))
+    assert sim.Masked("sparse", 0.5).kurtosis == pytest.approx(3.0 / 0.1 / 0.5)  # twice
+
+
+@pytest.mark.parametrize(("base", "density", "message"), [
+    ("orthogonal", 0.5, r"^`base` must be an iid ensemble .*, got 'orthogonal'\.$"),
+    ("cauchy", 0.5, r"^`base` must be one of"),
+    ("uniform", 0.0, r"^`density` must be in \(0, 1\], got 0\.0\.$"),
+    ("uniform", 1.5, r"^`density` must be in \(0, 1\]"),
+])
+def test_masked_bad_options(base: str, density: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        sim.Masked(base, density)
