@@ -5,7 +5,8 @@ SIGINT and SIGTERM wait.
 send) raise :class:`Terminated`, a ``KeyboardInterrupt``, so that code which cleans up
 after Ctrl-C (the training loop writes ``summary.json`` with status "interrupted") does
 the same after SIGTERM. :func:`signals_deferred` holds both signals back while a file that
-must not be cut short is written (they are re-raised when it ends).
+must not be cut short is written, or a subprocess is started and recorded (they are
+re-raised when it ends).
 
 Handlers are Python-level, so only the main thread installs them; elsewhere both context
 managers do nothing. Nothing here depends on the rest of alignlab.
@@ -49,13 +50,16 @@ def signals_deferred() -> Iterator[None]:
     Python-level handlers (not a thread's signal mask): whichever OS thread the signal
     lands on, Python runs the handler in the main thread, so worker threads (a simulator's
     pool) cannot let it through. Only the main thread may install handlers; elsewhere the
-    body simply runs.
+    body simply runs. A signal this process ignores (SIGINT in a shell script's background
+    job) stays ignored: nothing to hold, and a subprocess started meanwhile inherits it
+    ignored, as it would outside.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     pending: list[int] = []
-    held = (signal.SIGINT, signal.SIGTERM)
+    held = [s for s in (signal.SIGINT, signal.SIGTERM)
+            if signal.getsignal(s) is not signal.SIG_IGN]
     old = {s: signal.signal(s, lambda signum, frame: pending.append(signum)) for s in held}
     try:
         yield

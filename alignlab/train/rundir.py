@@ -305,7 +305,14 @@ def torch_save_atomic(obj: Any, path: Path) -> None:
         # through a Python file object: a full disk is OSError(ENOSPC) from its write(),
         # where torch's own file writer raises "[enforce fail at inline_container.cc]"
         with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
+            try:
+                torch.save(obj, fh)
+            except RuntimeError as exc:
+                # torch's zip writer, closed after a write that Ctrl-C or SIGTERM cut short,
+                # raises "unexpected pos" in place of the interrupt: a stop, not a failed write
+                if isinstance(exc.__context__, KeyboardInterrupt):
+                    raise exc.__context__ from None
+                raise
 
     write_atomic(path, save)
 

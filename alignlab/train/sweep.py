@@ -59,7 +59,7 @@ from typing import Any
 from .._exit import ExitStatus
 from .._output import check_output_dir, write_together
 from .._records import Records
-from .._signals import sigterm_as_interrupt
+from .._signals import signals_deferred, sigterm_as_interrupt
 from .._toml import toml_value
 from .config import Config, load_config, parse_value
 from .rundir import (
@@ -77,6 +77,9 @@ __all__ = ["LAUNCHERS", "ON_CHANGE", "SubmititLauncher", "Task", "default_sweep_
 
 SEED_KEY = "train.seed"
 _FINISHED = ("completed", "diverged")  # deterministic outcomes: not run again
+#: exit statuses of a stopped run: it handled Ctrl-C or SIGTERM (130, 143), or was ended by
+#: one before its handler was installed (Popen's -2, -15: while Python started)
+_STOPPED = (ExitStatus.INTERRUPTED, ExitStatus.TERMINATED, -signal.SIGINT, -signal.SIGTERM)
 #: what a sweep does with a run folder made with other settings: stop (exit status 2, before
 #: any work) or write that grid point to a new run folder beside it
 ON_CHANGE = ("stop", "new")
@@ -182,11 +185,13 @@ class LocalLauncher:
                 while pending and len(running) < self.jobs:
                     task = pending.popleft()
                     task.run_dir.mkdir(parents=True, exist_ok=True)
-                    log = open(task.run_dir / "train.log", "a", encoding="utf-8")  # noqa: SIM115
                     cmd = [sys.executable, "-m", "alignlab", *task.argv(sets)]
-                    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                            stdin=subprocess.DEVNULL)
-                    running[task.name] = (proc, log, task)
+                    # a SIGTERM between the start and the record would leave the run running
+                    with signals_deferred():
+                        log = open(task.run_dir / "train.log", "a", encoding="utf-8")  # noqa: SIM115
+                        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                                env=env, stdin=subprocess.DEVNULL)
+                        running[task.name] = (proc, log, task)
                     report(f"started  {task.name} (pid {proc.pid})")
                 for name, (proc, log, _task) in list(running.items()):
                     rc = proc.poll()
@@ -208,16 +213,19 @@ def _stop(running, codes: dict[str, int], grace_s: float = 2.0,
     (status interrupted) and exits 130 (143 for SIGTERM); its last checkpoint stays, so
     re-running the sweep resumes it.
 
-    A Ctrl-C typed in the terminal has reached the workers already (one process group):
-    they get ``grace_s`` to stop by themselves before the sweep sends its own SIGINT (for a
-    SIGTERM to the sweep alone), so none is interrupted twice while writing its summary.
-    Workers still running ``timeout_s`` later, or at a second Ctrl-C, are killed."""
+    A Ctrl-C typed in the terminal (or a SIGTERM to the whole process group) has reached
+    the workers already: they get ``grace_s`` to stop by themselves before the sweep sends
+    its own SIGTERM, so none is interrupted twice while writing its summary. SIGTERM, not
+    SIGINT: every ``alignlab`` command handles it as Ctrl-C, whereas a sweep started where
+    SIGINT is ignored (a background job of a shell script, ``cmd &``) starts workers that
+    ignore SIGINT too. Workers still running ``timeout_s`` later, or at a second Ctrl-C,
+    are killed."""
     running = list(running)
     try:
         _wait_all(running, grace_s)
         for proc, _log, _task in running:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(signal.SIGTERM)
         _wait_all(running, timeout_s)
     except KeyboardInterrupt:
         pass
@@ -593,7 +601,7 @@ def _collect(tasks: Sequence[Task], grid: Sequence[tuple[str, list[Any]]],
         status, final, wall_s = _outcome(task, s)
         code = codes.get(task.name)
         if code not in (None, 0) and status not in _FINISHED:  # this sweep's attempt ended so
-            stopped = code in (ExitStatus.INTERRUPTED, ExitStatus.TERMINATED)
+            stopped = code in _STOPPED
             status = "interrupted" if stopped else "failed"
         elif status is None:
             status = "not run" if code is None else "failed"

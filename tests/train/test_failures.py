@@ -176,6 +176,36 @@ def test_sigterm_mid_training_is_an_interrupt_with_summary(tmp_path):
     assert summary["message"].startswith("interrupted; continue with alignlab train --resume")
 
 
+def test_sigterm_while_the_checkpoint_is_written_is_an_interrupt_not_a_full_disk(
+        tmp_path, monkeypatch, capsys):
+    """SIGTERM in the middle of a checkpoint write: torch's zip writer, closed after the cut
+    write, raises its own RuntimeError ("unexpected pos"); the run still stops as
+    interrupted (143), not as a failed write (5, "no space left on device?")."""
+    cfg = write_config(tmp_path / "c.toml")
+    real_save = torch.save
+
+    class SignalledFile:  # the checkpoint file; SIGTERM arrives during its third write
+        def __init__(self, fh):
+            self.fh, self.writes = fh, 0
+
+        def write(self, data):
+            self.writes += 1
+            if self.writes == 3:
+                signal.raise_signal(signal.SIGTERM)  # main()'s handler raises here
+            return self.fh.write(data)
+
+        def flush(self):
+            self.fh.flush()
+
+    monkeypatch.setattr(torch, "save", lambda obj, f, *args, **kwargs: real_save(
+        obj, SignalledFile(f), *args, **kwargs))
+    run = tmp_path / "run"
+    assert main(["train", str(cfg), "--out", str(run), "--quiet"]) == ExitStatus.TERMINATED
+    assert _one_line(capsys) == "alignlab: interrupted (SIGTERM)"
+    assert read_summary(run)["status"] == "interrupted"
+    assert not list(run.glob(".*.tmp"))  # the cut checkpoint file is removed
+
+
 def test_a_second_interrupt_while_summary_json_is_written_waits_for_it(tmp_path,
                                                                        monkeypatch):
     # Ctrl-C during training, and again while the interrupted run writes summary.json
