@@ -110,7 +110,8 @@ class AlignmentTheory:
 
     theory: ClassVar[str] = "measured only"  # the table's `theory` column
     #: compare runs Propositions 1-3's three Monte Carlos (fixed point, conditional,
-    #: dynamics) on this layer; the band is then the dynamics Monte Carlo
+    #: dynamics) on this layer; the band is then the dynamics Monte Carlo, and the object
+    #: carries the law they draw from (:class:`PathDynamics`' kind, n_mid, ensemble, r0)
     monte_carlo: ClassVar[bool] = False
     description: str = "-"
     quantity: str = "feedback"

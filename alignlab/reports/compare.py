@@ -797,11 +797,13 @@ def plot_compare(table: Records, *, title: str = ""):
         what = ("update angle to BP" if rows[0]["quantity"] == "update"
                 else f"{rows[0]['measure']} alignment")
         ax_a.set_title(f"(a) {lab}: {what}\n{rows[0]['theory']}", loc="left", fontsize=8)
-        ax_b.set_title(f"(b) {lab}: norm ratio", loc="left", fontsize=9)
+        ratio = ("|update| / |BP's update|" if rows[0]["quantity"] == "update"
+                 else "|feedback| / |W|")
+        ax_b.set_title(f"(b) {lab}: norm ratio {ratio}", loc="left", fontsize=9)
         ax_b.set_xlabel("epoch")
         if k % n_cols == 0:
             ax_a.set_ylabel("angle (deg)")
-            ax_b.set_ylabel(r"$\|$feedback$\|_F / \|W\|_F$")
+            ax_b.set_ylabel("norm ratio")
     names: dict[int, str] = {}
     for r in table:
         names.setdefault(r["depth"], r["layer"])
@@ -820,9 +822,9 @@ def plot_compare(table: Records, *, title: str = ""):
 
     ax_c, ax_d, ax_e = bottom.subplots(1, 3, width_ratios=[1.2, 1.0, 1.0])
     final = final_rows(table)
-    ratio = [r for r in final if math.isfinite(r["expansion_ratio"])]
-    iid = [r for r in ratio if math.isfinite(r["kurtosis"])]
-    ortho = [r for r in ratio if r["fixed_point_deg"] == 0.0]
+    ratio_rows = [r for r in final if math.isfinite(r["expansion_ratio"])]
+    iid = [r for r in ratio_rows if math.isfinite(r["kurtosis"])]
+    ortho = [r for r in ratio_rows if r["fixed_point_deg"] == 0.0]
     n_outs = sorted({r["n_out"] for r in iid})
     palette = plt.get_cmap("tab10")
     rs = [r["expansion_ratio"] for r in iid + ortho]
@@ -867,7 +869,11 @@ def plot_compare(table: Records, *, title: str = ""):
     ax_c.set_ylim(bottom=0)
     ax_c.grid(alpha=0.3, which="both")
     ax_c.set_title("(c) end of training against the expansion ratio", loc="left", fontsize=9)
-    ax_c.legend(fontsize=7, frameon=False)
+    if not ratio_rows:
+        ax_c.text(0.5, 0.5, "no layer with an expansion ratio", transform=ax_c.transAxes,
+                  ha="center", va="center", fontsize=8, color="0.4")
+    if ax_c.get_legend_handles_labels()[0]:
+        ax_c.legend(fontsize=7, frameon=False)
 
     # a band other than the dynamics MC's (that one is dyn_z already)
     own = {id(r): r["band_z"] if r["band_what"] != _DYNAMICS_BAND else math.nan
