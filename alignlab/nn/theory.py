@@ -343,7 +343,7 @@ class RandomMagnitude(AlignmentTheory):
     def band(self, weight, weight0, row, *, n_samples, seed, device):
         from alignlab.sim.rules import simulate_random_magnitude
 
-        stats = simulate_random_magnitude(weight, n_samples, seed, device)
+        stats = simulate_random_magnitude(weight, n_samples=n_samples, seed=seed, device=device)
         return _band(stats, "|M| redrawn, trained W kept")
 
 
@@ -412,7 +412,8 @@ class IndependenceNull(AlignmentTheory):
     def band(self, weight, weight0, row, *, n_samples, seed, device):
         from alignlab.sim.rules import simulate_fa_null
 
-        stats = simulate_fa_null(weight, self.ensemble, n_samples, seed, device)
+        stats = simulate_fa_null(weight, self.ensemble, n_samples=n_samples, seed=seed,
+                                 device=device)
         return _band(stats, "B redrawn, trained W kept")
 
 
