@@ -69,6 +69,20 @@ class Rule:
         """``[e_1, ..., e_L]``, each ``(B, n_l)``."""
         raise NotImplementedError
 
+    #: why the rule's update angle has no prediction (measured only), when it has none
+    no_theory: ClassVar[str] = "no theory of this rule's update angle to BP"
+
+    def alignment_theory(self, layer: int):
+        """What theory predicts for layer ``layer``'s (0-based) update angle to BP: an
+        :class:`~alignlab.nn.theory.AlignmentTheory` of quantity 'update'. The first-order
+        theory where :attr:`first_order_theory` says it describes the rule (layers.csv's
+        ``update_angle_first_order_deg``), else measured only (:attr:`no_theory`)."""
+        from ..nn.theory import AlignmentTheory, FirstOrderUpdate
+
+        if self.first_order_theory:
+            return FirstOrderUpdate(description="e_l from nudged targets through W^-1")
+        return AlignmentTheory(quantity="update", description=self.no_theory)
+
 
 def pad_zeros(x: Tensor, width: int) -> Tensor:
     """``x`` ``(B, m)`` with zero columns appended up to ``width`` (the tower: the units of
@@ -88,6 +102,11 @@ class Backprop(Rule):
     """Backpropagation of the quadratic loss on the same network (the reference)."""
 
     name: ClassVar[str] = "bp"
+
+    def alignment_theory(self, layer):
+        from ..nn.theory import Exact
+
+        return Exact(quantity="update", description="BP's own update")
 
     def errors(self, model, acts, target):
         f, L = model.activation, model.depth
@@ -204,6 +223,8 @@ class IncrementalTP(_Incremental):
 
     name: ClassVar[str] = "itp"
     squared_derivative: ClassVar[bool] = False
+    no_theory: ClassVar[str] = ("nudge without D^2: even orthogonal weights do not give BP's "
+                                "errors, so GAIT-prop's first-order theory does not apply")
 
 
 @dataclass(frozen=True)
@@ -213,6 +234,7 @@ class TargetProp(Rule):
 
     name: ClassVar[str] = "tp"
     needs_inverse: ClassVar[bool] = True
+    no_theory: ClassVar[str] = "full inverse of the target: no theory of its update angle"
 
     def errors(self, model, acts, target):
         f, L = model.activation, model.depth

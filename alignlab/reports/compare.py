@@ -1,8 +1,11 @@
-"""Theory against training: measured alignment next to Propositions 1-3, layer by layer.
+"""Theory against training: measured alignment next to its theory, layer by layer.
 
 ``alignlab compare RUN_DIR [RUN_DIR ...] [--out DIR]`` reads run directories written by
-``alignlab train`` and, for every converted layer, puts the measured alignment (path
-alignment for PFA, weight alignment for KP, ...) next to
+``alignlab train`` (a run of any method, or of a layer-local rule) and, for every layer,
+puts the measured alignment (or update angle to BP) next to what the layer's theory
+predicts (the table below), with the prediction's band at the checkpoint (``band_*``:
+mean, SD, ``band_z``, what was redrawn). For feedback that learns from ``grad_W`` (the
+PFA family and KP) that is
 
 * the **dynamics prediction** of Propositions 1 + 3 at every log point, from the logged
   per-layer scalars only (``w_sq, w_dot_w0, w0_sq, fb0_sq, decay_c``;
@@ -27,22 +30,41 @@ It writes ``DIR/compare.csv`` (one row per run, layer and log point: :data:`COLU
 write_together`; the location is checked before any work), and prints the final rows.
 ``docs/compare.md`` explains every column, panel and formula.
 
-How a layer's feedback is classified (what the method *is*, read from its class-level
-properties and its ``B``, never from its name):
+What theory predicts for a layer is the layer's own answer: its method's hook
+``Method.alignment_theory(layer)`` (a layer-local rule's ``Rule.alignment_theory(index)``)
+returns an object of :mod:`alignlab.nn.theory`, and this module asks it for the
+prediction at every log point (``predict``), the value it tends to (``fixed_point``), the
+band at the checkpoint (``band``) and what it is (``theory``, ``quantity``,
+``description``). No method is named here. Today's answers:
 
-==============  ==========================================  ================================
-law ``kind``    when                                        theory
-==============  ==========================================  ================================
-``iid``         ``measure == 'path'``, ``B^T B != I``       ``m2 = 1 + (n_out + k4 - 2)/n_mid``
-``orthonormal`` ``B^T B = I`` (PFA-o, PFA-id), or a weight  ``m2 = 1``: fixed point 0 deg,
-                kernel that learns from the backward pass   fixed-point MC SD 0 (``z``
-                (KP: ``B = I``, ``n_mid = n_out``)          undefined); the dynamics MC
-                                                            is not 0 when ``c_t > 0``
-``none``        feedback that does not learn from           no prediction (measured only)
-                ``grad_W`` (FA, SF, WM): no Proposition 1
-==============  ==========================================  ================================
+=====================  ==============================  =========================================
+method                 ``theory`` (``quantity``)       prediction; band at the checkpoint
+=====================  ==============================  =========================================
+PFA, PFA-o, PFA-id,    Props. 1-3 (feedback)           the dynamics prediction from the logged
+KP                                                     scalars, the fixed point; the three Monte
+                                                       Carlos above (band: the dynamics MC)
+sparse PFA             Props. 1-3, not applicable      the same, marked: the masks break
+                       (feedback)                      Proposition 1 (measured - predicted is
+                                                       the deviation)
+BP                     exact (feedback)                0 deg, norm ratio 1, SD 0
+uSF                    sign identity (feedback)        the angle of ``s sign(W)``, exact given
+                                                       the trained ``W``; the norm ratio at
+                                                       every log point
+brSF, frSF             random magnitude given W        ``M`` redrawn for the trained ``W``
+                       (feedback)
+WM                     mirror noise floor (feedback)   the floor at the run's ``[wm]``
+                                                       settings; the mirror's recursion rerun
+                                                       on the trained ``W``
+FA                     independence null (feedback)    90 deg; ``B`` redrawn for the trained
+                                                       ``W`` (its z: how far FA aligned)
+GAIT-prop (trainer)    first order (update)            layers.csv's
+                                                       ``update_angle_first_order_deg``
+BP (trainer)           exact (update)                  0 deg
+DFA, TP, ITP           measured only (update)          none (``b_law`` says why)
+=====================  ==============================  =========================================
 
-A method whose feedback is not weight-shaped (``measure == 'none'``: DFA) is refused.
+``quantity`` 'feedback' compares layers.csv's ``angle_deg`` (``W`` against its feedback
+kernel), 'update' its ``update_angle_deg`` (the layer's update against BP's).
 """
 
 from __future__ import annotations
@@ -72,13 +94,10 @@ __all__ = [
     "DEFAULT_SAMPLES",
     "OUTPUT_NAMES",
     "SUMMARY_COLUMNS",
-    "FeedbackLaw",
-    "InitialLaw",
     "LayerInfo",
     "RunData",
     "compare_table",
     "default_out_dir",
-    "feedback_law",
     "final_rows",
     "format_summary",
     "load_run",
@@ -89,6 +108,7 @@ __all__ = [
 #: Columns of ``compare.csv`` (one row per run, layer and ``layers.csv`` log point).
 COLUMNS = (
     "run", "label", "method", "optimizer", "layer", "depth", "type", "measure",
+    "theory", "quantity",
     "b_law", "kurtosis", "w_law", "n_out", "n_in", "n_mid", "expansion_ratio",
     "epoch", "step", "epoch_frac", "final", "decay_c",
     "measured_deg", "predicted_deg", "predicted_cross_deg", "fixed_point_deg",
@@ -97,11 +117,13 @@ COLUMNS = (
     "measured_norm_ratio", "predicted_norm_ratio", "fixed_point_norm_ratio",
     "mc_norm_ratio_mean", "cond_norm_ratio_mean", "mc_samples",
     "dyn_mean_deg", "dyn_sd_deg", "dyn_z",
+    "band_mean_deg", "band_sd_deg", "band_z", "band_what",
 )
 #: Columns of the printed summary (the final row of every layer).
 SUMMARY_COLUMNS = (
     "run", "layer", "n_out", "n_mid", "r", "measured", "predicted", "fixed_pt",
     "mc_mean", "mc_sd", "z", "cond_mean", "cond_sd", "cond_z", "dyn_mean", "dyn_sd", "dyn_z",
+    "band_mean", "band_sd", "band_z", "theory",
 )
 OUTPUT_NAMES = {"csv": "compare.csv", "png": "compare.png", "pdf": "compare.pdf"}
 DEFAULT_SAMPLES = 100  # MC draws per layer and MC: SD known to ~7% (1/sqrt(2n)), enough for z
@@ -109,10 +131,9 @@ DEFAULT_SAMPLES = 100  # MC draws per layer and MC: SD known to ~7% (1/sqrt(2n))
 _REQUIRED = (CONFIG_FILE, METRICS_FILE, LAYERS_FILE, CHECKPOINT_FILE)
 _LAYER_FIELDS = ("epoch", "step", "layer", "measure", "angle_deg", "norm_ratio", "w_sq",
                  "w_dot_w0", "w0_sq", "fb0_sq", "w_dot_fb0", "decay_c")
-#: ``B^T B`` counts as the identity when every entry is within this of I's (a float32 Haar
-#: B is within ~1e-6; an iid B's entries deviate by about 1/sqrt(n_mid), 1e-4 only from
-#: n_mid = 10^8 on)
-_IDENTITY_TOL = 1e-4
+#: quantity -> layers.csv's (angle, norm ratio) columns (alignlab.nn.theory.QUANTITIES)
+_MEASURED = {"feedback": ("angle_deg", "norm_ratio"),
+             "update": ("update_angle_deg", "update_norm_ratio")}
 #: The angle recomputed from checkpoint.pt must match layers.csv's at the checkpoint's
 #: log point to this many degrees (float32 rounding of the path is ~1e-5 deg)
 _CHECKPOINT_TOL_DEG = 1e-2
@@ -132,160 +153,6 @@ def _masked_class():
     from alignlab.sim import Masked
 
     return Masked
-
-
-@dataclass(frozen=True)
-class InitialLaw:
-    """The law of a layer's initial feedback weights ``R_0^T`` (``(n_mid, n_in)``, ``W``'s
-    layout flattened; KP: the initial kernel, ``n_mid = n_out``), which Proposition 1's
-    ``D_0 = R_0^T - B W_0`` carries.
-
-    ensemble : the :mod:`alignlab.sim` ensemble of its iid entries; None when
-        ``R_0^T = W_0`` exactly (KP with ``init = 'weight'``).
-    std : the entries' SD.
-    description : how it prints ('uniform, SD 0.0184', 'W_0').
-    """
-
-    ensemble: Any = field(default=None, repr=False)
-    std: float = 0.0
-    description: str = "-"
-
-
-@dataclass(frozen=True)
-class FeedbackLaw:
-    """What Propositions 1-3 need to know about one layer's feedback.
-
-    kind : 'iid' (``B`` with iid entries), 'orthonormal' (``B^T B = I``: PFA-o, PFA-id,
-        KP's ``B = I``) or 'none' (no Proposition 1: fixed or mirrored feedback).
-    n_mid : rows of ``B`` (``n_out`` for 'orthonormal' KP; None for 'none').
-    ensemble : the :mod:`alignlab.sim` ensemble of ``B`` ('iid': its entries;
-        'orthonormal': :class:`alignlab.sim.Orthogonal` for a Haar ``B`` (PFA-o), None for
-        ``B = I`` (PFA-id, KP), which is not redrawn).
-    description : how the law prints ('uniform', 'uniform x Bernoulli(0.5)', 'B^T B = I',
-        'B = I', ...).
-    r0 : the law of ``R_0^T`` (:class:`InitialLaw`; None for 'none').
-    """
-
-    kind: str
-    n_mid: int | None = None
-    ensemble: Any = field(default=None, repr=False)
-    description: str = "-"
-    r0: InitialLaw | None = field(default=None, repr=False)
-
-    @property
-    def kurtosis(self) -> float:
-        """Entry kurtosis of ``B`` (NaN unless 'iid')."""
-        return float(self.ensemble.kurtosis) if self.kind == "iid" else math.nan
-
-    def m2(self, n_out: int) -> float:
-        """``E tr (B^T B)^2 / n_out``: Proposition 2's finite-size value, 1 for 'orthonormal'."""
-        if self.kind == "orthonormal":
-            return 1.0
-        if self.kind == "none":
-            return math.nan
-        from alignlab.theory import mp_second_moment_finite
-
-        return float(mp_second_moment_finite(n_out, self.n_mid, self.kurtosis))
-
-    def fixed_point(self, n_out: int) -> tuple[float, float]:
-        """``(angle_deg, norm_ratio)`` at ``R^T = B W`` (Proposition 3, finite size)."""
-        if self.kind == "orthonormal":
-            return 0.0, 1.0
-        if self.kind == "none":
-            return math.nan, math.nan
-        from alignlab.theory import path_alignment_angle_finite, path_norm_ratio_finite
-
-        k4 = self.kurtosis
-        return (float(path_alignment_angle_finite(n_out, self.n_mid, k4)),
-                float(path_norm_ratio_finite(n_out, self.n_mid, k4)))
-
-
-def _initial_law(layer, n_mid: int) -> InitialLaw:
-    """How the method drew ``R_0^T`` (the tests check it against the draws themselves).
-
-    PFA family (``alignlab.nn.methods.pfa._initial_rt``; SD from its ``initial_rt_std``):
-    Xavier-uniform on its own shape ``(n_mid,) + W.shape[1:]`` (torch's fans), times a
-    Bernoulli(``density``) mask when the method uses ``R`` only through one (sparse PFA).
-    KP (``alignlab.nn.methods.learned``): the option ``init``, 'uniform' or 'gaussian'
-    with W's Xavier SD, or a copy of ``W_0``.
-    """
-    from torch import nn
-
-    from alignlab.nn.methods.pfa import initial_rt_std
-    from alignlab.sim import get_ensemble
-
-    meth, w = layer.method, layer.weight
-    if meth.measure == "weight":  # KP: the kernel in W's layout
-        init = getattr(meth, "init", "uniform")
-        if init == "weight":
-            return InitialLaw(None, 0.0, "W_0")
-        fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(w)
-        std = math.sqrt(2.0 / (fan_in + fan_out))
-        return InitialLaw(get_ensemble(init), std, f"{init}, SD {std:.3g}")
-    std = initial_rt_std(w, n_mid)
-    if getattr(meth, "masks_R", False):
-        density = float(meth.density)
-        ens = _masked_class()(base=get_ensemble("uniform"), density=density)
-        # R_0 * mask: the kept entries keep Xavier's SD, the variance is density * std^2
-        return InitialLaw(ens, std * math.sqrt(density),
-                          f"uniform x Bernoulli({density:g}), SD {std:.3g}")
-    return InitialLaw(get_ensemble("uniform"), std, f"uniform, SD {std:.3g}")
-
-
-def feedback_law(layer, where: str = "layer") -> FeedbackLaw:
-    """The :class:`FeedbackLaw` of a converted layer (``alignlab.nn``), from its method's
-    class-level properties (``measure``, ``feedback_learns_from_backward``), its ``B``
-    (``pfa_B``), the options that say how ``B`` was drawn (``b_init`` and, for masked
-    ``B``, ``density``) and how ``R_0`` was drawn (:func:`_initial_law`).
-
-    Raises ``ValueError`` (naming ``where``) for a method with no weight-shaped feedback
-    (``measure == 'none'``), grouped convolutions, and a ``B`` whose law cannot be told.
-    """
-    import torch
-
-    from alignlab.sim import ENSEMBLES, get_ensemble
-
-    meth = layer.method
-    if meth.measure == "none":
-        raise ValueError(
-            f"`run_dirs` must be runs of a method with a path or weight alignment, got "
-            f"{where} trained by {meth.name!r} (measure 'none': its feedback is not "
-            "weight-shaped; compare its update angles instead).")
-    if not meth.feedback_learns_from_backward:
-        return FeedbackLaw("none")
-    n_out = int(layer.weight.shape[0])
-    if meth.measure == "weight":  # KP: W^T - B_KP decays (Proposition 1 with B = I)
-        return FeedbackLaw("orthonormal", n_out, description="B = I",
-                           r0=_initial_law(layer, n_out))
-    b = getattr(layer, "pfa_B", None)
-    if b is None:
-        raise ValueError(f"`run_dirs` must hold PFA layers with their B (pfa_B), got none in "
-                         f"{where}.")
-    if b.shape[1] != n_out:
-        raise ValueError(f"`run_dirs` must not hold grouped convolutions (B is one "
-                         f"(n_mid, n_out) block per group), got B {tuple(b.shape)} for "
-                         f"n_out = {n_out} in {where}.")
-    n_mid = int(b.shape[0])
-    r0 = _initial_law(layer, n_mid)
-    b64 = b.detach().double()
-    gram = b64.T @ b64  # (n_out, n_out)
-    eye = torch.eye(n_out, dtype=gram.dtype)
-    if float((gram - eye).abs().max()) <= _IDENTITY_TOL:
-        if n_mid == n_out and bool((b64 == eye).all()):  # PFA-id: B = I, nothing to redraw
-            return FeedbackLaw("orthonormal", n_mid, description="B = I", r0=r0)
-        # PFA-o: B Haar-orthogonal (alignlab.sim.Orthogonal: the same law)
-        return FeedbackLaw("orthonormal", n_mid, get_ensemble("orthogonal"), "B^T B = I", r0)
-    base = getattr(meth, "b_init", None)
-    if base not in ENSEMBLES or not ENSEMBLES[base].iid:
-        raise ValueError(
-            f"`run_dirs` must hold feedback whose law is known, got {where} with B^T B != I "
-            f"and no iid `b_init` option (method {meth.name!r}).")
-    ens = get_ensemble(base)
-    density = float(getattr(meth, "density", 1.0))
-    if density < 1.0:
-        return FeedbackLaw("iid", n_mid, _masked_class()(base=ens, density=density),
-                           f"{base} x Bernoulli({density:g})", r0)
-    return FeedbackLaw("iid", n_mid, ens, base, r0)
 
 
 def _w_law(weight) -> str:
@@ -310,7 +177,7 @@ def _w_law(weight) -> str:
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """One converted layer of a run, at its checkpoint."""
+    """One layer of a run, at its checkpoint."""
 
     name: str
     depth: int  # 1 = nearest the input (forward order)
@@ -318,13 +185,20 @@ class LayerInfo:
     measure: str
     n_out: int
     n_in: int  # W flattened: (n_out, n_in), conv n_in = C_in k k
-    law: FeedbackLaw
+    theory: Any  # alignlab.nn.theory.AlignmentTheory: the layer's own (its method's hook)
     w_law: str
     weight: Any = field(repr=False)  # torch float64 (n_out, n_in), the trained W
     measured_ckpt: float = math.nan  # angle recomputed from checkpoint.pt
     #: torch float64 (n_out, n_in): the run's W_0 (alignlab.train.initial_model), None when
     #: it does not reproduce layers.csv's w0_sq (then the dynamics MC is NaN)
     weight0: Any = field(default=None, repr=False)
+
+    @property
+    def law(self):
+        """The law of the feedback Propositions 1-3 describe (the Monte Carlos read its
+        ``kind, n_mid, ensemble, description, r0``): :attr:`theory` itself, a
+        :class:`~alignlab.nn.theory.PathDynamics` where ``theory.monte_carlo``."""
+        return self.theory
 
 
 @dataclass(frozen=True)
@@ -371,29 +245,51 @@ def _parse_layers(path: Path) -> list[dict[str, Any]]:
 
 
 def _check_logs(path: Path) -> list[dict[str, Any]]:
-    """``layers.csv`` parsed, after checking that every layer has a path or weight
-    alignment (cheap: run before any checkpoint is loaded)."""
-    rows = _parse_layers(path)
-    none = sorted({r["layer"] for r in rows if r["measure"] == "none"})
-    if none:
-        method = next(r["method"] for r in rows if r["measure"] == "none")
-        raise ValueError(
-            f"`run_dirs` must be runs of a method with a path or weight alignment, got "
-            f"{str(path)!r} (method {method!r}: measure 'none' in layers "
-            f"{', '.join(none)}; its feedback is not weight-shaped).")
-    return rows
+    """``layers.csv`` parsed (cheap: run before any checkpoint is loaded)."""
+    return _parse_layers(path)
+
+
+def _mirror_settings(config) -> dict[str, Any]:
+    """The run's mirror-phase settings (``[wm]``), as a method's ``alignment_theory`` reads
+    them (only ``mirror_trained`` methods do)."""
+    w = config.wm
+    return {"lr": w.lr, "weight_decay": w.weight_decay, "noise_std": w.noise_std,
+            "n_samples": w.n_samples, "every_steps": w.every_steps,
+            "initial_steps": w.initial_steps}
+
+
+def _trained_layers(config, model) -> list[tuple[str, Any, Any]]:
+    """``(name, layer, theory)`` of every layer layers.csv logs, in forward order: the
+    converted layers, their theory from their method's hook; or, for a model trained by a
+    layer-local rule (``alignlab.gaitprop``), its layers ``layers.<i>`` and the rule's."""
+    from alignlab.nn import converted_layers
+    from alignlab.train.config import learns_by_targets
+
+    if learns_by_targets(config.model.name):
+        from alignlab.gaitprop import get_rule
+
+        rule = get_rule(config.method.name)
+        own = rule.options()
+        rule = get_rule(config.method.name, **{k: v for k, v in config.method.options.items()
+                                              if k in own})
+        return [(f"layers.{i}", layer, rule.alignment_theory(i))
+                for i, layer in enumerate(model.layers)]
+    mirror = _mirror_settings(config)
+    return [(name, layer, layer.method.alignment_theory(layer, mirror=mirror))
+            for name, layer in converted_layers(model)]
 
 
 def _rebuild(config, state_dict):
-    """The run's model, converted to its method, with the checkpoint's tensors; and the
-    weights it started from, ``W_0`` by layer name (:func:`alignlab.train.initial_model`:
-    the seeds of ``train.seed``, on the CPU, the caller's random state left as it was).
-    ``W_0`` gives ``W``'s initial law and the dynamics MC's ``W_0``."""
-    from alignlab.nn import converted_layers
+    """The run's model (converted to its method, or as built for a layer-local rule) with
+    the checkpoint's tensors; and the weights it started from, ``W_0`` by layer name
+    (:func:`alignlab.train.initial_model`: the seeds of ``train.seed``, on the CPU, the
+    caller's random state left as it was). ``W_0`` gives ``W``'s initial law and the
+    dynamics MC's ``W_0``."""
     from alignlab.train import initial_model
 
     model = initial_model(config, "cpu")
-    initial = {name: layer.weight.detach().clone() for name, layer in converted_layers(model)}
+    initial = {name: layer.weight.detach().clone()
+               for name, layer, _ in _trained_layers(config, model)}
     model.load_state_dict(state_dict)
     return model, initial
 
@@ -407,16 +303,16 @@ def _dot(a, b) -> float:
 
 def load_run(run_dir: str | os.PathLike, label: str | None = None) -> RunData:
     """Read one run directory: its config, ``metrics.csv`` steps, ``layers.csv`` rows and
-    the layers rebuilt from ``checkpoint.pt`` (every layer's ``W``, feedback law and the
-    angle recomputed there, which must match ``layers.csv`` at the checkpoint's log point).
+    the layers rebuilt from ``checkpoint.pt`` (every layer's ``W``, its theory from its
+    method's hook and, where it has a feedback kernel, the angle recomputed there, which
+    must match ``layers.csv`` at the checkpoint's log point).
 
-    Raises ``ValueError`` (one line) for a missing or incomplete directory, a method with
-    no path or weight alignment, and a checkpoint that does not match the logs.
+    Raises ``ValueError`` (one line) for a missing or incomplete directory and a
+    checkpoint that does not match the logs.
     """
     import torch
 
     from alignlab._linalg import angle_deg
-    from alignlab.nn import converted_layers
     from alignlab.train import load_config
 
     path = Path(run_dir)
@@ -446,17 +342,17 @@ def load_run(run_dir: str | os.PathLike, label: str | None = None) -> RunData:
     for r in rows:  # the same in every row of a layer
         w0_logged.setdefault(r["layer"], r["w0_sq"])
     layers = []
-    for depth, (name, layer) in enumerate(converted_layers(model), start=1):
+    for depth, (name, layer, theory) in enumerate(_trained_layers(config, model), start=1):
         where = f"layer {name!r} of {str(path)!r}"
-        law = feedback_law(layer, where)
         if name not in final:
             raise _incomplete(path, f"layers.csv has no row for layer {name!r} at the "
                                     f"checkpoint (epoch {epoch}, step {step})")
         w = layer.weight.detach()
         n_out = int(w.shape[0])
-        fb = layer.effective_feedback()
-        measured = math.nan if fb is None else float(angle_deg(w, fb))
-        logged = final[name]["angle_deg"]
+        measured, logged = math.nan, final[name]["angle_deg"]
+        if theory.quantity == "feedback":  # the angle to the feedback kernel, recomputed
+            fb = layer.effective_feedback()
+            measured = math.nan if fb is None else float(angle_deg(w, fb))
         if math.isfinite(logged) and abs(measured - logged) > _CHECKPOINT_TOL_DEG:
             raise ValueError(
                 f"`run_dirs` must hold a checkpoint that matches its logs, got {where}: "
@@ -465,8 +361,8 @@ def load_run(run_dir: str | os.PathLike, label: str | None = None) -> RunData:
         w0 = initial[name]
         same_w0 = math.isclose(_dot(w0, w0), w0_logged[name], rel_tol=_W0_RTOL)
         layers.append(LayerInfo(
-            name=name, depth=depth, type=type(layer).__name__, measure=layer.method.measure,
-            n_out=n_out, n_in=int(w[0].numel()), law=law, w_law=_w_law(w0),
+            name=name, depth=depth, type=type(layer).__name__, measure=final[name]["measure"],
+            n_out=n_out, n_in=int(w[0].numel()), theory=theory, w_law=_w_law(w0),
             weight=w.double().reshape(n_out, -1).clone(), measured_ckpt=measured,
             weight0=w0.double().reshape(n_out, -1).clone() if same_w0 else None))
     known = {li.name for li in layers}
@@ -535,20 +431,37 @@ def _mc_dynamics(layer: LayerInfo, decay_c: float, n_samples: int, seed: int, de
     return s.mean_deg, s.sd_deg
 
 
-def _final_c(run: RunData, layer: LayerInfo) -> float:
-    """``decay_c`` of the layer's row at the checkpoint."""
-    return next(r["decay_c"] for r in run.rows if r["layer"] == layer.name
+def _final_row(run: RunData, layer: LayerInfo) -> dict[str, Any]:
+    """The layer's layers.csv row at the checkpoint."""
+    return next(r for r in run.rows if r["layer"] == layer.name
                 and r["epoch"] == run.epoch and r["step"] == run.step)
 
 
+#: what the dynamics Monte Carlo, the band of Propositions 1-3, redraws and keeps
+_DYNAMICS_BAND = "B, R_0 redrawn; W_t, W_0 kept (Props. 1+3 at the run's c_t)"
+
+
 def _monte_carlo(run: RunData, layer: LayerInfo, n_samples: int, seed: int, device: str,
-                 cache: dict) -> dict[str, float]:
+                 cache: dict) -> dict[str, Any]:
+    """The Monte Carlos at the layer's checkpoint: Propositions 1-3's three where its
+    theory asks for them (``monte_carlo``; the band is then the dynamics MC), else the
+    theory's own band (``band``), ``n_samples`` draws each."""
+    from alignlab._rng import keyed_seed
+
     nan = math.nan
     law = layer.law
     out = {"mc_mean_deg": nan, "mc_sd_deg": nan, "mc_norm_ratio_mean": nan,
            "cond_mean_deg": nan, "cond_sd_deg": nan, "cond_norm_ratio_mean": nan,
-           "dyn_mean_deg": nan, "dyn_sd_deg": nan, "n": 0}
-    if law.kind == "none":
+           "dyn_mean_deg": nan, "dyn_sd_deg": nan, "n": 0,
+           "band_mean_deg": nan, "band_sd_deg": nan, "band_what": "-"}
+    final = _final_row(run, layer)
+    if not layer.theory.monte_carlo:
+        band = layer.theory.band(layer.weight, layer.weight0, final, n_samples=n_samples,
+                                 seed=keyed_seed(seed, f"band/{run.path.name}/{layer.name}"),
+                                 device=device)
+        if band is not None:
+            out.update({"band_mean_deg": band.mean_deg, "band_sd_deg": band.sd_deg,
+                        "band_what": band.what, "n": band.n})
         return out
     cond_key = f"cond/{run.path.name}/{layer.name}"
     if law.kind == "orthonormal":  # B^T B = I for every draw: the fixed-point path is W
@@ -563,11 +476,13 @@ def _monte_carlo(run: RunData, layer: LayerInfo, n_samples: int, seed: int, devi
         out.update({"mc_mean_deg": mc[0], "mc_sd_deg": mc[1], "mc_norm_ratio_mean": mc[2],
                     "cond_mean_deg": cond[0], "cond_sd_deg": cond[1],
                     "cond_norm_ratio_mean": cond[2], "n": n_samples})
-    c = _final_c(run, layer)
+    c = final["decay_c"]
     if layer.weight0 is not None and math.isfinite(c):  # else no W_0 or no c_t (Adam)
         dyn = _mc_dynamics(layer, c, n_samples, seed, device,
                            f"dyn/{run.path.name}/{layer.name}", cond_key)
-        out.update({"dyn_mean_deg": dyn[0], "dyn_sd_deg": dyn[1]})
+        out.update({"dyn_mean_deg": dyn[0], "dyn_sd_deg": dyn[1],
+                    "band_mean_deg": dyn[0], "band_sd_deg": dyn[1],
+                    "band_what": _DYNAMICS_BAND})
         if law.r0.ensemble is not None:  # (R_0^T = W_0: nothing drawn)
             out["n"] = n_samples
     return out
@@ -592,46 +507,36 @@ def _z(x: float, mean: float, sd: float) -> float:
     return (x - mean) / sd if sd > 0 and math.isfinite(sd) else math.nan
 
 
-def _layer_rows(run: RunData, layer: LayerInfo, mc: dict[str, float]) -> list[dict]:
-    from alignlab.theory.dynamics import (
-        path_alignment_dynamics_angle,
-        path_norm_ratio_dynamics,
-    )
-
-    law = layer.law
-    fixed_deg, fixed_ratio = law.fixed_point(layer.n_out)
-    m2 = law.m2(layer.n_out)
+def _layer_rows(run: RunData, layer: LayerInfo, mc: dict[str, Any]) -> list[dict]:
+    theory = layer.theory
+    fixed_deg, fixed_ratio = theory.fixed_point()
+    angle_col, ratio_col = _MEASURED[theory.quantity]
+    nan = math.nan
     rows = []
     for r in run.rows:
         if r["layer"] != layer.name:
             continue
-        pred = cross = ratio = math.nan
-        args = (r["w_sq"], r["w_dot_w0"], r["w0_sq"], r["fb0_sq"], r["decay_c"], m2)
-        if law.kind != "none" and all(math.isfinite(a) for a in args) and r["w_sq"] > 0:
-            pred = float(path_alignment_dynamics_angle(*args))
-            ratio = float(path_norm_ratio_dynamics(*args))
-            if math.isfinite(r["w_dot_fb0"]):
-                cross = float(path_alignment_dynamics_angle(*args, w_dot_fb0=r["w_dot_fb0"]))
         final = r["epoch"] == run.epoch and r["step"] == run.step
-        measured = r["angle_deg"]
-        nan = math.nan
+        pred, ratio = theory.predict(r, layer.weight if final else None)
+        measured = r[angle_col]
         rows.append({
             "run": str(run.path), "label": run.label, "method": run.method,
             "optimizer": run.optimizer, "layer": layer.name, "depth": layer.depth,
-            "type": layer.type, "measure": layer.measure, "b_law": law.description,
-            "kurtosis": law.kurtosis, "w_law": layer.w_law, "n_out": layer.n_out,
-            "n_in": layer.n_in, "n_mid": law.n_mid,
-            "expansion_ratio": law.n_mid / layer.n_out if law.n_mid else nan,
+            "type": layer.type, "measure": layer.measure, "theory": theory.theory,
+            "quantity": theory.quantity, "b_law": theory.description,
+            "kurtosis": theory.kurtosis, "w_law": layer.w_law, "n_out": layer.n_out,
+            "n_in": layer.n_in, "n_mid": theory.n_mid,
+            "expansion_ratio": theory.expansion_ratio,
             "epoch": r["epoch"], "step": r["step"],
             "epoch_frac": _epoch_frac(run.steps, r["epoch"], r["step"]), "final": final,
             "decay_c": r["decay_c"], "measured_deg": measured, "predicted_deg": pred,
-            "predicted_cross_deg": cross, "fixed_point_deg": fixed_deg,
+            "predicted_cross_deg": theory.predict_cross(r), "fixed_point_deg": fixed_deg,
             "mc_mean_deg": mc["mc_mean_deg"], "mc_sd_deg": mc["mc_sd_deg"],
             "z": _z(measured, mc["mc_mean_deg"], mc["mc_sd_deg"]) if final else nan,
             "cond_mean_deg": mc["cond_mean_deg"] if final else nan,
             "cond_sd_deg": mc["cond_sd_deg"] if final else nan,
             "cond_z": _z(measured, mc["cond_mean_deg"], mc["cond_sd_deg"]) if final else nan,
-            "measured_norm_ratio": r["norm_ratio"], "predicted_norm_ratio": ratio,
+            "measured_norm_ratio": r[ratio_col], "predicted_norm_ratio": ratio,
             "fixed_point_norm_ratio": fixed_ratio,
             "mc_norm_ratio_mean": mc["mc_norm_ratio_mean"],
             "cond_norm_ratio_mean": mc["cond_norm_ratio_mean"] if final else nan,
@@ -639,6 +544,10 @@ def _layer_rows(run: RunData, layer: LayerInfo, mc: dict[str, float]) -> list[di
             "dyn_mean_deg": mc["dyn_mean_deg"] if final else nan,
             "dyn_sd_deg": mc["dyn_sd_deg"] if final else nan,
             "dyn_z": _z(measured, mc["dyn_mean_deg"], mc["dyn_sd_deg"]) if final else nan,
+            "band_mean_deg": mc["band_mean_deg"] if final else nan,
+            "band_sd_deg": mc["band_sd_deg"] if final else nan,
+            "band_z": _z(measured, mc["band_mean_deg"], mc["band_sd_deg"]) if final else nan,
+            "band_what": mc["band_what"] if final else "-",
         })
     return rows
 
@@ -646,17 +555,19 @@ def _layer_rows(run: RunData, layer: LayerInfo, mc: dict[str, float]) -> list[di
 def compare_table(runs: Sequence[RunData], *, n_samples: int = DEFAULT_SAMPLES, seed: int = 0,
                   device: str = "cpu", progress: Callable[[str], None] | None = None
                   ) -> Records:
-    """The ``compare.csv`` table (:data:`COLUMNS`) of loaded runs: predictions at every log
-    point; the fixed-point, conditional and dynamics Monte Carlos at every layer's
-    checkpoint."""
+    """The ``compare.csv`` table (:data:`COLUMNS`) of loaded runs: every layer's theory
+    (its method's hook) at every log point; at every layer's checkpoint its band, and
+    Propositions 1-3's fixed-point, conditional and dynamics Monte Carlos where the
+    theory asks for them."""
     cache: dict = {}
     rows = []
     for run in runs:
         for layer in run.layers:
+            theory = layer.theory
             if progress is not None:
                 progress(f"{run.path.name}: layer {layer.name} ({layer.n_out}x{layer.n_in}, "
-                         f"B {layer.law.description}, n_mid {layer.law.n_mid})")
-            if progress is not None and layer.weight0 is None and layer.law.kind != "none":
+                         f"{theory.theory}: {theory.description})")
+            if progress is not None and layer.weight0 is None and theory.monte_carlo:
                 progress(f"{run.path.name}: layer {layer.name}: W_0 rebuilt from the config "
                          "does not match layers.csv's w0_sq: no dynamics MC (dyn_* NaN)")
             mc = _monte_carlo(run, layer, n_samples, seed, device, cache)
@@ -681,12 +592,15 @@ def format_summary(table: Records) -> str:
             "mc_mean": r["mc_mean_deg"], "mc_sd": r["mc_sd_deg"], "z": r["z"],
             "cond_mean": r["cond_mean_deg"], "cond_sd": r["cond_sd_deg"],
             "cond_z": r["cond_z"], "dyn_mean": r["dyn_mean_deg"], "dyn_sd": r["dyn_sd_deg"],
-            "dyn_z": r["dyn_z"],
+            "dyn_z": r["dyn_z"], "band_mean": r["band_mean_deg"], "band_sd": r["band_sd_deg"],
+            "band_z": r["band_z"],
+            "theory": f"{r['theory']} [{r['quantity']}]",
         })
-    head = ("final alignment per layer (deg): measured, Props. 1+3 dynamics prediction, "
-            "fixed point (Prop. 3 finite size),\nMC at the fixed point (B, W redrawn), "
-            "conditional MC (trained W kept, B redrawn), dynamics MC (W_t, W_0 kept, B, R_0 "
-            "redrawn, the run's c_t); z = (measured - mean) / SD")
+    head = ("final alignment per layer (deg; [update]: the update angle to BP): measured, "
+            "the theory's prediction, its fixed point,\nMC at the fixed point (B, W "
+            "redrawn), conditional MC (trained W kept, B redrawn), dynamics MC (W_t, W_0 "
+            "kept, B, R_0 redrawn, the run's c_t),\nthe theory's band at the checkpoint; "
+            "z = (measured - mean) / SD")
     return head + "\n" + Records(rows, SUMMARY_COLUMNS).format(digits=4)
 
 
@@ -704,10 +618,13 @@ def _zoom(values: Sequence[float], floor: float = 0.0) -> tuple[float, float] | 
 
 def plot_compare(table: Records, *, title: str = ""):
     """The figure (Agg backend): per label, (a) angle and (b) norm ratio against epoch
-    (measured solid, prediction dashed, fixed point dotted; colour = layer depth); then
-    (c) every final angle against the expansion ratio on the Figure 3 curves, with the
-    MC mean +/- SD, and (d) the z-scores of the three Monte Carlos (fixed point,
-    conditional, dynamics)."""
+    (measured solid, the theory's prediction dashed, its fixed point dotted; colour =
+    layer depth; the angle is to ``W`` or, for quantity 'update', to BP's update); then
+    (c) the final angles of layers with an expansion ratio against it on the Figure 3
+    curves, with the MC mean +/- SD, (d) the z-scores of the three Monte Carlos (fixed
+    point, conditional, dynamics) and of the other theories' bands, and (e) every final
+    angle against its prediction (band mean where the prediction needs the trained W),
+    the band's SD as error bar: on the diagonal where theory holds."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -724,7 +641,7 @@ def plot_compare(table: Records, *, title: str = ""):
     blocks = math.ceil(len(labels) / n_cols)
     n_depth = max(table.column("depth"))
     colors = depth_colors(n_depth)
-    fig = plt.figure(figsize=(max(4.2 * n_cols, 11.0), 5.6 * blocks + 5.0),
+    fig = plt.figure(figsize=(max(4.2 * n_cols, 15.0), 5.6 * blocks + 5.0),
                      layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[5.6 * blocks, 5.0])
     grid = top.subplots(2 * blocks, n_cols, squeeze=False)
@@ -761,13 +678,16 @@ def plot_compare(table: Records, *, title: str = ""):
             if lim is not None:
                 ax.set_ylim(*lim)
             ax.grid(alpha=0.3)
-        measure = rows[0]["measure"]
-        ax_a.set_title(f"(a) {lab}: {measure} alignment", loc="left", fontsize=9)
-        ax_b.set_title(f"(b) {lab}: norm ratio", loc="left", fontsize=9)
+        what = ("update angle to BP" if rows[0]["quantity"] == "update"
+                else f"{rows[0]['measure']} alignment")
+        ax_a.set_title(f"(a) {lab}: {what}\n{rows[0]['theory']}", loc="left", fontsize=8)
+        ratio = ("|update| / |BP's update|" if rows[0]["quantity"] == "update"
+                 else "|feedback| / |W|")
+        ax_b.set_title(f"(b) {lab}: norm ratio {ratio}", loc="left", fontsize=9)
         ax_b.set_xlabel("epoch")
         if k % n_cols == 0:
-            ax_a.set_ylabel("angle to W (deg)")
-            ax_b.set_ylabel(r"$\|$feedback$\|_F / \|W\|_F$")
+            ax_a.set_ylabel("angle (deg)")
+            ax_b.set_ylabel("norm ratio")
     names: dict[int, str] = {}
     for r in table:
         names.setdefault(r["depth"], r["layer"])
@@ -776,18 +696,19 @@ def plot_compare(table: Records, *, title: str = ""):
                for d in sorted(names)]
     handles += [Line2D([], [], color="0.3", lw=1.4, label="measured"),
                 Line2D([], [], color="0.3", lw=1.2, ls="--",
-                       label="Props. 1+3 prediction (logged scalars)"),
+                       label="prediction (the layer's theory, logged scalars)"),
                 Line2D([], [], color="0.3", lw=0.9, ls=":",
-                       label="fixed point (Prop. 3, finite size)")]
+                       label="fixed point (Prop. 3 finite size; the theory's floor)")]
     top.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6),
                fontsize=8, frameon=False,
                title="colour: layer (forward order); y axes zoomed to epochs >= 1 "
                      "(epoch 0 sits near 90 deg)", title_fontsize=8)
 
-    ax_c, ax_d = bottom.subplots(1, 2, width_ratios=[1.2, 1.0])
+    ax_c, ax_d, ax_e = bottom.subplots(1, 3, width_ratios=[1.2, 1.0, 1.0])
     final = final_rows(table)
-    iid = [r for r in final if r["b_law"] not in ("-",) and math.isfinite(r["kurtosis"])]
-    ortho = [r for r in final if r["fixed_point_deg"] == 0.0]
+    ratio_rows = [r for r in final if math.isfinite(r["expansion_ratio"])]
+    iid = [r for r in ratio_rows if math.isfinite(r["kurtosis"])]
+    ortho = [r for r in ratio_rows if r["fixed_point_deg"] == 0.0]
     n_outs = sorted({r["n_out"] for r in iid})
     palette = plt.get_cmap("tab10")
     rs = [r["expansion_ratio"] for r in iid + ortho]
@@ -832,10 +753,17 @@ def plot_compare(table: Records, *, title: str = ""):
     ax_c.set_ylim(bottom=0)
     ax_c.grid(alpha=0.3, which="both")
     ax_c.set_title("(c) end of training against the expansion ratio", loc="left", fontsize=9)
-    ax_c.legend(fontsize=7, frameon=False)
+    if not ratio_rows:
+        ax_c.text(0.5, 0.5, "no layer with an expansion ratio", transform=ax_c.transAxes,
+                  ha="center", va="center", fontsize=8, color="0.4")
+    if ax_c.get_legend_handles_labels()[0]:
+        ax_c.legend(fontsize=7, frameon=False)
 
+    # a band other than the dynamics MC's (that one is dyn_z already)
+    own = {id(r): r["band_z"] if r["band_what"] != _DYNAMICS_BAND else math.nan
+           for r in final}
     scored = [r for r in final
-              if any(math.isfinite(r[k]) for k in ("z", "cond_z", "dyn_z"))]
+              if any(math.isfinite(v) for v in (r["z"], r["cond_z"], r["dyn_z"], own[id(r)]))]
     pos = {lab: i for i, lab in enumerate(dict.fromkeys(r["label"] for r in scored))}
     ax_d.axhspan(-3, 3, color="0.9", zorder=0)
     for r in scored:
@@ -845,12 +773,15 @@ def plot_compare(table: Records, *, title: str = ""):
         ax_d.plot(x - step, r["z"], "o", color=col, ms=5, mec="0.2", mew=0.5)
         ax_d.plot(x, r["cond_z"], "s", mfc="none", mec=col, ms=6, mew=1.3)
         ax_d.plot(x + step, r["dyn_z"], "^", color=col, ms=6, mec="0.1", mew=0.6)
+        ax_d.plot(x, own[id(r)], "D", color=col, ms=5, mec="0.1", mew=0.6)
     ax_d.plot([], [], "o", color="0.5", label="z: MC at the fixed point (B, W redrawn)")
     ax_d.plot([], [], "s", mfc="none", mec="0.5", label="cond. z: trained W kept, B redrawn")
     ax_d.plot([], [], "^", color="0.5", mec="0.1", mew=0.6,
               label="dyn. z: Props. 1+3 at the run's c_t (W_t, W_0 kept; B, R_0 redrawn)")
+    ax_d.plot([], [], "D", color="0.5", mec="0.1", mew=0.6,
+              label="band z: another theory's band (band_what)")
     ax_d.set_yscale("symlog", linthresh=3.0)
-    z_all = [abs(v) for r in scored for v in (r["z"], r["cond_z"], r["dyn_z"])
+    z_all = [abs(v) for r in scored for v in (r["z"], r["cond_z"], r["dyn_z"], own[id(r)])
              if math.isfinite(v)]
     z_top = max([4.0] + [1.3 * v for v in z_all])
     ax_d.set_ylim(-z_top, z_top)
@@ -866,9 +797,52 @@ def plot_compare(table: Records, *, title: str = ""):
                    fontsize=9)
     ax_d.grid(alpha=0.3, axis="y")
     ax_d.legend(fontsize=7, frameon=False, loc="best")
+    _plot_measured_against_predicted(ax_e, final)
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+def _plot_measured_against_predicted(ax, final: Records) -> None:
+    """(e): every final angle against its prediction (the band's mean where the
+    prediction needs what only the band has), one marker per label, the band's SD as a
+    horizontal error bar, the diagonal where theory holds; measured-only layers are
+    listed, not drawn."""
+    labels = list(dict.fromkeys(r["label"] for r in final))
+    markers = "osD^v<>pPXh"
+    points = []
+    for r in final:
+        pred = r["predicted_deg"] if math.isfinite(r["predicted_deg"]) else r["band_mean_deg"]
+        if math.isfinite(pred) and math.isfinite(r["measured_deg"]):
+            points.append((r, pred))
+    for k, lab in enumerate(labels):
+        pts = [(r, p) for r, p in points if r["label"] == lab]
+        if not pts:
+            continue
+        xs, ys = [p for _, p in pts], [r["measured_deg"] for r, _ in pts]
+        sd = [r["band_sd_deg"] if math.isfinite(r["band_sd_deg"]) else 0.0 for r, _ in pts]
+        ax.errorbar(xs, ys, xerr=sd, ls="none", marker=markers[k % len(markers)],
+                    color=f"C{k % 10}", ms=5, capsize=2, lw=0.9, mec="0.2", mew=0.4,
+                    label=f"{lab} ({pts[0][0]['theory']})")
+    values = [v for r, p in points for v in (p, r["measured_deg"])]
+    hi = max(values + [1.0]) * 1.05
+    ax.plot([0, hi], [0, hi], color="0.4", lw=0.9, ls="--", zorder=0)
+    ax.set_xlim(0, hi)
+    ax.set_ylim(0, hi)
+    ax.set_xlabel("predicted (deg): the theory's, or its band mean")
+    ax.set_ylabel("measured at the end (deg)")
+    ax.grid(alpha=0.3)
+    from alignlab.nn.theory import AlignmentTheory
+
+    unexplained = sorted({r["label"] for r in final if r["theory"] == AlignmentTheory.theory})
+    ax.set_title("(e) measured against predicted, every layer with a theory", loc="left",
+                 fontsize=9)
+    if unexplained:
+        import textwrap
+
+        ax.text(0.98, 0.02, textwrap.fill("measured only: " + "; ".join(unexplained), 60),
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=6, color="0.3")
+    ax.legend(fontsize=5.5, frameon=False, loc="upper left")
 
 
 # --------------------------------------------------------------------------- running

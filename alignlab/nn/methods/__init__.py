@@ -14,10 +14,13 @@ module             methods                                     feedback
 
 ``base.py`` holds :class:`Method`, the hooks and class-level properties through which
 the rest of ``alignlab.nn`` talks to a method (it never asks for a method's name).
+Each method also says what theory predicts for its layers (``alignment_theory``: an
+object of :mod:`alignlab.nn.theory`), which is all ``alignlab compare`` asks.
 
 Adding a method: subclass ``Method`` in the family's module (or a new one), set ``name``
 and the properties that apply, implement ``init_state``/``rule_and_state``/
-``effective_feedback`` (and any hook it needs), and add the class to ``METHODS`` here.
+``effective_feedback`` (and any hook it needs, ``alignment_theory`` where a theory
+exists), and add the class to ``METHODS`` here.
 """
 
 from __future__ import annotations

@@ -44,7 +44,9 @@ The hooks, in the order a layer's life calls them:
 * ``mirror_update(layer, ...)``: one mirror-phase step (``mirror_trained`` methods);
 * ``scalar_state`` / ``load_scalar_state`` / ``restored``: Python scalars saved in the
   layer's extra state, and what to redo after ``load_state_dict``, deepcopy or unpickling;
-* ``clear_state(layer)``: remove the state (``set_method``).
+* ``clear_state(layer)``: remove the state (``set_method``);
+* ``alignment_theory(layer, mirror=...)``: what theory predicts for the layer's alignment,
+  an object of :mod:`alignlab.nn.theory` (``alignlab compare`` asks nothing else).
 
 Feedback kernels are stored in W's layout, i.e. as the transpose of the matrix that
 multiplies ``delta``: FA's ``feedback`` is ``B^T`` in the notation ``delta_below = B delta``,
@@ -54,11 +56,14 @@ so ``feedback = W`` is BP.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
+
+from ..theory import AlignmentTheory
 
 __all__ = [
     "Method",
@@ -215,3 +220,14 @@ class Method:
                       generator: torch.Generator | None) -> None:
         """One mirror-phase step of the layer's feedback (``mirror_trained`` methods)."""
         raise NotImplementedError(f"method {self.name!r} has no mirror phase")
+
+    # ---- theory (``alignlab compare``)
+    def alignment_theory(self, layer: nn.Module, *,
+                         mirror: Mapping[str, Any] | None = None) -> AlignmentTheory:
+        """What theory predicts for the alignment of ``layer`` (converted to this method, at
+        its current state): an :class:`~alignlab.nn.theory.AlignmentTheory` built from the
+        method's options and the layer's state. ``mirror``: the run's mirror-phase settings
+        (:func:`alignlab.nn.mirror_step`'s keywords ``lr``, ``weight_decay``,
+        ``noise_std``, ``n_samples``, plus ``every_steps`` and ``initial_steps``), read by
+        ``mirror_trained`` methods. Default: measured only."""
+        return AlignmentTheory(description="no theory for this method's feedback")

@@ -23,6 +23,7 @@ from torch import nn
 
 from ..._validate import check_choice, check_int
 from ..functional import DFAContext, DirectFeedback
+from ..theory import AlignmentTheory
 from .base import Method, drawn_bytes, layer_groups, random_entries, set_buffer
 
 __all__ = ["DFA"]
@@ -111,3 +112,9 @@ class DFA(Method):
 
     def effective_feedback(self, layer):
         return None
+
+    def alignment_theory(self, layer, *, mirror=None):
+        return AlignmentTheory(
+            quantity="update",
+            description="B_l e from the output error: no feedback matrix per layer; the "
+                        "update angle to BP is measured")

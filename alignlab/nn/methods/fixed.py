@@ -25,6 +25,7 @@ import torch
 from ..._rng import TAG_AUX, make_streams
 from ..._validate import check_choice
 from ..functional import MatrixFeedback
+from ..theory import Exact, IndependenceNull, RandomMagnitude, SignIdentity
 from .base import Method, drawn_bytes, random_entries, set_buffer, xavier_std
 
 __all__ = ["BP", "FA", "SignBatchRandom", "SignFixedRandom", "SignUniform"]
@@ -43,6 +44,9 @@ class BP(Method):
 
     def effective_feedback(self, layer):
         return layer.weight.detach()
+
+    def alignment_theory(self, layer, *, mirror=None):
+        return Exact(description="F = W")
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,10 @@ class FA(Method):
     def effective_feedback(self, layer):
         return layer.feedback.detach()
 
+    def alignment_theory(self, layer, *, mirror=None):
+        return IndependenceNull(description=f"B {self.init}, fixed",
+                                n_entries=layer.weight.numel(), ensemble=self.init)
+
 
 @dataclass(frozen=True)
 class SignUniform(Method):
@@ -87,6 +95,11 @@ class SignUniform(Method):
     def effective_feedback(self, layer):
         w = layer.weight.detach()
         return torch.sign(w) * xavier_std(w)
+
+    def alignment_theory(self, layer, *, mirror=None):
+        w = layer.weight
+        return SignIdentity(description="s sign(W), s Xavier", scale=xavier_std(w),
+                            n_entries=w.numel())
 
 
 @dataclass(frozen=True)
@@ -138,6 +151,9 @@ class SignBatchRandom(Method):
     def effective_feedback(self, layer):
         return _next_draw(layer, advance=False)
 
+    def alignment_theory(self, layer, *, mirror=None):
+        return _random_magnitude(layer, "|M| redrawn every step")
+
 
 @torch.compiler.disable  # torch.compile: one graph break here, not a recompile per count
 def _next_draw(layer, *, advance: bool) -> torch.Tensor:
@@ -170,3 +186,13 @@ class SignFixedRandom(Method):
 
     def effective_feedback(self, layer):
         return torch.sign(layer.weight.detach()) * layer.feedback_magnitude
+
+    def alignment_theory(self, layer, *, mirror=None):
+        return _random_magnitude(layer, "|M| drawn once")
+
+
+def _random_magnitude(layer, drawn: str) -> RandomMagnitude:
+    """brSF's and frSF's theory: ``sign(W) |M|``, ``M`` iid N(0, s^2), ``s`` Xavier."""
+    w = layer.weight
+    return RandomMagnitude(description=f"sign(W) |M|, M gaussian, {drawn}",
+                           scale=xavier_std(w), n_entries=w.numel())

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from ..._validate import check_choice
 from ..functional import MatrixFeedback
+from ..theory import AlignmentTheory, InitialLaw, MirrorFloor, PathDynamics
 from .base import Method, drawn_bytes, random_entries, set_param, xavier_std
 
 __all__ = ["KP", "WM"]
@@ -71,6 +72,21 @@ class KP(_LearnedKernel):
     name: ClassVar[str] = "kp"
     feedback_learns_from_backward: ClassVar[bool] = True
 
+    def alignment_theory(self, layer, *, mirror=None):
+        """Proposition 1 with ``B = I`` (``n_mid = n_out``): ``W^T - B_KP`` decays; the
+        initial kernel's law is the option ``init`` (Xavier SD; 'weight': ``W_0``)."""
+        w = layer.weight
+        n_out = int(w.shape[0])
+        if self.init == "weight":
+            r0 = InitialLaw(None, 0.0, "W_0")
+        else:
+            from ...sim import get_ensemble
+
+            std = xavier_std(w)
+            r0 = InitialLaw(get_ensemble(self.init), std, f"{self.init}, SD {std:.3g}")
+        return PathDynamics(description="B = I", kind="orthonormal", n_out=n_out,
+                            n_mid=n_out, expansion_ratio=1.0, r0=r0)
+
 
 @dataclass(frozen=True)
 class WM(_LearnedKernel):
@@ -82,6 +98,20 @@ class WM(_LearnedKernel):
 
     name: ClassVar[str] = "wm"
     mirror_trained: ClassVar[bool] = True
+
+    def alignment_theory(self, layer, *, mirror=None):
+        """The mirror's noise floor at the run's mirror settings (``mirror``); measured
+        only without them, or when no mirror step ran during training."""
+        if mirror is None:
+            return AlignmentTheory(description="the mirror phase's settings were not given")
+        if not mirror.get("every_steps", 1):
+            return AlignmentTheory(description="no mirror step during training "
+                                               "(every_steps 0): no stationary feedback")
+        w = layer.weight
+        n, lr, wd = int(mirror["n_samples"]), float(mirror["lr"]), float(mirror["weight_decay"])
+        return MirrorFloor(description=f"mirror: {n} samples, lr {lr:g}, decay {wd:g}",
+                           n_in=int(w[0].numel()), n_samples=n, lr=lr, weight_decay=wd,
+                           noise_std=float(mirror["noise_std"]))
 
     @torch.no_grad()
     def mirror_update(self, layer, *, lr, weight_decay, noise_std, n_samples, generator):

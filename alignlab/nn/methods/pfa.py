@@ -48,6 +48,7 @@ from ..functional import (
     mid_contract,
     path_kernel,
 )
+from ..theory import AlignmentTheory, InitialLaw, MaskedPathDynamics, PathDynamics
 from .base import (
     Method,
     drawn_bytes,
@@ -459,6 +460,22 @@ class _PFAFamily(Method):
         (default: iid entries drawn in float64, :func:`drawn_bytes`)."""
         return drawn_bytes(numel, like)
 
+    # ---- the laws of B and R_0 (subclasses; for alignment_theory)
+    def ratio(self) -> float:
+        """The expansion ratio: ``n_mid = n_out`` by construction (PFA: its option)."""
+        return 1.0
+
+    def b_law(self) -> tuple[str, Any, str]:
+        """``(kind, ensemble, description)`` of ``B``'s law (:class:`~alignlab.nn.theory.
+        PathDynamics`): how :meth:`draw_B` draws it."""
+        raise NotImplementedError
+
+    def r0_law(self, std: float) -> InitialLaw:
+        """The law of ``R_0^T`` (:func:`_initial_rt`: Xavier-uniform, SD ``std``)."""
+        from ...sim import get_ensemble
+
+        return InitialLaw(get_ensemble("uniform"), std, f"uniform, SD {std:.3g}")
+
     # ---- the Method hooks
     def state_bytes(self, layer):
         w = layer.weight
@@ -519,6 +536,23 @@ class _PFAFamily(Method):
     def after_step(self, layer, note):
         self.r_state.after_step(layer, note)
 
+    def alignment_theory(self, layer, *, mirror=None):
+        """Propositions 1-3 with this method's laws of ``B`` (:meth:`b_law`) and ``R_0``
+        (:meth:`r0_law`); masked feedback (``masks_R``) marked not applicable. A grouped
+        convolution (``B`` block-diagonal) has no theory here: measured only."""
+        w = layer.weight
+        groups = layer_groups(layer)
+        if groups != 1:
+            return AlignmentTheory(description=f"grouped convolution ({groups} groups, B "
+                                               "block-diagonal): no theory here")
+        n_out = int(w.shape[0])
+        n_mid = self.n_mid(n_out, groups)
+        kind, ensemble, description = self.b_law()
+        cls = MaskedPathDynamics if self.masks_R else PathDynamics
+        return cls(description=description, kind=kind, n_out=n_out, n_mid=n_mid,
+                   ensemble=ensemble, r0=self.r0_law(initial_rt_std(w, n_mid)),
+                   expansion_ratio=self.ratio())
+
 
 @dataclass(frozen=True)
 class PFA(_PFAFamily):
@@ -547,6 +581,14 @@ class PFA(_PFAFamily):
     def draw_B(self, n_mid, n_out, groups, generator, like):
         return _iid_B(n_mid, n_out, groups, generator, like, self.b_init)
 
+    def ratio(self):
+        return float(self.expansion_ratio)
+
+    def b_law(self):
+        from ...sim import get_ensemble
+
+        return "iid", get_ensemble(self.b_init), self.b_init
+
 
 @dataclass(frozen=True)
 class PFAOrthogonal(_PFAFamily):
@@ -563,6 +605,11 @@ class PFAOrthogonal(_PFAFamily):
         kept = numel * like.element_size()
         return kept, 3 * 8 * numel - kept  # the float64 draw and its QR factors Q and R
 
+    def b_law(self):
+        from ...sim import get_ensemble
+
+        return "orthonormal", get_ensemble("orthogonal"), "B^T B = I"  # Haar: the same law
+
 
 @dataclass(frozen=True)
 class PFAIdentity(_PFAFamily):
@@ -576,6 +623,9 @@ class PFAIdentity(_PFAFamily):
 
     def draw_B_bytes(self, numel, like):
         return numel * like.element_size(), 0  # nothing drawn
+
+    def b_law(self):
+        return "orthonormal", None, "B = I"  # nothing to redraw
 
 
 @dataclass(frozen=True)
@@ -613,6 +663,21 @@ class PFASparse(PFA):
         kept, extra = super().state_bytes(layer)
         w = layer.weight
         return kept + self.n_mid(w.shape[0], layer_groups(layer)) * w[0].numel(), extra  # mask
+
+    def b_law(self):
+        from ...sim import Masked, get_ensemble
+
+        d = self.density
+        return "iid", Masked(base=get_ensemble(self.b_init), density=d), \
+            f"{self.b_init} x Bernoulli({d:g})"
+
+    def r0_law(self, std):
+        from ...sim import Masked, get_ensemble
+
+        d = self.density
+        # R_0 * mask: the kept entries keep Xavier's SD, the variance is density * std^2
+        return InitialLaw(Masked(base=get_ensemble("uniform"), density=d),
+                          std * math.sqrt(d), f"uniform x Bernoulli({d:g}), SD {std:.3g}")
 
     def init_state(self, layer, generator):
         super().init_state(layer, generator)
