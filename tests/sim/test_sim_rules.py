@@ -113,7 +113,8 @@ def _fa_null(shape, ensemble, seed=0) -> Case:
     rho_w = float(np.sum(w**4) / np.sum(w**2) ** 2)
     kurt = {"gaussian": 3.0, "uniform": 1.8}[ensemble]
     # mean: exactly 90 (B -> -B); SD: the series' 1.5/N^2 (exact Gaussian quadrature in
-    # tests/theory/test_rules.py) plus, for a non-Gaussian B, |k - 3| rho_W / (6N), twice
+    # tests/theory/test_rules_finite_size.py) plus, for a non-Gaussian B,
+    # |k - 3| rho_W / (6N), twice
     return Case(f"FA null {shape} {ensemble}",
                 lambda: simulate_fa_null(w, ensemble, n_samples=20_000, seed=seed + 2),
                 lambda: T.fa_null_angle(n),
