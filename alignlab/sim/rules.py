@@ -121,17 +121,17 @@ def _chunk(n_samples: int, numel: int, itemsize: int, max_chunk_bytes: int,
     return plan_chunks(n_samples, draw, work, max_chunk_bytes, overlap=False)[0]
 
 
-def _feedback_stats(w: torch.Tensor, n_samples: int, chunk: int, feedback) -> AngleStats:
-    """Angle and norm ratio between ``w`` and ``feedback(start, k)`` (a ``(k, *w.shape)``
-    tensor of draws ``start .. start + k - 1``), chunk by chunk."""
-    dims = tuple(range(-w.dim(), 0))  # the entries of one draw
-    w_norm = torch.linalg.vector_norm(w.double())
+def _pair_stats(n_samples: int, chunk: int, dims: tuple[int, ...], pair) -> AngleStats:
+    """Angle and norm ratio between ``W`` and its feedback over ``dims`` (one draw's
+    entries), ``pair(start, k) -> (W, F)`` giving draws ``start .. start + k - 1`` (``W``
+    one matrix or one per draw, ``F`` one per draw), chunk by chunk."""
     angles, ratios = [], []
     for start in range(0, n_samples, chunk):
-        fb = feedback(start, min(chunk, n_samples - start))
+        w, fb = pair(start, min(chunk, n_samples - start))
         angles.append(angle_deg(w, fb, axis=dims).cpu().numpy())
-        ratios.append((torch.linalg.vector_norm(fb.double(), dim=dims) / w_norm).cpu().numpy())
-        del fb
+        ratios.append((torch.linalg.vector_norm(fb.double(), dim=dims)
+                       / torch.linalg.vector_norm(w.double(), dim=dims)).cpu().numpy())
+        del w, fb
     return _stats(angles, ratios)
 
 
@@ -143,6 +143,22 @@ def _fill(ens: Ensemble, shape: tuple[int, ...], std: float, streams, tag: int, 
                       device=w.device)
     fill_samples(ens, out, std, streams, tag=tag, start=start)
     return out.view(shape)
+
+
+def _redrawn_feedback(weight, ensemble, n_samples, seed, device, dtype, max_chunk_bytes,
+                      feedback) -> AngleStats:
+    """The angle between a given ``W`` and ``feedback(D, W)`` over ``n_samples`` draws
+    ``D`` of ``ensemble`` with the layer's Xavier SD (draw ``i`` from stream ``(i, TAG_B)``
+    of ``seed``), chunk by chunk; validated here."""
+    n_samples, streams, dev, dt, max_chunk_bytes = _check_run(n_samples, seed, device, dtype,
+                                                              max_chunk_bytes)
+    ens = resolve_ensemble("ensemble", ensemble)
+    w = _weight(weight, dev, dt)
+    std = _xavier_std(w)
+    chunk = _chunk(n_samples, w.numel(), w.element_size(), max_chunk_bytes, "weight",
+                   f"shape {tuple(w.shape)}")
+    return _pair_stats(n_samples, chunk, tuple(range(-w.dim(), 0)), lambda start, k: (
+        w, feedback(_fill(ens, (k, *w.shape), std, streams, TAG_B, start, w), w)))
 
 
 # ------------------------------------------------------------------------------ samplers
@@ -163,19 +179,8 @@ def simulate_random_magnitude(
     ``|sign(W) |M|| / |W|``. ``weight``: numpy or torch, any layer shape (every entry
     counts).
     """
-    n_samples, streams, dev, dt, max_chunk_bytes = _check_run(n_samples, seed, device, dtype,
-                                                              max_chunk_bytes)
-    w = _weight(weight, dev, dt)
-    std, sign = _xavier_std(w), torch.sign(w)
-    gaussian = resolve_ensemble("ensemble", "gaussian")
-    chunk = _chunk(n_samples, w.numel(), w.element_size(), max_chunk_bytes, "weight",
-                   f"shape {tuple(w.shape)}")
-
-    def feedback(start: int, k: int) -> torch.Tensor:
-        m = _fill(gaussian, (k, *w.shape), std, streams, TAG_B, start, w)
-        return m.abs_().mul_(sign)
-
-    return _feedback_stats(w, n_samples, chunk, feedback)
+    return _redrawn_feedback(weight, "gaussian", n_samples, seed, device, dtype,
+                             max_chunk_bytes, lambda m, w: m.abs_().mul_(torch.sign(w)))
 
 
 def simulate_fa_null(
@@ -195,16 +200,8 @@ def simulate_fa_null(
 
     Mirrors :func:`alignlab.theory.fa_null_angle`; the norm ratio is ``|B| / |W|``.
     """
-    n_samples, streams, dev, dt, max_chunk_bytes = _check_run(n_samples, seed, device, dtype,
-                                                              max_chunk_bytes)
-    ens = resolve_ensemble("ensemble", ensemble)
-    w = _weight(weight, dev, dt)
-    std = _xavier_std(w)
-    chunk = _chunk(n_samples, w.numel(), w.element_size(), max_chunk_bytes, "weight",
-                   f"shape {tuple(w.shape)}")
-    return _feedback_stats(
-        w, n_samples, chunk,
-        lambda start, k: _fill(ens, (k, *w.shape), std, streams, TAG_B, start, w))
+    return _redrawn_feedback(weight, ensemble, n_samples, seed, device, dtype,
+                             max_chunk_bytes, lambda b, w: b)
 
 
 def simulate_sign_concordant_iid(
@@ -234,16 +231,12 @@ def simulate_sign_concordant_iid(
     chunk = _chunk(n_samples, shape[0] * shape[1], torch.empty((), dtype=dt).element_size(),
                    max_chunk_bytes, "n_in" if shape[1] >= shape[0] else "n_out", max(shape))
     like = torch.empty(shape, dtype=dt, device=dev)
-    dims = (-2, -1)
-    angles, ratios = [], []
-    for start in range(0, n_samples, chunk):
-        w = _fill(ens, (min(chunk, n_samples - start), *shape), std, streams, TAG_W, start,
-                  like)
-        fb = torch.sign(w) * std
-        angles.append(angle_deg(w, fb, axis=dims).cpu().numpy())
-        ratios.append((torch.linalg.vector_norm(fb.double(), dim=dims)
-                       / torch.linalg.vector_norm(w.double(), dim=dims)).cpu().numpy())
-    return _stats(angles, ratios)
+
+    def pair(start: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        w = _fill(ens, (k, *shape), std, streams, TAG_W, start, like)
+        return w, torch.sign(w) * std
+
+    return _pair_stats(n_samples, chunk, (-2, -1), pair)
 
 
 def simulate_weight_mirror(
