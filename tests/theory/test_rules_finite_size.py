@@ -157,3 +157,21 @@ def test_isotropic_angle_lives_in_theory():
     assert not hasattr(G, "isotropic_angle")
     np.testing.assert_allclose(T.isotropic_angle(0.1, 64, [4, 1]),
                                np.degrees([0.1 * 0.25, 0.1 / 8]), rtol=8 * EPS)
+
+
+def test_degenerate_and_extreme_arguments_are_finite():
+    """One nonzero entry (brSF) or one input (the mirror): the feedback is a multiple of W,
+    angle exactly 0; a vanishing or a near-unstable mirror rate stays finite, no warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert T.random_magnitude_angle_given_w([[0.0, -2.0]]) == (0.0, 0.0)
+        assert T.weight_mirror_angle_given_w(np.ones((3, 1)), 4, 0.1, 1.0) == (0.0, 0.0)
+        w = np.random.default_rng(2).uniform(-1, 1, (20, 30))
+        for lr in (1e-17, 1.0, 1.99):
+            mean, sd = T.weight_mirror_angle_given_w(w, 16, lr, 1.0)
+            floor = float(T.weight_mirror_floor_angle(30, 16, lr, 1.0))
+            assert np.isfinite(sd) and abs(mean - floor) < 0.1 * max(floor, 1e-12) + 3 * sd
+        assert float(T.weight_mirror_floor_angle(10, 2**70, 1e-300, 1.0)) == 0.0
+        assert float(T.weight_mirror_norm_ratio(10, 2**70, 1e-300, 1.0, 1.0)) == 1.0
