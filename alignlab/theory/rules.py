@@ -351,9 +351,9 @@ def weight_mirror_angle_given_w(w, n_samples, lr, weight_decay) -> tuple[float, 
         \operatorname{Cov}(X, p) = (2\rho n + 4\rho + 2) P_3;
 
     the mean and variance of :math:`\arctan(\sqrt X / p)` follow by the delta method about
-    :math:`(E X, 1)` (the mean to second order, the variance to first). ``X`` is a sum of
-    many squares (relative spread about :math:`\sqrt{2\rho/n}`), so this expansion stays
-    regular as the angle goes to 0, where one in :math:`\cos = p/\sqrt q` would not.
+    :math:`(E X, 1)` (the mean to second order, the variance to first; the same
+    first-order variance as in ``p`` and ``q``, where the :math:`O(P_2)` parts cancel only
+    numerically).
 
     The :math:`P_3`, :math:`P_4` terms are the noise's departure from a Gaussian matrix
     (:math:`P_3 \approx \tfrac43 P_2^2` for small ``a``: relative size about
