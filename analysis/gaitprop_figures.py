@@ -62,12 +62,12 @@ from alignlab.gaitprop import (
     FORMS,
     GaitProp,
     first_order_angles,
-    isotropic_angle,
     orthogonality_residual,
     updates,
 )
 from alignlab.gaitprop.rules import layer_updates
 from alignlab.models.invertible import InvertibleNet
+from alignlab.theory import isotropic_angle
 
 ROOT = Path(__file__).resolve().parents[1]
 U64, U32 = (float(torch.finfo(d).eps) / 2 for d in (torch.float64, torch.float32))

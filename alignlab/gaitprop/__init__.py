@@ -11,9 +11,10 @@ networks: target propagation made equal to BP when the weights are orthogonal.
 * :class:`UncorrectedAdam`: the original code's Adam without bias correction;
 * :func:`penalty_grad`, :func:`penalty_value`, :func:`orthogonality_residual`: the
   ``'offdiag'`` (original) and ``'full'`` penalties;
-* :func:`limit_errors`, :func:`kink_crossings`, :func:`first_order_angles`,
-  :func:`isotropic_angle`: the exact nudge limit (and when it holds), the first-order
-  mismatch (``W^{-1} - W^T = W^T[(W W^T)^{-1} - I]``).
+* :func:`limit_errors`, :func:`kink_crossings`, :func:`first_order_angles`: the exact
+  nudge limit (and when it holds), the first-order mismatch (``W^{-1} - W^T =
+  W^T[(W W^T)^{-1} - I]``); its rough isotropic estimate is the closed form
+  :func:`alignlab.theory.isotropic_angle`.
 
 * :func:`method_options`: a training config's ``[method]`` options, checked and completed.
 
@@ -41,7 +42,7 @@ from .rules import (
     get_rule,
     updates,
 )
-from .theory import first_order_angles, isotropic_angle, kink_crossings, limit_errors
+from .theory import first_order_angles, kink_crossings, limit_errors
 from .trainer import (
     DIAGNOSTIC_COLUMNS,
     StepResult,
@@ -56,7 +57,7 @@ __all__ = [
     "InvertibleNet", "InvertibleSquare", "InvertibleTower", "LayerUpdate", "Rule",
     "StepResult", "TargetProp", "Trainer", "UncorrectedAdam", "check_inputs", "check_model",
     "compare_updates",
-    "first_order_angles", "get_rule", "isotropic_angle", "kink_crossings", "limit_errors",
+    "first_order_angles", "get_rule", "kink_crossings", "limit_errors",
     "method_options", "orthogonality_residual", "penalty_grad", "penalty_value", "step",
     "updates",
 ]

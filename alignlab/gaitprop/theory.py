@@ -32,19 +32,17 @@ never off (``epsilon_L = 0``): every rule gives it BP's update.
 
 For random perturbations a rougher, isotropic estimate follows: ``|R delta| ~ |R|_F
 |delta| / sqrt(n)`` per layer above, independent across layers, so layer ``l`` is off by
-about ``|R|_F sqrt((L - l) / n)`` radians (:func:`isotropic_angle`).
+about ``|R|_F sqrt((L - l) / n)`` radians (:func:`alignlab.theory.isotropic_angle`, a pure
+closed form).
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
-from numpy.typing import ArrayLike
 from torch import Tensor
 
-from .._validate import check_int, check_positive
 from ..models.invertible import InvertibleNet
 from .rules import (
     Backprop,
@@ -56,7 +54,7 @@ from .rules import (
     pad_zeros,
 )
 
-__all__ = ["first_order_angles", "isotropic_angle", "kink_crossings", "limit_errors"]
+__all__ = ["first_order_angles", "kink_crossings", "limit_errors"]
 
 
 def limit_errors(model: InvertibleNet, x: Tensor, target: Tensor) -> list[Tensor]:
@@ -117,12 +115,3 @@ def first_order_angles(model: InvertibleNet, x: Tensor, target: Tensor) -> list[
         perp = du - (du * u).sum() / (u * u).sum() * u
         out.append(math.degrees(float(perp.norm() / u.norm())))
     return out
-
-
-def isotropic_angle(residual: ArrayLike, n: int, layers_above: ArrayLike) -> np.ndarray:
-    """Rough first-order angle (degrees) for random perturbations: ``|R|_F sqrt(k / n)``
-    radians for a layer with ``k = layers_above`` perturbed layers above it, each of width
-    ``n`` and residual ``|W W^T - I|_F = residual``. Vectorised (numpy)."""
-    residual = check_positive("residual", residual, allow_zero=True)
-    n = check_int("n", n)
-    return np.degrees(np.asarray(residual) * np.sqrt(np.asarray(layers_above) / n))

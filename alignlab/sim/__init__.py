@@ -15,6 +15,10 @@ A tour, in the order a sample meets them:
   with standard errors over samples, KS distance to Marchenko-Pastur.
 * :mod:`~alignlab.sim.simulators`: :func:`simulate_spectrum`, :func:`simulate_path_alignment`,
   mirroring :mod:`alignlab.theory`.
+* :mod:`~alignlab.sim.rules`: the other rules' feedback around a given ``W``, mirroring
+  :mod:`alignlab.theory.rules`: :func:`simulate_random_magnitude` (brSF/frSF),
+  :func:`simulate_weight_mirror` (the literal mirror recursion), :func:`simulate_fa_null`
+  (FA's independence null), :func:`simulate_sign_concordant_iid` (uSF at init).
 * :mod:`~alignlab.sim.teacher_student`: online SGD of a two-layer teacher-student network
   (BP, FA, DFA), many seeds at once: :func:`draw_teacher_student`,
   :func:`simulate_teacher_student` (and :func:`simulate_one_seed_literal`, its oracle).
@@ -64,6 +68,12 @@ from alignlab.sim.pfa import (
     sample_converged_pfa_nested,
     sample_pfa_matrices,
     sweep_expansion_ratio,
+)
+from alignlab.sim.rules import (
+    simulate_fa_null,
+    simulate_random_magnitude,
+    simulate_sign_concordant_iid,
+    simulate_weight_mirror,
 )
 from alignlab.sim.simulators import (
     PathAlignmentResult,
@@ -127,4 +137,8 @@ __all__ = [
     "simulate_teacher_student",
     "spectral_moment",
     "sweep_expansion_ratio",
+    "simulate_fa_null",
+    "simulate_random_magnitude",
+    "simulate_sign_concordant_iid",
+    "simulate_weight_mirror",
 ]

@@ -8,6 +8,8 @@ Propositions 1 + 3 over time (``dynamics``): the alignment predicted from logged
 ``entries``: the one table of entry moments per ensemble (``ENTRY_MOMENTS``), which
 ``alignlab.sim`` reads too; ``DEFAULT_ENSEMBLE`` ('uniform') is the package's default ``B``.
 ``closed_forms``: sign-concordant, FA at init, weight mirror, GAIT-prop, pseudo-inverse.
+``rules``: the other learning rules' predictions at finite size (brSF/frSF given ``W``, the
+weight mirror's stationary floor, FA's independence null, uSF's spread over iid ``W``).
 ``symbolic``: sympy derivations of the above.
 ``teacher_student``: the teacher-student ODEs of online learning in two-layer networks
 (BP, FA, DFA; Saad & Solla, Goldt et al., Refinetti et al.), their closed-form averages
@@ -92,6 +94,16 @@ _SOURCES = {
         "mp_second_moment_finite",
         "narayana_moment",
     ), "spectrum"),
+    "isotropic_angle": "closed_forms",
+    **dict.fromkeys((
+        "fa_null_angle",
+        "random_magnitude_angle_given_w",
+        "sign_concordant_angle_sd_iid",
+        "weight_mirror_angle_given_w",
+        "weight_mirror_effective_samples",
+        "weight_mirror_floor_angle",
+        "weight_mirror_norm_ratio",
+    ), "rules"),
 }
 
 __all__ = [*_SOURCES, "symbolic"]

@@ -1,5 +1,5 @@
-r"""Other closed forms: sign-concordant feedback, FA at init, weight mirror, GAIT-prop,
-pseudo-inverse feedback.
+r"""Other closed forms: sign-concordant feedback, FA at init, weight mirror, GAIT-prop
+(the mismatch and its isotropic estimate), pseudo-inverse feedback.
 
 The angle between two tensors is taken over all their entries (``theory.angle_deg``). Entry
 moments come from the one table, :data:`alignlab.theory.ENTRY_MOMENTS`.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from alignlab._validate import check_finite, check_int_array, check_positive
+from alignlab._validate import check_finite, check_int, check_int_array, check_positive
 
 from .entries import abs_moment_ratio, entry_moments
 
@@ -17,6 +17,7 @@ __all__ = [
     "fa_init_cos_mean",
     "fa_init_cos_sd",
     "gaitprop_mismatch",
+    "isotropic_angle",
     "pinv_alignment_cos",
     "sign_concordant_angle_iid",
     "sign_concordant_cos",
@@ -206,6 +207,36 @@ def gaitprop_mismatch(w) -> np.ndarray:
         return -np.linalg.solve(w, residual)
     except np.linalg.LinAlgError as err:
         raise ValueError(f"`w` must be invertible: {err}.") from err
+
+
+def isotropic_angle(residual, n, layers_above) -> np.ndarray:
+    r"""GAIT-prop: rough first-order angle (degrees) between its update and BP's for random
+    perturbations of orthogonality.
+
+    A layer with ``k = layers_above`` perturbed layers above it, each of width ``n`` with
+    residual :math:`|W W^T - I|_F` = ``residual``, is off by about
+
+    .. math::
+
+        \angle \approx |R|_F \sqrt{k / n}\ \text{radians},
+
+    from :math:`|R\delta| \approx |R|_F |\delta| / \sqrt n` per layer above, independent
+    across layers (isotropic ``R``; first order in ``|R|``: see ``docs/gaitprop.md`` and
+    :func:`alignlab.gaitprop.first_order_angles`, the prediction it estimates).
+    Vectorised.
+
+    Parameters
+    ----------
+    residual : float or array_like
+        :math:`|W W^T - I|_F` of each layer above, >= 0.
+    n : int
+        Width of the layers.
+    layers_above : int or array_like of int
+        ``k``.
+    """
+    residual = check_positive("residual", residual, allow_zero=True)
+    n = check_int("n", n)
+    return np.degrees(np.asarray(residual) * np.sqrt(np.asarray(layers_above) / n))
 
 
 def pinv_alignment_cos(n_rows, n_cols) -> np.ndarray:

@@ -1,23 +1,25 @@
 r"""Moments of one entry of ``B`` (or ``W``) per ensemble: the one table.
 
-Only two scale-free moments of an iid entry enter the closed forms: the kurtosis
+Three scale-free moments of an iid entry enter the closed forms: the kurtosis
 ``E b^4 / (E b^2)^2`` (the finite-size ``m2`` of Proposition 2 and everything built on
-it) and ``E|b| / sqrt(E b^2)`` (sign-concordant feedback). :data:`ENTRY_MOMENTS` holds
+it), ``E|b| / sqrt(E b^2)`` (sign-concordant feedback) and ``E|b|^3 / (E b^2)^{3/2}``
+(the finite-size spread of the sign-concordant angle). :data:`ENTRY_MOMENTS` holds
 them for every iid ensemble; ``alignlab.sim``'s ensembles read their ``kurtosis`` from
 it, so the simulator and the theory cannot disagree.
 
-================  ===============================  ========  =====================
-ensemble          law of one entry                 kurtosis  E|b| / sqrt(E b^2)
-================  ===============================  ========  =====================
-``gaussian``      N(0, s^2)                        3         sqrt(2/pi)
-``uniform``       U(-c, c) (Xavier-uniform)        9/5       sqrt(3)/2
-``rademacher``    +-s                              1         1
-``sparse``        Bernoulli(d) mask x N(0, s^2)    3/d       sqrt(2d/pi)
-================  ===============================  ========  =====================
+================  =============================  ========  ==================  ==================
+ensemble          law of one entry               kurtosis  E|b|/sqrt(E b^2)    E|b|^3/(E b^2)^1.5
+================  =============================  ========  ==================  ==================
+``gaussian``      N(0, s^2)                      3         sqrt(2/pi)          2 sqrt(2/pi)
+``uniform``       U(-c, c) (Xavier-uniform)      9/5       sqrt(3)/2           3 sqrt(3)/4
+``rademacher``    +-s                            1         1                   1
+``sparse``        Bernoulli(d) mask x N(0, s^2)  3/d       sqrt(2d/pi)         2 sqrt(2/(pi d))
+================  =============================  ========  ==================  ==================
 
 A masked law ``b = m x`` (``m ~ Bernoulli(d)`` independent of ``x``) has
-``E b^k = d E x^k``, so its kurtosis is ``k_x / d`` and its absolute-moment ratio
-``sqrt(d)`` times that of ``x``: the table stores ``x``'s moments and ``masked=True``.
+``E b^k = d E x^k``, so its kurtosis is ``k_x / d``, its absolute-moment ratio
+``sqrt(d)`` times that of ``x`` and its third absolute ratio ``x``'s divided by
+``sqrt(d)``: the table stores ``x``'s moments and ``masked=True``.
 'orthogonal' (Haar) is not in the table: its entries are dependent (and its
 ``B^T B = I`` exactly), so no entry moment applies.
 
@@ -52,12 +54,14 @@ class EntryMoments:
 
     kurtosis : ``E b^4 / (E b^2)^2``.
     abs_ratio : ``E|b| / sqrt(E b^2)``.
+    abs_third : ``E|b|^3 / (E b^2)^{3/2}``.
     masked : the ensemble is a Bernoulli(``density``) mask times this law;
         :meth:`at` gives the moments at a density.
     """
 
     kurtosis: float
     abs_ratio: float
+    abs_third: float
     masked: bool = False
 
     def at(self, density: float) -> EntryMoments:
@@ -65,15 +69,20 @@ class EntryMoments:
         if not self.masked:
             return self
         return replace(self, kurtosis=self.kurtosis / density,
-                       abs_ratio=self.abs_ratio * math.sqrt(density), masked=False)
+                       abs_ratio=self.abs_ratio * math.sqrt(density),
+                       abs_third=self.abs_third / math.sqrt(density), masked=False)
 
 
 ENTRY_MOMENTS = MappingProxyType({
-    "gaussian": EntryMoments(kurtosis=3.0, abs_ratio=math.sqrt(2.0 / math.pi)),
-    # U(-1, 1): E u^2 = 1/3, E u^4 = 1/5, E|u| = 1/2
-    "uniform": EntryMoments(kurtosis=9.0 / 5.0, abs_ratio=math.sqrt(3.0) / 2.0),
-    "rademacher": EntryMoments(kurtosis=1.0, abs_ratio=1.0),
-    "sparse": EntryMoments(kurtosis=3.0, abs_ratio=math.sqrt(2.0 / math.pi), masked=True),
+    # N(0, 1): E|x| = sqrt(2/pi), E|x|^3 = 2 sqrt(2/pi)
+    "gaussian": EntryMoments(kurtosis=3.0, abs_ratio=math.sqrt(2.0 / math.pi),
+                             abs_third=2.0 * math.sqrt(2.0 / math.pi)),
+    # U(-1, 1): E u^2 = 1/3, E u^4 = 1/5, E|u| = 1/2, E|u|^3 = 1/4
+    "uniform": EntryMoments(kurtosis=9.0 / 5.0, abs_ratio=math.sqrt(3.0) / 2.0,
+                            abs_third=3.0 * math.sqrt(3.0) / 4.0),
+    "rademacher": EntryMoments(kurtosis=1.0, abs_ratio=1.0, abs_third=1.0),
+    "sparse": EntryMoments(kurtosis=3.0, abs_ratio=math.sqrt(2.0 / math.pi),
+                           abs_third=2.0 * math.sqrt(2.0 / math.pi), masked=True),
 })
 
 DEFAULT_ENSEMBLE = "uniform"

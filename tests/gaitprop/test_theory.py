@@ -8,12 +8,12 @@ from gaitprop_helpers import angles, batch
 
 from alignlab.gaitprop import (
     first_order_angles,
-    isotropic_angle,
     kink_crossings,
     orthogonality_residual,
     updates,
 )
 from alignlab.models.invertible import InvertibleNet
+from alignlab.theory import isotropic_angle
 
 N, WIDTHS = 64, (64,) * 5  # 4 weight layers
 GAMMA = 1e-2  # rounding floor ~1e-6 deg in layer 1 (1e-3 would put it at ~1e-3 deg)

@@ -24,8 +24,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import types
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -63,113 +61,6 @@ TINY = {
 @pytest.fixture(autouse=True)
 def _torch_one_thread(one_thread):
     """Every test here runs torch on one thread (``one_thread`` in tests/conftest.py)."""
-
-
-# ------------------------------------------------------------- stand-ins until T and M merge
-# The theories of the other rules call alignlab.theory's closed forms and alignlab.sim.rules'
-# simulators (helper T, issue 15) and sparse PFA's law alignlab.sim.Masked (helper M). Where
-# those are not there yet, these stand-ins (the formulas of design15.md section 3, and plain
-# Monte Carlos) take their place in this module's tests only; the real ones replace them
-# as soon as they exist, and every assertion below holds for either.
-
-
-@dataclass(frozen=True)
-class _AngleStats:
-    mean_deg: float
-    sd_deg: float
-    norm_ratio_mean: float
-    n: int
-
-
-def _angle_np(w, f) -> float:
-    cos = float((w * f).sum() / np.sqrt((w * w).sum() * (f * f).sum()))
-    return math.degrees(math.acos(min(max(cos, -1.0), 1.0)))
-
-
-def _stats(draws, w) -> _AngleStats:
-    angles = [_angle_np(w, f) for f in draws]
-    ratios = [float(np.linalg.norm(f) / np.linalg.norm(w)) for f in draws]
-    return _AngleStats(float(np.mean(angles)), float(np.std(angles, ddof=1)),
-                       float(np.mean(ratios)), len(angles))
-
-
-def _w(weight) -> np.ndarray:
-    return weight.detach().double().cpu().numpy()
-
-
-def _simulate_random_magnitude(weight, n_samples, seed, device):
-    w, rng = _w(weight), np.random.default_rng(seed)
-    return _stats([np.sign(w) * np.abs(rng.standard_normal(w.shape))
-                   for _ in range(n_samples)], w)
-
-
-def _simulate_fa_null(weight, ensemble, n_samples, seed, device):
-    w, rng = _w(weight), np.random.default_rng(seed)
-    draw = rng.standard_normal if ensemble == "gaussian" else (
-        lambda shape: rng.uniform(-1.0, 1.0, shape))
-    return _stats([draw(w.shape) for _ in range(n_samples)], w)
-
-
-def _simulate_weight_mirror(weight, *, n_samples, lr, weight_decay, noise_std, n_draws, seed,
-                            device):
-    w, rng = _w(weight), np.random.default_rng(seed)
-    steps = int(10 / (lr * weight_decay))
-    draws = []
-    for _ in range(n_draws):
-        f = noise_std**2 * w / weight_decay
-        for _ in range(steps):
-            xi = rng.standard_normal((n_samples, w.shape[1])) * noise_std
-            f = (1 - lr * weight_decay) * f + lr * (xi @ w.T).T @ xi / n_samples
-        draws.append(f)
-    return _stats(draws, w)
-
-
-def _random_magnitude_angle_given_w(w):
-    stats = _simulate_random_magnitude(torch.as_tensor(w), 200, 0, "cpu")
-    return stats.mean_deg, stats.sd_deg
-
-
-def _n_eff(n_samples, lr, weight_decay):
-    a = lr * weight_decay
-    return n_samples * (2 - a) / a
-
-
-def _weight_mirror_floor_angle(n_in, n_samples, lr, weight_decay):
-    return math.degrees(math.atan(math.sqrt(n_in / _n_eff(n_samples, lr, weight_decay))))
-
-
-def _weight_mirror_norm_ratio(n_in, n_samples, lr, weight_decay, noise_std):
-    return noise_std**2 / weight_decay * math.sqrt(
-        1 + n_in / _n_eff(n_samples, lr, weight_decay))
-
-
-_STAND_IN_SIMULATORS = {"simulate_random_magnitude": _simulate_random_magnitude,
-                        "simulate_fa_null": _simulate_fa_null,
-                        "simulate_weight_mirror": _simulate_weight_mirror}
-_STAND_IN_THEORY = {"random_magnitude_angle_given_w": _random_magnitude_angle_given_w,
-                    "weight_mirror_floor_angle": _weight_mirror_floor_angle,
-                    "weight_mirror_norm_ratio": _weight_mirror_norm_ratio}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _stand_ins():
-    """The stand-ins above, each only where the real one is missing (module scope: before
-    the module's fixtures that run compare)."""
-    import alignlab.sim
-    import alignlab.theory
-
-    with pytest.MonkeyPatch.context() as mp:
-        if not hasattr(alignlab.sim, "Masked"):
-            mp.setattr(alignlab.sim, "Masked", cmp._masked_class(), raising=False)
-        try:
-            import alignlab.sim.rules  # noqa: F401
-        except ImportError:
-            mp.setitem(sys.modules, "alignlab.sim.rules",
-                       types.SimpleNamespace(**_STAND_IN_SIMULATORS))
-        for name, fn in _STAND_IN_THEORY.items():
-            if not hasattr(alignlab.theory, name):
-                mp.setattr(alignlab.theory, name, fn, raising=False)
-        yield
 
 
 def tiny_run(folder: Path, **sections) -> Path:

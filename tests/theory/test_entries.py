@@ -15,12 +15,13 @@ import alignlab.theory as T
 EPS = np.finfo(float).eps
 
 
-def _moments(dist) -> tuple[float, float]:
-    """(kurtosis, E|b|/sqrt(E b^2)) of a scipy distribution, by its own moments and
-    quadrature (independent of the table)."""
+def _moments(dist) -> tuple[float, float, float]:
+    """(kurtosis, E|b|/sqrt(E b^2), E|b|^3/(E b^2)^1.5) of a scipy distribution, by its own
+    moments and quadrature (independent of the table)."""
     m2, m4 = dist.moment(2), dist.moment(4)
     abs1 = dist.expect(abs)
-    return m4 / m2**2, abs1 / math.sqrt(m2)
+    abs3 = dist.expect(lambda t: abs(t) ** 3)
+    return m4 / m2**2, abs1 / math.sqrt(m2), abs3 / m2**1.5
 
 
 LAWS = {
@@ -31,23 +32,27 @@ LAWS = {
 
 @pytest.mark.parametrize("name", sorted(LAWS))
 def test_table_matches_the_laws(name: str) -> None:
-    kurt, abs_ratio = _moments(LAWS[name])
+    kurt, abs_ratio, abs_third = _moments(LAWS[name])
     # scipy's moments are exact (closed form); expect() is QUADPACK, ~1e-12 relative
     assert T.ENTRY_MOMENTS[name].kurtosis == pytest.approx(kurt, rel=64 * EPS)
     assert T.ENTRY_MOMENTS[name].abs_ratio == pytest.approx(abs_ratio, rel=1e-10)
+    assert T.ENTRY_MOMENTS[name].abs_third == pytest.approx(abs_third, rel=1e-10)
 
 
 def test_rademacher_and_masked_rule() -> None:
-    assert T.ENTRY_MOMENTS["rademacher"] == T.EntryMoments(1.0, 1.0)
+    assert T.ENTRY_MOMENTS["rademacher"] == T.EntryMoments(1.0, 1.0, 1.0)
     # b = m x with m ~ Bernoulli(d): E b^k = d E x^k, computed here by quadrature of x
     d = 0.3
     x = stats.norm()
     m2, m4 = d * x.moment(2), d * x.moment(4)
     abs1 = d * integrate.quad(lambda t: abs(t) * x.pdf(t), -np.inf, np.inf)[0]
+    abs3 = d * integrate.quad(lambda t: abs(t) ** 3 * x.pdf(t), -np.inf, np.inf)[0]
     assert T.entry_kurtosis("sparse", density=d) == pytest.approx(m4 / m2**2, rel=8 * EPS)
     assert T.abs_moment_ratio("sparse", density=d) == pytest.approx(abs1 / math.sqrt(m2),
                                                                    rel=1e-10)
-    assert T.ENTRY_MOMENTS["sparse"].at(1.0) == T.EntryMoments(3.0, math.sqrt(2 / math.pi))
+    assert T.entry_moments("sparse", d).abs_third == pytest.approx(abs3 / m2**1.5, rel=1e-10)
+    assert T.ENTRY_MOMENTS["sparse"].at(1.0) == T.EntryMoments(
+        3.0, math.sqrt(2 / math.pi), 2 * math.sqrt(2 / math.pi))
     assert T.ENTRY_MOMENTS["uniform"].at(0.5) is T.ENTRY_MOMENTS["uniform"]  # not masked
 
 
