@@ -176,14 +176,16 @@ def register(subparsers, parser_class: type[argparse.ArgumentParser] | None = No
 
     c = subparsers.add_parser(
         "compare",
-        help="measured alignment of trained runs against Propositions 1-3 and Monte Carlo",
-        description="For every layer of every RUN_DIR: measured alignment and norm ratio "
-        "against epoch with the Props. 1+3 dynamics prediction (from the logged per-layer "
-        "scalars) and the fixed point; at the end, Monte Carlo mean and SD of the angle at "
-        "the layer's exact shapes and B ensemble, a conditional Monte Carlo (trained W "
-        "kept, B redrawn) and a dynamics Monte Carlo (trained W and initial W_0 kept, B and "
-        "R_0 redrawn, at the run's final decay factor), with z-scores. Writes "
-        "DIR/compare.{csv,png,pdf} and prints the final rows. See docs/compare.md.",
+        help="measured alignment of trained runs against each rule's theory and Monte Carlo",
+        description="For every layer of every RUN_DIR (any method the harness trains): "
+        "measured alignment and norm ratio against epoch beside the theory its method names "
+        "(Props. 1-3 dynamics for the PFA family and KP; the sign identity, random "
+        "magnitudes, the weight mirror's noise floor, FA's independence null, BP's 0, "
+        "GAIT-prop's first-order update angle; 'measured only' where none exists); at the "
+        "end, the theory's Monte Carlo band at the layer's exact shapes (for Props. 1-3: at "
+        "the fixed point, conditional on the trained W, and of the dynamics at the run's "
+        "decay factor), with z-scores. Writes DIR/compare.{csv,png,pdf} and prints the "
+        "final rows. See docs/compare.md.",
     )
     c.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                    help="run directories written by `alignlab train`")

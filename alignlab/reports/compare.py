@@ -797,13 +797,13 @@ def plot_compare(table: Records, *, title: str = ""):
                    fontsize=9)
     ax_d.grid(alpha=0.3, axis="y")
     ax_d.legend(fontsize=7, frameon=False, loc="best")
-    _plot_measured_against_predicted(ax_e, final)
+    plot_measured_against_predicted(ax_e, final)
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
 
 
-def _plot_measured_against_predicted(ax, final: Records) -> None:
+def plot_measured_against_predicted(ax, final: Records) -> None:
     """(e): every final angle against its prediction (the band's mean where the
     prediction needs what only the band has), one marker per label, the band's SD as a
     horizontal error bar, the diagonal where theory holds; measured-only layers are

@@ -14,7 +14,8 @@ interrupted study is finished by running it again.
 Step 2 compares: one ``alignlab compare`` per question of :data:`COMPARISONS` into
 ``OUT/<question>/compare.{csv,png,pdf}`` (default ``docs/compare_study``), each printing its
 table. Only completed runs are compared (others are listed and left out). Step 3 writes
-``OUT/summary.md``, every question's table with seeds pooled (``summarise.py``).
+``OUT/summary.md``, every question's table with seeds pooled, and ``OUT/rules.{md,png,pdf}``,
+issue 15's table and figure of every rule (``summarise.py``).
 
 The configs in this folder (``base = ...`` chains onto ``configs/fashion-mnist``; see each
 file's header) are the study: PFA at r = 1, 2, 5, 10, 20, 50 with the paper's decay
@@ -216,9 +217,10 @@ def main(argv: list[str] | None = None) -> int:
                                    progress=lambda m: print(m, file=sys.stderr, flush=True))
         print(format_summary(table), flush=True)
     if not args.dry_run and not args.skip_compare:  # ---- step 3: the Markdown tables ------
-        target = _summarise().write_summary(out_root)
-        if target is not None:
-            print(f"== wrote {target}", flush=True)
+        summarise = _summarise()
+        for target in [summarise.write_summary(out_root), *summarise.write_rules(out_root)]:
+            if target is not None:
+                print(f"== wrote {target}", flush=True)
     return status
 
 

@@ -17,6 +17,13 @@ label (method and the options that differ, seeds pooled) and layer:
   ``z``): ranges over seeds.
 
 Nothing is computed here that ``compare.csv`` does not hold; NaN columns print as ``-``.
+
+Issue 15's table of every rule (:func:`write_rules`, ``OUT/rules.md`` and
+``OUT/rules.{png,pdf}``): the questions of :data:`RULE_QUESTIONS` that have a
+``compare.csv``, one row per label and layer with its theory and quantity, measured at the
+end (mean +/- SD over seeds), predicted, the band's SD and ``z`` (ranges over seeds), and
+one figure of measured against predicted across all of them (``alignlab compare``'s panel
+(e), every question's final rows together).
 """
 
 from __future__ import annotations
@@ -32,6 +39,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 SUMMARY_FILE = "summary.md"
+RULES_FILE = "rules"  # .md, .png, .pdf
+#: the questions whose final rows make the table of every rule (issue 15); ``gaitprop`` is
+#: an ``alignlab compare`` of GAIT-prop and BP runs (docs/compare_study.md says which)
+RULE_QUESTIONS = ("fixedpoint", "kp", "mirror", "sign", "other", "gaitprop")
+#: compare.csv columns read as numbers for the table and the figure
+_NUMBERS = ("measured_deg", "predicted_deg", "band_mean_deg", "band_sd_deg", "band_z")
 
 
 def _float(text: str) -> float:
@@ -119,6 +132,74 @@ def write_summary(out_root: Path) -> Path | None:
     return target
 
 
+def final_records(path: Path, question: str) -> list[dict]:
+    """The final rows of one ``compare.csv``, numbers parsed, the question added."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["final"] == "True"]
+    for r in rows:
+        r.update({k: _float(r.get(k, "")) for k in _NUMBERS}, question=question)
+    return rows
+
+
+def rules_table(final: list[dict]) -> str:
+    """The Markdown table of every rule: one row per (question, label, layer), seeds
+    pooled."""
+    groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+    for r in final:
+        groups[(r["question"], r["label"], r["layer"])].append(r)
+    head = ("| question | label | layer | theory | quantity | seeds | measured (mean +/- SD) "
+            "| predicted | measured - predicted | band SD | band z |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for (question, label, layer), rs in groups.items():
+        meas = [r["measured_deg"] for r in rs if math.isfinite(r["measured_deg"])]
+        sd = statistics.stdev(meas) if len(meas) > 1 else math.nan
+        pred = _mean([r["predicted_deg"] if math.isfinite(r["predicted_deg"])
+                      else r["band_mean_deg"] for r in rs])
+        diff = _mean(meas) - pred
+        lines.append(
+            f"| {question} | {label} | {layer} | {rs[0]['theory']} | {rs[0]['quantity']} | "
+            f"{len(rs)} | {_fmt(_mean(meas))}{'' if not math.isfinite(sd) else ' +/- ' + _fmt(sd)}"
+            f" | {_fmt(pred)} | {_fmt(diff)} | {_span([r['band_sd_deg'] for r in rs], 3)} | "
+            f"{_span([r['band_z'] for r in rs], 1)} |")
+    return "\n".join(lines)
+
+
+def write_rules(out_root: Path) -> list[Path]:
+    """``rules.md`` and ``rules.{png,pdf}`` in ``out_root`` from the questions of
+    :data:`RULE_QUESTIONS` there (each written atomically); ``[]`` when none has a
+    ``compare.csv``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from alignlab._output import write_atomic
+    from alignlab.reports.compare import plot_measured_against_predicted
+
+    final = []
+    for question in RULE_QUESTIONS:
+        path = Path(out_root) / question / "compare.csv"
+        if path.is_file():
+            final += [dict(r, label=f"{question}: {r['label']}")
+                      for r in final_records(path, question)]
+    if not final:
+        return []
+    text = ("<!-- written by analysis/compare_study/summarise.py from */compare.csv -->\n\n"
+            + rules_table([dict(r, label=r["label"].split(": ", 1)[1]) for r in final])
+            + "\n")
+    targets = [Path(out_root) / f"{RULES_FILE}.md"]
+    write_atomic(targets[0], lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    fig, ax = plt.subplots(figsize=(8, 7), layout="constrained")
+    plot_measured_against_predicted(ax, final)
+    ax.set_title("measured against predicted at the end of training, every rule and layer "
+                 "(issue 15)", loc="left", fontsize=9)
+    for ext in ("png", "pdf"):
+        targets.append(Path(out_root) / f"{RULES_FILE}.{ext}")
+        write_atomic(targets[-1], lambda tmp, ext=ext: fig.savefig(tmp, format=ext, dpi=150))
+    plt.close(fig)
+    return targets
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", nargs="?", type=Path, default=REPO / "docs/compare_study",
@@ -129,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"summarise: no */compare.csv under {args.out}", file=sys.stderr)
         return 2
     print(target.read_text())
+    for path in write_rules(args.out):
+        print(f"wrote {path}")
     return 0
 
 

@@ -921,3 +921,45 @@ def test_study_summary_pools_seeds(tmp_path):
     assert cells[10] == "1.00"  # from epoch 1 on: |20 - 19|, |20 - 20|, 0.2, 0.5 (not 10)
     assert cells[12] == "9.0" and cells[15] == "-0.5 .. 1.5"
     assert summarise.write_summary(tmp_path / "empty") is None
+
+
+def test_study_rules_table_and_figure(tmp_path):
+    """summarise.write_rules: the questions of RULE_QUESTIONS only, final rows only, one
+    row per question, label and layer: measured mean +/- SD over seeds, the prediction
+    (the band's mean where the theory predicts only through its band), their difference,
+    ranges of the band's SD and z; rules.md, .png and .pdf written."""
+    spec = importlib.util.spec_from_file_location("compare_study_summarise",
+                                                  STUDY / "summarise.py")
+    summarise = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(summarise)
+    cols = ["run", "label", "layer", "final", "theory", "quantity", "measured_deg",
+            "predicted_deg", "band_mean_deg", "band_sd_deg", "band_z"]
+    questions = {
+        "mirror": [["a", "wm", "1", "True", "mirror noise floor", "feedback", 16.0, 15.9,
+                    15.95, 0.05, 1.0],
+                   ["b", "wm", "1", "True", "mirror noise floor", "feedback", 17.0, 15.9,
+                    15.95, 0.07, 15.0],
+                   ["b", "wm", "1", "False", "mirror noise floor", "feedback", 80.0, 15.9,
+                    "", "", ""]],
+        "sign": [["c", "brsf", "3", "True", "random magnitude given W", "feedback", 47.5,
+                  "", 47.4, 0.02, 5.0]],
+        "ratios": [["d", "pfa", "1", "True", "Props. 1-3", "feedback", 1.0, 2.0, 2.0, 0.1,
+                    -10.0]],
+    }
+    for question, rows in questions.items():
+        (tmp_path / question).mkdir()
+        with open(tmp_path / question / "compare.csv", "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(cols)
+            writer.writerows(rows)
+    targets = summarise.write_rules(tmp_path)
+    assert [t.name for t in targets] == ["rules.md", "rules.png", "rules.pdf"]
+    assert all(t.stat().st_size > 0 for t in targets)
+    lines = [ln for ln in targets[0].read_text().splitlines() if ln.startswith("| ")][1:]
+    cells = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+    assert [c[:3] for c in cells] == [["mirror", "wm", "1"], ["sign", "brsf", "3"]]
+    assert cells[0][3:] == ["mirror noise floor", "feedback", "2",
+                            f"16.50 +/- {statistics.stdev([16.0, 17.0]):.2f}", "15.90",
+                            "0.60", "0.050 .. 0.070", "1.0 .. 15.0"]
+    assert cells[1][6:9] == ["47.50", "47.40", "0.10"]  # no prediction: the band's mean
+    assert summarise.write_rules(tmp_path / "empty") == []

@@ -1,0 +1,105 @@
+"""Where a trained layer's alignment departs from theory: is ``W`` coupled to its feedback?
+(issue 15, studies 1 and 2)
+
+    python analysis/compare_study/coupling.py runs/compare_study/fixedpoint/*
+    python analysis/compare_study/coupling.py runs/compare_study/kp/*
+
+Every theory of ``alignlab compare`` for the PFA family and KP treats the trained ``W`` as
+independent of the random feedback it started from. This script measures, at a run's
+checkpoint, per layer with a feedback kernel ``F`` (its ``effective_feedback``):
+
+* ``measured``: the angle between ``W`` and ``F`` (what ``layers.csv`` logs);
+* ``learned vs F0``: the angle between what training added, ``W_t - W_0``, and the initial
+  feedback ``F_0`` (``W_0`` and ``F_0`` rebuilt from the run's seeds by
+  :func:`alignlab.train.initial_model`): 90 deg where training ignored ``F_0``, below 90
+  where ``W`` grew along it (feedback alignment's own mechanism);
+* ``c fit``, ``residual``: Proposition 1 as a fact about the run, where ``F`` has ``W``'s
+  shape: ``F - W = c (F_0 - W_0)`` (the least-squares ``c`` and the relative residual: about
+  1e-5 for KP, where it holds; large for a fixed ``F``; ``-`` for PFA);
+* for a PFA layer (a ``pfa_B`` buffer): ``own``, the angle between ``W`` and ``B^T B W``, the
+  path ``R`` reaches at its Proposition 1 fixed point for *this* ``B`` and ``W``, and
+  ``finite``, Proposition 3's finite-size expectation of that angle over ``B``
+  (``path_alignment_angle_finite``). ``measured - own`` is what ``R_0``'s residual leaves;
+  ``own - finite`` is this ``B`` and this ``W`` against the average (the conditional Monte
+  Carlo of ``alignlab compare``, ``cond_*``, gives its spread over ``B`` for the trained
+  ``W``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+from alignlab._linalg import angle_deg
+from alignlab.nn import converted_layers
+from alignlab.nn.functional import mid_contract, path_kernel
+from alignlab.theory import ENTRY_MOMENTS, path_alignment_angle_finite
+from alignlab.train import initial_model, load_config
+from alignlab.train.rundir import check_run_files
+
+
+def layer_rows(run_dir: Path) -> list[dict]:
+    """One dict per layer with a feedback kernel, at the run's checkpoint."""
+    check_run_files(run_dir, ("config.toml", "checkpoint.pt"))
+    config = load_config(run_dir / "config.toml")
+    start, model = initial_model(config, "cpu"), initial_model(config, "cpu")
+    state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    kurtosis = ENTRY_MOMENTS[config.method.options.get("b_init", "uniform")].kurtosis
+    rows = []
+    for (name, first), (_, layer) in zip(converted_layers(start), converted_layers(model),
+                                         strict=True):
+        f, f0 = layer.effective_feedback(), first.effective_feedback()
+        if f is None or f0 is None:
+            continue
+        w, w0 = layer.weight.detach().double(), first.weight.detach().double()
+        f, f0 = f.double(), f0.double()
+        row = {"run": run_dir.name, "layer": name, "measured": float(angle_deg(w, f)),
+               "learned_vs_f0": float(angle_deg(w - w0, f0)), "c": math.nan,
+               "residual": math.nan, "own": math.nan, "finite": math.nan}
+        b = getattr(layer, "pfa_B", None)
+        if b is not None:  # R^T -> B W (Prop. 1): the path B^T B W
+            b = b.double()
+            row["own"] = float(angle_deg(w, path_kernel(b, mid_contract(b, w))))
+            row["finite"] = float(path_alignment_angle_finite(w.shape[0], b.shape[0],
+                                                              kurtosis))
+        elif tuple(f.shape) == tuple(w.shape):
+            d, d0 = f - w, f0 - w0
+            row["c"] = float((d * d0).sum() / (d0 * d0).sum())
+            row["residual"] = float((d - row["c"] * d0).norm() / d.norm())
+        rows.append(row)
+    return rows
+
+
+def _cell(x: float, fmt: str) -> str:
+    """``x`` formatted, or ``-`` right-aligned to the format's width where it is NaN."""
+    return format(x, fmt) if math.isfinite(x) else "-".rjust(int(fmt.lstrip("+").split(".")[0]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run directories")
+    args = parser.parse_args(argv)
+    print(f"{'run':<58} {'layer':<6} {'measured':>9} {'learned vs F0':>13} {'c fit':>7} "
+          f"{'residual':>9} {'own':>8} {'finite':>8} {'meas-own':>9} {'own-fin':>8}")
+    for run_dir in args.runs:
+        try:
+            rows = layer_rows(run_dir)
+        except ValueError as exc:
+            print(f"coupling: {exc}", file=sys.stderr)
+            return 2
+        for r in rows:
+            print(f"{r['run']:<58} {r['layer']:<6} {r['measured']:9.3f} "
+                  f"{r['learned_vs_f0']:13.2f} {_cell(r['c'], '7.4f')} "
+                  f"{_cell(r['residual'], '9.1e')} {_cell(r['own'], '8.3f')} "
+                  f"{_cell(r['finite'], '8.3f')} {_cell(r['measured'] - r['own'], '+9.3f')} "
+                  f"{_cell(r['own'] - r['finite'], '+8.3f')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
