@@ -13,6 +13,9 @@ checkpoint, per layer with a feedback kernel ``F`` (its ``effective_feedback``):
   feedback ``F_0`` (``W_0`` and ``F_0`` rebuilt from the run's seeds by
   :func:`alignlab.train.initial_model`): 90 deg where training ignored ``F_0``, below 90
   where ``W`` grew along it (feedback alignment's own mechanism);
+* ``|W|~|F|``: the correlation of ``|W|`` and ``|F|`` over the layer's entries (about
+  ``+/- 1/sqrt(N)`` where the magnitudes are independent, as the sign-concordant theories
+  assume; positive where ``W`` grew where ``F`` is large: frSF's fixed magnitudes);
 * ``c fit``, ``residual``: Proposition 1 as a fact about the run, where ``F`` has ``W``'s
   shape: ``F - W = c (F_0 - W_0)`` (the least-squares ``c`` and the relative residual: about
   1e-5 for KP, where it holds; large for a fixed ``F``; ``-`` for PFA);
@@ -59,7 +62,10 @@ def layer_rows(run_dir: Path) -> list[dict]:
         w, w0 = layer.weight.detach().double(), first.weight.detach().double()
         f, f0 = f.double(), f0.double()
         row = {"run": run_dir.name, "layer": name, "measured": float(angle_deg(w, f)),
-               "learned_vs_f0": float(angle_deg(w - w0, f0)), "c": math.nan,
+               "learned_vs_f0": float(angle_deg(w - w0, f0)),
+               "mag_corr": float(torch.corrcoef(torch.stack([w.abs().ravel(),
+                                                             f.abs().ravel()]))[0, 1]),
+               "c": math.nan,
                "residual": math.nan, "own": math.nan, "finite": math.nan}
         b = getattr(layer, "pfa_B", None)
         if b is not None:  # R^T -> B W (Prop. 1): the path B^T B W
@@ -84,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run directories")
     args = parser.parse_args(argv)
-    print(f"{'run':<58} {'layer':<6} {'measured':>9} {'learned vs F0':>13} {'c fit':>7} "
+    print(f"{'run':<58} {'layer':<6} {'measured':>9} {'learned vs F0':>13} {'|W|~|F|':>8} "
+          f"{'c fit':>7} "
           f"{'residual':>9} {'own':>8} {'finite':>8} {'meas-own':>9} {'own-fin':>8}")
     for run_dir in args.runs:
         try:
@@ -94,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         for r in rows:
             print(f"{r['run']:<58} {r['layer']:<6} {r['measured']:9.3f} "
-                  f"{r['learned_vs_f0']:13.2f} {_cell(r['c'], '7.4f')} "
+                  f"{r['learned_vs_f0']:13.2f} {_cell(r['mag_corr'], '8.3f')} "
+                  f"{_cell(r['c'], '7.4f')} "
                   f"{_cell(r['residual'], '9.1e')} {_cell(r['own'], '8.3f')} "
                   f"{_cell(r['finite'], '8.3f')} {_cell(r['measured'] - r['own'], '+9.3f')} "
                   f"{_cell(r['own'] - r['finite'], '+8.3f')}")
