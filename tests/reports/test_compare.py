@@ -963,3 +963,49 @@ def test_study_rules_table_and_figure(tmp_path):
                             "0.60", "0.050 .. 0.070", "1.0 .. 15.0"]
     assert cells[1][6:9] == ["47.50", "47.40", "0.10"]  # no prediction: the band's mean
     assert summarise.write_rules(tmp_path / "empty") == []
+
+
+def _study_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"compare_study_{name}",
+                                                  STUDY / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_study_coupling_reads_the_run_it_names(pfa_run, tmp_path):
+    """coupling.py: the measured angle is compare's (from the checkpoint); a PFA layer gets
+    its own fixed point and Proposition 3's, a KP layer Proposition 1's c fitted exactly
+    (F - W = c (F_0 - W_0) to float32 rounding, c the logged decay_c)."""
+    coupling = _study_script("coupling")
+    rows = coupling.layer_rows(pfa_run)
+    loaded = cmp.load_run(pfa_run)
+    assert [r["layer"] for r in rows] == [li.name for li in loaded.layers]
+    for r, li in zip(rows, loaded.layers, strict=True):
+        assert r["measured"] == pytest.approx(li.measured_ckpt, abs=1e-9)
+        assert 0 < r["own"] < 90 and 0 < r["finite"] < 90 and math.isnan(r["c"])
+    kp = tiny_run(tmp_path / "kp", method={"name": "kp"})
+    logged = {r["layer"]: r["decay_c"] for r in cmp.load_run(kp).rows}
+    for r in coupling.layer_rows(kp):
+        # float32 training: F and W carry rounding of about 1e-7 relative per step
+        assert r["c"] == pytest.approx(logged[r["layer"]], rel=1e-4) and r["residual"] < 1e-4
+        assert math.isnan(r["own"])
+    with pytest.raises(ValueError, match="run_dir"):
+        coupling.layer_rows(tmp_path / "missing")
+
+
+def test_study_null_z_is_the_fa_null(tmp_path):
+    """null_z.py: z = (angle - 90) / fa_null_angle's SD at every log point of a layer with
+    a measured angle; layers without one (the first: its feedback is unused) left out."""
+    null_z = _study_script("null_z")
+    run = tiny_run(tmp_path / "fa", method={"name": "fa"})
+    out = null_z.run_z(run)
+    rows = [r for r in cmp.load_run(run).rows if math.isfinite(r["angle_deg"])]
+    assert sorted(out) == sorted({str(r["layer"]) for r in rows})
+    sizes = dict(zip(("1", "3", "5"), (48 * 20, 32 * 48, 4 * 32)))
+    for name, points in out.items():
+        angles = [r["angle_deg"] for r in rows if str(r["layer"]) == name]
+        assert [a for _, a, _ in points] == angles
+        sd = float(theory.fa_null_angle(sizes[name])[1])
+        assert [z for _, _, z in points] == pytest.approx([(a - 90) / sd for a in angles])
+        assert points[-1][0] == TINY["train"]["epochs"]
