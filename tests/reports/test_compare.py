@@ -1002,7 +1002,7 @@ def test_study_null_z_is_the_fa_null(tmp_path):
     out = null_z.run_z(run)
     rows = [r for r in cmp.load_run(run).rows if math.isfinite(r["angle_deg"])]
     assert sorted(out) == sorted({str(r["layer"]) for r in rows})
-    sizes = dict(zip(("1", "3", "5"), (48 * 20, 32 * 48, 4 * 32)))
+    sizes = {"1": 48 * 20, "3": 32 * 48, "5": 4 * 32}
     for name, points in out.items():
         angles = [r["angle_deg"] for r in rows if str(r["layer"]) == name]
         assert [a for _, a, _ in points] == angles
