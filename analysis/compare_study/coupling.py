@@ -16,6 +16,11 @@ checkpoint, per layer with a feedback kernel ``F`` (its ``effective_feedback``):
 * ``|W|~|F|``: the correlation of ``|W|`` and ``|F|`` over the layer's entries (about
   ``+/- 1/sqrt(N)`` where the magnitudes are independent, as the sign-concordant theories
   assume; positive where ``W`` grew where ``F`` is large: frSF's fixed magnitudes);
+* ``lag z``: whether ``F`` lags behind a moving ``W`` (the weight mirror tracks ``W`` with
+  a time constant of ``1/(lr wd)`` mirror steps): the part of ``F`` off ``W``,
+  ``E = F - (<F, W>/|W|^2) W``, against the direction ``W`` was moving at the end, the
+  optimiser's momentum buffer ``v`` (its part off ``W``), as ``cos(E, v) sqrt(N)``: about
+  ``N(0, 1)`` without a lag, positive with one (``-`` without a momentum buffer);
 * ``c fit``, ``residual``: Proposition 1 as a fact about the run, where ``F`` has ``W``'s
   shape: ``F - W = c (F_0 - W_0)`` (the least-squares ``c`` and the relative residual: about
   1e-5 for KP, where it holds; large for a fixed ``F``; ``-`` for PFA);
@@ -41,7 +46,7 @@ from alignlab._linalg import angle_deg
 from alignlab.nn import converted_layers
 from alignlab.nn.functional import mid_contract, path_kernel
 from alignlab.theory import ENTRY_MOMENTS, path_alignment_angle_finite
-from alignlab.train import initial_model, load_config
+from alignlab.train import build_run, initial_model, load_config
 from alignlab.train.rundir import check_run_files
 
 
@@ -49,9 +54,11 @@ def layer_rows(run_dir: Path) -> list[dict]:
     """One dict per layer with a feedback kernel, at the run's checkpoint."""
     check_run_files(run_dir, ("config.toml", "checkpoint.pt"))
     config = load_config(run_dir / "config.toml")
-    start, model = initial_model(config, "cpu"), initial_model(config, "cpu")
+    start, run = initial_model(config, "cpu"), build_run(config, device=torch.device("cpu"))
     state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
+    model = run.model
     model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
     kurtosis = ENTRY_MOMENTS[config.method.options.get("b_init", "uniform")].kurtosis
     rows = []
     for (name, first), (_, layer) in zip(converted_layers(start), converted_layers(model),
@@ -65,6 +72,7 @@ def layer_rows(run_dir: Path) -> list[dict]:
                "learned_vs_f0": float(angle_deg(w - w0, f0)),
                "mag_corr": float(torch.corrcoef(torch.stack([w.abs().ravel(),
                                                              f.abs().ravel()]))[0, 1]),
+               "lag_z": _lag_z(w, f, run.optimizer.state.get(layer.weight, {})),
                "c": math.nan,
                "residual": math.nan, "own": math.nan, "finite": math.nan}
         b = getattr(layer, "pfa_B", None)
@@ -81,6 +89,18 @@ def layer_rows(run_dir: Path) -> list[dict]:
     return rows
 
 
+def _lag_z(w: torch.Tensor, f: torch.Tensor, opt_state: dict) -> float:
+    """``cos(E, v) sqrt(N)``, ``E`` and ``v`` (the momentum buffer) with their parts
+    along ``W`` removed; NaN without a buffer or where ``F`` has another shape."""
+    v = opt_state.get("momentum_buffer")
+    if v is None or tuple(f.shape) != tuple(w.shape):
+        return math.nan
+    v = v.detach().double()
+    ww = (w * w).sum()
+    e, v = f - (f * w).sum() / ww * w, v - (v * w).sum() / ww * w
+    return float((e * v).sum() / (e.norm() * v.norm())) * math.sqrt(w.numel())
+
+
 def _cell(x: float, fmt: str) -> str:
     """``x`` formatted, or ``-`` right-aligned to the format's width where it is NaN."""
     return format(x, fmt) if math.isfinite(x) else "-".rjust(int(fmt.lstrip("+").split(".")[0]))
@@ -91,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", type=Path, help="run directories")
     args = parser.parse_args(argv)
     print(f"{'run':<58} {'layer':<6} {'measured':>9} {'learned vs F0':>13} {'|W|~|F|':>8} "
-          f"{'c fit':>7} "
+          f"{'lag z':>6} {'c fit':>7} "
           f"{'residual':>9} {'own':>8} {'finite':>8} {'meas-own':>9} {'own-fin':>8}")
     for run_dir in args.runs:
         try:
@@ -102,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows:
             print(f"{r['run']:<58} {r['layer']:<6} {r['measured']:9.3f} "
                   f"{r['learned_vs_f0']:13.2f} {_cell(r['mag_corr'], '8.3f')} "
-                  f"{_cell(r['c'], '7.4f')} "
+                  f"{_cell(r['lag_z'], '6.1f')} {_cell(r['c'], '7.4f')} "
                   f"{_cell(r['residual'], '9.1e')} {_cell(r['own'], '8.3f')} "
                   f"{_cell(r['finite'], '8.3f')} {_cell(r['measured'] - r['own'], '+9.3f')} "
                   f"{_cell(r['own'] - r['finite'], '+8.3f')}")

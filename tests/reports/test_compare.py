@@ -989,9 +989,19 @@ def test_study_coupling_reads_the_run_it_names(pfa_run, tmp_path):
     for r in coupling.layer_rows(kp):
         # float32 training: F and W carry rounding of about 1e-7 relative per step
         assert r["c"] == pytest.approx(logged[r["layer"]], rel=1e-4) and r["residual"] < 1e-4
-        assert math.isnan(r["own"])
+        assert math.isnan(r["own"]) and math.isfinite(r["lag_z"])  # SGD momentum 0.9
     with pytest.raises(ValueError, match="run_dir"):
         coupling.layer_rows(tmp_path / "missing")
+    # lag z: F = W + a v (v off W) lags along v: cos 1, z = sqrt(N); no buffer: NaN
+    g = torch.Generator().manual_seed(0)
+    w, v = torch.randn(6, 5, generator=g, dtype=torch.float64), torch.randn(
+        6, 5, generator=g, dtype=torch.float64)
+    v_off = v - (v * w).sum() / (w * w).sum() * w
+    assert coupling._lag_z(w, 2 * w + 0.1 * v_off, {"momentum_buffer": v}) == pytest.approx(
+        math.sqrt(30))
+    assert coupling._lag_z(w, 2 * w - 0.1 * v_off, {"momentum_buffer": v}) == pytest.approx(
+        -math.sqrt(30))
+    assert math.isnan(coupling._lag_z(w, w, {}))
 
 
 def test_study_null_z_is_the_fa_null(tmp_path):
