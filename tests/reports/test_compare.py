@@ -1019,3 +1019,33 @@ def test_study_null_z_is_the_fa_null(tmp_path):
         sd = float(theory.fa_null_angle(sizes[name])[1])
         assert [z for _, _, z in points] == pytest.approx([(a - 90) / sd for a in angles])
         assert points[-1][0] == TINY["train"]["epochs"]
+
+
+def test_gaitprop_step_angle_measures_the_runs_own_update(every_method):
+    """analysis/gaitprop_step_angle.py: on the run's first batch, 'raw' is the angle
+    Trainer.diagnostics gives there (the logged quantity); BP against itself is 0 in every
+    column; a run of a method that is no layer-local rule is refused in one line."""
+    spec = importlib.util.spec_from_file_location("gaitprop_step_angle",
+                                                  REPO / "analysis" / "gaitprop_step_angle.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    from alignlab.gaitprop import Trainer
+    from alignlab.train import build_run
+
+    paths, _, _ = every_method
+    run_dir = next(p for p in paths if p.name == "gait-prop")
+    table = script.step_angles(run_dir, 1)
+    config = load_config(run_dir / "config.toml")
+    run = build_run(config, device=torch.device("cpu"))
+    run.model.load_state_dict(torch.load(run_dir / "checkpoint.pt", weights_only=True)["model"])
+    trainer = Trainer(run.model, run.optimizer, config.method.name, **config.method.options)
+    size = config.train.batch_size
+    diag = {r["layer"]: r["update_angle_deg"]
+            for r in trainer.diagnostics(run.train.x[:size], run.train.y[:size])}
+    assert table["layers.0"][0] == pytest.approx(diag["layers[0]"], abs=1e-9) and diag[
+        "layers[0]"] > 0
+    assert all(math.isfinite(v) for row in table.values() for v in row)
+    bp = script.step_angles(next(p for p in paths if p.name == "inv-bp"), 2)
+    assert all(v == pytest.approx(0.0, abs=1e-6) for row in bp.values() for v in row)
+    with pytest.raises(ValueError, match="layer-local rule"):
+        script.step_angles(next(p for p in paths if p.name == "fa"), 1)
