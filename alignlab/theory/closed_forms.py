@@ -34,7 +34,8 @@ def _abs_ratio(ensemble, density, name="ensemble", density_name="density"):
 def sign_concordant_cos(w, axis=None) -> np.ndarray:
     r"""Cosine between ``W`` and sign-concordant feedback ``s * sign(W)`` (exact).
 
-    For any scale ``s > 0``, over the ``N`` entries:
+    For any scale ``s > 0``, over the entries, ``N`` of them nonzero (``sign 0 = 0``, as
+    ``torch.sign`` and ``np.sign`` give, so a zero entry adds nothing to ``|sign W|``):
 
     .. math::
 
@@ -51,16 +52,20 @@ def sign_concordant_cos(w, axis=None) -> np.ndarray:
     sq = np.sum(w * w, axis=axis)
     if np.any(sq == 0):
         raise ValueError("`w` must have a nonzero norm, got all zeros.")
-    n = w.size if axis is None else np.prod([w.shape[i] for i in np.atleast_1d(axis)])
+    n = np.count_nonzero(w, axis=axis)  # |sign W|^2
     return np.sum(np.abs(w), axis=axis) / np.sqrt(n * sq)
 
 
 def sign_concordant_cos_iid(ensemble: str, density: float = 1.0) -> float:
     r"""Sign-concordant cosine for iid ``W`` (limit as ``N -> inf``).
 
-    By the law of large numbers :math:`|W|_1/(\sqrt N |W|_F) \to E|w|/\sqrt{E w^2}`:
+    By the law of large numbers :math:`|W|_1/(\sqrt N |W|_F) \to E|w|/\sqrt{E w^2}`
+    (``N`` the nonzero entries, the moments those of a nonzero entry):
     Gaussian :math:`\sqrt{2/\pi} \approx 0.798` (37.07 deg), uniform
-    :math:`\sqrt3/2` (30.0 deg), Rademacher 1 (0 deg).
+    :math:`\sqrt3/2` (30.0 deg), Rademacher 1 (0 deg); 'sparse' (Gaussian entries kept
+    with probability ``density``) the Gaussian's, whatever the density (its zeros have
+    ``sign 0``: :func:`abs_moment_ratio`'s ``sqrt(density)`` cancels against
+    ``|sign W| = sqrt(density N)``).
 
     Parameters
     ----------
@@ -69,7 +74,7 @@ def sign_concordant_cos_iid(ensemble: str, density: float = 1.0) -> float:
     density : float, optional
         Only for ``'sparse'``.
     """
-    return abs_moment_ratio(ensemble, density)
+    return abs_moment_ratio(ensemble, density) / float(np.sqrt(density))
 
 
 def sign_concordant_angle_iid(ensemble: str, density: float = 1.0) -> float:
@@ -86,7 +91,7 @@ def sign_concordant_angle_iid(ensemble: str, density: float = 1.0) -> float:
     density : float, optional
         Only for ``'sparse'``.
     """
-    return float(np.degrees(np.arccos(abs_moment_ratio(ensemble, density))))
+    return float(np.degrees(np.arccos(min(sign_concordant_cos_iid(ensemble, density), 1.0))))
 
 
 def sign_concordant_cos_random_magnitude(
@@ -98,7 +103,8 @@ def sign_concordant_cos_random_magnitude(
 
     .. math::
 
-        \cos \to \frac{E|w|\,E|b|}{\sqrt{E w^2\, E b^2}} .
+        \cos \to \frac{E|w|\,E|b|}{\sqrt{E w^2\, E b^2}}
+        \quad (\text{the moments of } w \text{ those of a nonzero entry}).
 
     Parameters
     ----------
@@ -107,7 +113,9 @@ def sign_concordant_cos_random_magnitude(
     w_density, b_density : float, optional
         Only for ``'sparse'``.
     """
-    w_ratio = _abs_ratio(w_ensemble, w_density, "w_ensemble", "w_density")
+    # a zero of W has sign 0 (no feedback there): W's ratio over its nonzero entries
+    w_ratio = _abs_ratio(w_ensemble, w_density, "w_ensemble", "w_density") / float(
+        np.sqrt(w_density))
     return w_ratio * _abs_ratio(b_ensemble, b_density, "b_ensemble", "b_density")
 
 

@@ -72,6 +72,16 @@ def test_sign_concordant_cos_is_the_angle_to_sign(seed):
     )
 
 
+def test_sign_concordant_cos_with_zero_entries_is_the_angle_to_sign():
+    """sign(0) = 0: a zero entry adds nothing to |sign W| (the feedback uSF builds), so the
+    cosine counts the nonzero entries only (3 of 6 here, not 6)."""
+    w = np.array([[0.5, 0.0, -2.0], [0.0, 1.0, 0.0]])
+    expect = np.cos(np.radians(angle_deg(w, np.sign(w))))
+    assert sign_concordant_cos(w) == pytest.approx(expect, rel=8 * EPS)
+    assert sign_concordant_cos(w) == pytest.approx(3.5 / (np.sqrt(3) * np.linalg.norm(w)))
+    np.testing.assert_allclose(sign_concordant_cos(w, axis=1), [2.5 / np.sqrt(2 * 4.25), 1.0])
+
+
 @pytest.mark.parametrize(
     ("ensemble", "density"), [("gaussian", 1.0), ("uniform", 1.0), ("sparse", 0.3)]
 )
@@ -84,22 +94,28 @@ def test_sign_concordant_iid_monte_carlo(ensemble, density):
     assert abs(measured - sign_concordant_cos_iid(ensemble, density)) <= Z * se + 1.0 / w.size
 
 
-def test_random_magnitude_monte_carlo():
+@pytest.mark.parametrize(("w_ensemble", "w_density", "expected"), [
+    ("uniform", 1.0, np.sqrt(3) / 2 * np.sqrt(2 / np.pi)),
+    # a zero of W has sign 0, so no feedback there: the nonzero entries' ratio, any density
+    ("sparse", 0.3, 2 / np.pi),
+])
+def test_random_magnitude_monte_carlo(w_ensemble, w_density, expected):
     rng = np.random.default_rng(6)
-    w = _draw(rng, "uniform", 1_000_000)
+    w = _draw(rng, w_ensemble, 1_000_000, w_density)
     b = _draw(rng, "gaussian", 1_000_000)
     feedback = np.abs(b) * np.sign(w)
     cos = np.sum(w * feedback) / (np.linalg.norm(w) * np.linalg.norm(feedback))
-    # cos = mean(|w||b|) / sqrt(mean(w^2) mean(b^2)); SE by the delta method on the three means
-    a, q1, q2 = np.abs(w) * np.abs(b), w**2, b**2
+    # cos = mean(|w||b|) / sqrt(mean(w^2) mean(|sign w| b^2)); SE by the delta method on
+    # the three means
+    a, q1, q2 = np.abs(w) * np.abs(b), w**2, (w != 0) * b**2
     means = np.array([a.mean(), q1.mean(), q2.mean()])
     grad = np.array([1, -0.5 * means[0] / means[1], -0.5 * means[0] / means[2]]) / np.sqrt(
         means[1] * means[2]
     )
     se = float(np.sqrt(grad @ (np.cov(np.stack([a, q1, q2])) / w.size) @ grad))
-    expected = sign_concordant_cos_random_magnitude("uniform", "gaussian")
-    assert expected == pytest.approx(np.sqrt(3) / 2 * np.sqrt(2 / np.pi), rel=2 * EPS)
-    assert abs(cos - expected) <= Z * se + 1.0 / w.size
+    got = sign_concordant_cos_random_magnitude(w_ensemble, "gaussian", w_density=w_density)
+    assert got == pytest.approx(expected, rel=2 * EPS)
+    assert abs(cos - got) <= Z * se + 1.0 / w.size
 
 
 def test_fa_init_monte_carlo():
