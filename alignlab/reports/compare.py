@@ -225,28 +225,22 @@ def _check_run_dir(path: Path) -> None:
     check_run_files(path, _REQUIRED, name="run_dirs")
 
 
-def _read_rows(path: Path, name: str, required: Sequence[str]) -> list[dict[str, Any]]:
-    """The rows of the CSV file ``name`` of the run directory ``path``, parsed
-    (:func:`alignlab.train.rundir.read_run`; ``required``: its columns)."""
-    return list(read_run(path, _REQUIRED, columns={name: required},
-                         name="run_dirs").rows(name))
-
-
-def _parse_layers(path: Path) -> list[dict[str, Any]]:
-    """``layers.csv`` parsed, ``epoch`` and ``step`` as ints."""
-    rows = _read_rows(path, LAYERS_FILE, _LAYER_FIELDS)
+def _read_logs(path: Path) -> tuple[list[dict[str, Any]], dict[int, int]]:
+    """The run's logs in one read (:func:`alignlab.train.rundir.read_run`): ``layers.csv``
+    parsed (``epoch`` and ``step`` as ints) and ``metrics.csv``'s epoch -> optimiser steps.
+    Cheap: run before any checkpoint is loaded."""
+    rec = read_run(path, _REQUIRED, columns={LAYERS_FILE: _LAYER_FIELDS,
+                                             METRICS_FILE: ("epoch", "step")},
+                   name="run_dirs")
+    rows = list(rec.layers)
     for line, row in enumerate(rows, start=2):
         for key in ("epoch", "step"):
             if not float(row[key]).is_integer():
                 raise _incomplete(path, f"{LAYERS_FILE} line {line}: `{key}` must be a "
                                         f"whole number, got {row[key]!r}")
             row[key] = int(row[key])
-    return rows
-
-
-def _check_logs(path: Path) -> list[dict[str, Any]]:
-    """``layers.csv`` parsed (cheap: run before any checkpoint is loaded)."""
-    return _parse_layers(path)
+    steps = {int(_number(r["epoch"])): int(_number(r["step"])) for r in rec.metrics}
+    return rows, steps
 
 
 def _mirror_settings(config) -> dict[str, Any]:
@@ -321,10 +315,7 @@ def load_run(run_dir: str | os.PathLike, label: str | None = None) -> RunData:
         config = load_config(path / "config.toml")
     except ValueError as exc:
         raise ValueError(f"{exc} (in {str(path / 'config.toml')!r})") from None
-    rows = _check_logs(path)
-    steps = {}
-    for r in _read_rows(path, "metrics.csv", ("epoch", "step")):
-        steps[int(_number(r["epoch"]))] = int(_number(r["step"]))
+    rows, steps = _read_logs(path)
     try:
         ck = torch.load(path / "checkpoint.pt", map_location="cpu", weights_only=True)
         state, epoch, step = ck["model"], int(ck["epoch"]), int(ck["step"])
@@ -898,7 +889,7 @@ def run_compare(
                            name="out_dir")
     for p in paths:  # every run's files and logs before any checkpoint is loaded
         _check_run_dir(p)
-        _check_logs(p)
+        _read_logs(p)
     labels = _labels(paths)
     runs = [load_run(p, lab) for p, lab in zip(paths, labels, strict=True)]
     table = compare_table(runs, n_samples=n_samples, seed=seed, device=device,
