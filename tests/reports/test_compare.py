@@ -1004,21 +1004,32 @@ def test_study_coupling_reads_the_run_it_names(pfa_run, tmp_path):
     assert math.isnan(coupling._lag_z(w, w, {}))
 
 
-def test_study_null_z_is_the_fa_null(tmp_path):
-    """null_z.py: z = (angle - 90) / fa_null_angle's SD at every log point of a layer with
-    a measured angle; layers without one (the first: its feedback is unused) left out."""
+def test_study_null_z_is_the_fa_null(tmp_path, capsys):
+    """null_z.py on a compare.csv: z = (angle - 90) / fa_null_angle's SD at every measured
+    log point of a layer with FA's independence null (the first, whose feedback is unused,
+    left out), epochs as compare.csv gives them; --out draws the figure; a missing file
+    or a table without such a layer is one line and exit 2."""
     null_z = _study_script("null_z")
     run = tiny_run(tmp_path / "fa", method={"name": "fa"})
-    out = null_z.run_z(run)
+    cmp.run_compare([run], tmp_path / "cmp", n_samples=4)
+    table = null_z.null_z(tmp_path / "cmp" / "compare.csv")
     rows = [r for r in cmp.load_run(run).rows if math.isfinite(r["angle_deg"])]
-    assert sorted(out) == sorted({str(r["layer"]) for r in rows})
+    assert sorted(table) == sorted({("fa", str(r["layer"])) for r in rows})
     sizes = {"1": 48 * 20, "3": 32 * 48, "5": 4 * 32}
-    for name, points in out.items():
+    for (_, name), points in table.items():
         angles = [r["angle_deg"] for r in rows if str(r["layer"]) == name]
-        assert [a for _, a, _ in points] == angles
+        assert [a for _, a, _ in points] == pytest.approx(angles, rel=1e-15)
         sd = float(theory.fa_null_angle(sizes[name])[1])
         assert [z for _, _, z in points] == pytest.approx([(a - 90) / sd for a in angles])
         assert points[-1][0] == TINY["train"]["epochs"]
+    assert null_z.main([str(tmp_path / "cmp" / "compare.csv"), "--out",
+                        str(tmp_path / "fig")]) == 0
+    assert (tmp_path / "fig" / "null_z.png").stat().st_size > 0
+    assert null_z.main([str(tmp_path / "missing.csv")]) == 2
+    pfa = tiny_run(tmp_path / "pfa", train={"epochs": 1})
+    cmp.run_compare([pfa], tmp_path / "cmp-pfa", n_samples=4)
+    assert null_z.main([str(tmp_path / "cmp-pfa" / "compare.csv")]) == 2
+    assert "null_z:" in capsys.readouterr().err
 
 
 def test_gaitprop_step_angle_measures_the_runs_own_update(every_method):
