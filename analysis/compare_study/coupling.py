@@ -11,7 +11,7 @@ checkpoint, per layer with a feedback kernel ``F`` (its ``effective_feedback``):
 * ``measured``: the angle between ``W`` and ``F`` (what ``layers.csv`` logs);
 * ``learned vs F0``: the angle between what training added, ``W_t - W_0``, and the initial
   feedback ``F_0`` (``W_0`` and ``F_0`` rebuilt from the run's seeds by
-  :func:`alignlab.train.initial_model`): 90 deg where training ignored ``F_0``, below 90
+  :func:`alignlab.train.build_run`): 90 deg where training ignored ``F_0``, below 90
   where ``W`` grew along it (feedback alignment's own mechanism);
 * ``|W|~|F|``: the correlation of ``|W|`` and ``|F|`` over the layer's entries (about
   ``+/- 1/sqrt(N)`` where the magnitudes are independent, as the sign-concordant theories
@@ -46,7 +46,7 @@ from alignlab._linalg import angle_deg
 from alignlab.nn import converted_layers
 from alignlab.nn.functional import mid_contract, path_kernel
 from alignlab.theory import ENTRY_MOMENTS, path_alignment_angle_finite
-from alignlab.train import build_run, initial_model, load_config
+from alignlab.train import build_run, load_config
 from alignlab.train.rundir import check_run_files
 
 
@@ -54,20 +54,21 @@ def layer_rows(run_dir: Path) -> list[dict]:
     """One dict per layer with a feedback kernel, at the run's checkpoint."""
     check_run_files(run_dir, ("config.toml", "checkpoint.pt"))
     config = load_config(run_dir / "config.toml")
-    start, run = initial_model(config, "cpu"), build_run(config, device=torch.device("cpu"))
+    run = build_run(config, device=torch.device("cpu"))  # the model as it started
+    start = {name: (layer.weight.detach().double().clone(), fb.double().clone())
+             for name, layer in converted_layers(run.model)
+             if (fb := layer.effective_feedback()) is not None}
     state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
-    model = run.model
-    model.load_state_dict(state["model"])
+    run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     kurtosis = ENTRY_MOMENTS[config.method.options.get("b_init", "uniform")].kurtosis
     rows = []
-    for (name, first), (_, layer) in zip(converted_layers(start), converted_layers(model),
-                                         strict=True):
-        f, f0 = layer.effective_feedback(), first.effective_feedback()
-        if f is None or f0 is None:
+    for name, layer in converted_layers(run.model):
+        f = layer.effective_feedback()
+        if f is None or name not in start:
             continue
-        w, w0 = layer.weight.detach().double(), first.weight.detach().double()
-        f, f0 = f.double(), f0.double()
+        w, f = layer.weight.detach().double(), f.double()
+        w0, f0 = start[name]
         row = {"run": run_dir.name, "layer": name, "measured": float(angle_deg(w, f)),
                "learned_vs_f0": float(angle_deg(w - w0, f0)),
                "mag_corr": float(torch.corrcoef(torch.stack([w.abs().ravel(),

@@ -180,17 +180,16 @@ def write_rules(out_root: Path) -> list[Path]:
     for question in RULE_QUESTIONS:
         path = Path(out_root) / question / "compare.csv"
         if path.is_file():
-            final += [dict(r, label=f"{question}: {r['label']}")
-                      for r in final_records(path, question)]
+            final += final_records(path, question)
     if not final:
         return []
     text = ("<!-- written by analysis/compare_study/summarise.py from */compare.csv -->\n\n"
-            + rules_table([dict(r, label=r["label"].split(": ", 1)[1]) for r in final])
-            + "\n")
+            + rules_table(final) + "\n")
     targets = [Path(out_root) / f"{RULES_FILE}.md"]
     write_atomic(targets[0], lambda tmp: tmp.write_text(text, encoding="utf-8"))
     fig, ax = plt.subplots(figsize=(8, 7), layout="constrained")
-    plot_measured_against_predicted(ax, final)
+    plot_measured_against_predicted(  # one marker per question and label
+        ax, [dict(r, label=f"{r['question']}: {r['label']}") for r in final])
     ax.set_title("measured against predicted at the end of training, every rule and layer "
                  "(issue 15)", loc="left", fontsize=9)
     for ext in ("png", "pdf"):
