@@ -20,7 +20,9 @@ checkpoint, per layer with a feedback kernel ``F`` (its ``effective_feedback``):
   a time constant of ``1/(lr wd)`` mirror steps): the part of ``F`` off ``W``,
   ``E = F - (<F, W>/|W|^2) W``, against the direction ``W`` was moving at the end, the
   optimiser's momentum buffer ``v`` (its part off ``W``), as ``cos(E, v) sqrt(N)``: about
-  ``N(0, 1)`` without a lag, positive with one (``-`` without a momentum buffer);
+  ``N(0, 1)`` without a lag, positive with one (``-`` without a momentum buffer); ``lag
+  tan2``: the part of ``tan^2 angle(W, F)`` along ``v`` (a lower bound on the lag's share:
+  the lag integrates earlier steps' directions too, which a checkpoint does not keep);
 * ``c fit``, ``residual``: Proposition 1 as a fact about the run, where ``F`` has ``W``'s
   shape: ``F - W = c (F_0 - W_0)`` (the least-squares ``c`` and the relative residual: about
   1e-5 for KP, where it holds; large for a fixed ``F``; ``-`` for PFA);
@@ -73,7 +75,8 @@ def layer_rows(run_dir: Path) -> list[dict]:
                "learned_vs_f0": float(angle_deg(w - w0, f0)),
                "mag_corr": float(torch.corrcoef(torch.stack([w.abs().ravel(),
                                                              f.abs().ravel()]))[0, 1]),
-               "lag_z": _lag_z(w, f, run.optimizer.state.get(layer.weight, {})),
+               **dict(zip(("lag_z", "lag_tan2"),
+                          _lag(w, f, run.optimizer.state.get(layer.weight, {})), strict=True)),
                "c": math.nan,
                "residual": math.nan, "own": math.nan, "finite": math.nan}
         b = getattr(layer, "pfa_B", None)
@@ -90,16 +93,21 @@ def layer_rows(run_dir: Path) -> list[dict]:
     return rows
 
 
-def _lag_z(w: torch.Tensor, f: torch.Tensor, opt_state: dict) -> float:
-    """``cos(E, v) sqrt(N)``, ``E`` and ``v`` (the momentum buffer) with their parts
-    along ``W`` removed; NaN without a buffer or where ``F`` has another shape."""
+def _lag(w: torch.Tensor, f: torch.Tensor, opt_state: dict) -> tuple[float, float]:
+    """``(z, tan2)``: ``z = cos(E, v) sqrt(N)``, ``E`` and ``v`` (the momentum buffer) with
+    their parts along ``W`` removed, and ``tan2 = <E, v/|v|>^2 / <F, W/|W|>^2``, the share of
+    ``tan^2 angle(W, F)`` that lies along ``v``; NaN without a buffer or where ``F`` has
+    another shape."""
     v = opt_state.get("momentum_buffer")
     if v is None or tuple(f.shape) != tuple(w.shape):
-        return math.nan
+        return math.nan, math.nan
     v = v.detach().double()
     ww = (w * w).sum()
-    e, v = f - (f * w).sum() / ww * w, v - (v * w).sum() / ww * w
-    return float((e * v).sum() / (e.norm() * v.norm())) * math.sqrt(w.numel())
+    along_w = (f * w).sum() / ww
+    e, v = f - along_w * w, v - (v * w).sum() / ww * w
+    proj = float((e * v).sum() / v.norm())
+    return (proj / float(e.norm()) * math.sqrt(w.numel()),
+            proj ** 2 / float(along_w ** 2 * ww))
 
 
 def _cell(x: float, fmt: str) -> str:
@@ -112,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", type=Path, help="run directories")
     args = parser.parse_args(argv)
     print(f"{'run':<58} {'layer':<6} {'measured':>9} {'learned vs F0':>13} {'|W|~|F|':>8} "
-          f"{'lag z':>6} {'c fit':>7} "
+          f"{'lag z':>6} {'lag tan2':>9} {'c fit':>7} "
           f"{'residual':>9} {'own':>8} {'finite':>8} {'meas-own':>9} {'own-fin':>8}")
     for run_dir in args.runs:
         try:
@@ -123,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows:
             print(f"{r['run']:<58} {r['layer']:<6} {r['measured']:9.3f} "
                   f"{r['learned_vs_f0']:13.2f} {_cell(r['mag_corr'], '8.3f')} "
-                  f"{_cell(r['lag_z'], '6.1f')} {_cell(r['c'], '7.4f')} "
+                  f"{_cell(r['lag_z'], '6.1f')} {_cell(r['lag_tan2'], '9.2e')} "
+                  f"{_cell(r['c'], '7.4f')} "
                   f"{_cell(r['residual'], '9.1e')} {_cell(r['own'], '8.3f')} "
                   f"{_cell(r['finite'], '8.3f')} {_cell(r['measured'] - r['own'], '+9.3f')} "
                   f"{_cell(r['own'] - r['finite'], '+8.3f')}")

@@ -992,16 +992,18 @@ def test_study_coupling_reads_the_run_it_names(pfa_run, tmp_path):
         assert math.isnan(r["own"]) and math.isfinite(r["lag_z"])  # SGD momentum 0.9
     with pytest.raises(ValueError, match="run_dir"):
         coupling.layer_rows(tmp_path / "missing")
-    # lag z: F = W + a v (v off W) lags along v: cos 1, z = sqrt(N); no buffer: NaN
+    # lag: F = 2 W + a v_off (v_off = v off W) lags along v: cos 1, z = sqrt(N), and its
+    # tan^2 along v is |a v_off|^2 / |2 W|^2; no buffer: NaN
     g = torch.Generator().manual_seed(0)
     w, v = torch.randn(6, 5, generator=g, dtype=torch.float64), torch.randn(
         6, 5, generator=g, dtype=torch.float64)
     v_off = v - (v * w).sum() / (w * w).sum() * w
-    assert coupling._lag_z(w, 2 * w + 0.1 * v_off, {"momentum_buffer": v}) == pytest.approx(
-        math.sqrt(30))
-    assert coupling._lag_z(w, 2 * w - 0.1 * v_off, {"momentum_buffer": v}) == pytest.approx(
+    z, tan2 = coupling._lag(w, 2 * w + 0.1 * v_off, {"momentum_buffer": v})
+    assert z == pytest.approx(math.sqrt(30))
+    assert tan2 == pytest.approx(float((0.1 * v_off).square().sum() / (2 * w).square().sum()))
+    assert coupling._lag(w, 2 * w - 0.1 * v_off, {"momentum_buffer": v})[0] == pytest.approx(
         -math.sqrt(30))
-    assert math.isnan(coupling._lag_z(w, w, {}))
+    assert all(math.isnan(x) for x in coupling._lag(w, w, {}))
 
 
 def test_study_null_z_is_the_fa_null(tmp_path, capsys):
