@@ -34,21 +34,17 @@ from alignlab._linalg import angle_deg
 from alignlab.gaitprop import Trainer, get_rule
 from alignlab.gaitprop.penalty import penalty_grad
 from alignlab.gaitprop.rules import layer_updates
-from alignlab.train import build_run, load_config
-from alignlab.train.rundir import check_run_files
+from alignlab.train import load_trained, rebuild_run
 
 
 def step_angles(run_dir: Path, batches: int) -> dict[str, list[float]]:
     """Per layer ``layers.<i>``: the mean ``(raw, grad, adam)`` angles over ``batches``."""
-    check_run_files(run_dir, ("config.toml", "checkpoint.pt"))
-    config = load_config(run_dir / "config.toml")
-    run = build_run(config, device=torch.device("cpu"))
+    run = rebuild_run(run_dir)
+    config = run.config
     if not run.learns_by_targets:
         raise ValueError(f"`runs` must be runs of a layer-local rule (alignlab.gaitprop), "
                          f"got {str(run_dir)!r} (method {config.method.name!r}).")
-    state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
-    run.model.load_state_dict(state["model"])
-    run.optimizer.load_state_dict(state["optimizer"])
+    load_trained(run, run_dir)
     trainer = Trainer(run.model, run.optimizer, config.method.name, **config.method.options)
     model, opt, bp_rule = trainer.model, trainer.optimizer, get_rule("bp")
     eps = opt.param_groups[0]["eps"]

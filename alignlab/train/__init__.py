@@ -25,6 +25,8 @@ __all__ = [
     "evaluate",
     "initial_model",
     "load_config",
+    "load_trained",
+    "rebuild_run",
     "resolve_config",
     "run_sweep",
     "train",
@@ -35,6 +37,7 @@ _WHERE = {
     "Config": "config", "load_config": "config", "resolve_config": "config",
     "Diverged": "steps", "RunResult": "loop", "evaluate": "loop",
     "initial_model": "setup", "train": "loop", "WriteFailed": "rundir", "build_run": "setup",
+    "rebuild_run": "setup", "load_trained": "setup",
     "run_sweep": "sweep", "World": "world", "train_teacher_student": "teacher_student",
 }
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -38,8 +39,9 @@ from .._rng import TAG_AUX, TAG_B, TAG_W, make_streams, torch_seeds
 from ..data import TensorDataset, load_dataset
 from ..models import build_model
 from ..nn import convert, make_optimizer
-from .config import Config, check_amp_device, learns_by_targets, qualify
+from .config import Config, check_amp_device, learns_by_targets, load_config, qualify
 from .losses import get_loss
+from .rundir import CHECKPOINT_FILE, CONFIG_FILE, check_run_files
 from .world import World, check_shards, shared_state
 
 __all__ = ["Run", "build_run", "initial_model", "load_data", "run_seeds"]
@@ -233,6 +235,26 @@ def build_run(config: Config, *, world: World | None = None,
     except ValueError as exc:  # per-layer rates that do not fit the model's layers
         raise qualify(exc, "optim", ["layer_lr_scales"], others=False) from None
     return Run(config, seeds, device, dtype, splits, train_ds, val_ds, test_ds, model, opt)
+
+
+def rebuild_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Run:
+    """The run in ``run_dir`` as it started: :func:`build_run` of its ``config.toml`` on
+    ``device`` (its data, model at ``W_0`` and fresh optimiser); the folder must also hold a
+    ``checkpoint.pt`` for :func:`load_trained` (else a one-line ``ValueError``)."""
+    run_dir = Path(run_dir)
+    check_run_files(run_dir, (CONFIG_FILE, CHECKPOINT_FILE))
+    return build_run(load_config(run_dir / CONFIG_FILE),
+                     device=resolve_device(device, "device"))
+
+
+def load_trained(run: Run, run_dir: str | Path) -> Run:
+    """``run`` (from :func:`rebuild_run`) with the model's and the optimiser's state of the
+    checkpoint in ``run_dir``: the run where it stopped."""
+    state = torch.load(Path(run_dir) / CHECKPOINT_FILE, map_location=run.device,
+                       weights_only=True)
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    return run
 
 
 def initial_model(config: Config, device: str | torch.device = "cpu") -> nn.Module:

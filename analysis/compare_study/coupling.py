@@ -48,21 +48,17 @@ from alignlab._linalg import angle_deg
 from alignlab.nn import converted_layers
 from alignlab.nn.functional import mid_contract, path_kernel
 from alignlab.theory import ENTRY_MOMENTS, path_alignment_angle_finite
-from alignlab.train import build_run, load_config
-from alignlab.train.rundir import check_run_files
+from alignlab.train import load_trained, rebuild_run
 
 
 def layer_rows(run_dir: Path) -> list[dict]:
     """One dict per layer with a feedback kernel, at the run's checkpoint."""
-    check_run_files(run_dir, ("config.toml", "checkpoint.pt"))
-    config = load_config(run_dir / "config.toml")
-    run = build_run(config, device=torch.device("cpu"))  # the model as it started
+    run = rebuild_run(run_dir)  # the model as it started
+    config = run.config
     start = {name: (layer.weight.detach().double().clone(), fb.double().clone())
              for name, layer in converted_layers(run.model)
              if (fb := layer.effective_feedback()) is not None}
-    state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
-    run.model.load_state_dict(state["model"])
-    run.optimizer.load_state_dict(state["optimizer"])
+    load_trained(run, run_dir)
     kurtosis = ENTRY_MOMENTS[config.method.options.get("b_init", "uniform")].kurtosis
     rows = []
     for name, layer in converted_layers(run.model):

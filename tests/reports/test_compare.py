@@ -31,8 +31,9 @@ import pytest
 import torch
 
 from alignlab import cli, theory
+from alignlab.nn import converted_layers
 from alignlab.reports import compare as cmp
-from alignlab.train import initial_model, load_config, train
+from alignlab.train import initial_model, load_config, load_trained, rebuild_run, train
 from alignlab.train.config import dumps_toml, resolve_config
 from alignlab.train.rundir import LAYER_COLUMNS, METRIC_COLUMNS, CsvLog
 
@@ -1062,3 +1063,34 @@ def test_gaitprop_step_angle_measures_the_runs_own_update(every_method):
     assert all(v == pytest.approx(0.0, abs=1e-6) for row in bp.values() for v in row)
     with pytest.raises(ValueError, match="layer-local rule"):
         script.step_angles(next(p for p in paths if p.name == "fa"), 1)
+
+
+def test_study_mirror_lag_separates_the_lag_from_the_noise(tmp_path, pfa_run, capsys):
+    """mirror_lag.py: the noise-free twin of the mirror is W's multiple while W stands still
+    (lag 0 to rounding), and trails a W that trains (lag > 0); its tan^2 parts add up (the
+    known answer below); a run without a mirror is a one-line error, exit 2."""
+    lag = _study_script("mirror_lag")
+    wm = tiny_run(tmp_path / "wm", method={"name": "wm"}, train={"epochs": 1})
+    rows = lag.run_rows(wm, steps=30, window=10)
+    assert [r["layer"] for r in rows] == [name for name, layer in converted_layers(
+        load_trained(rebuild_run(wm), wm).model)]
+    for r in rows:
+        assert r["lag"] > 1e-8 and r["measured"] > 0 and r["floor"] > 0
+    frozen = load_trained(rebuild_run(wm), wm)
+    for group in frozen.optimizer.param_groups:
+        group["lr"] = 0.0
+    for r in lag.track(frozen, steps=30, window=10):
+        assert r["lag"] < 1e-24 and abs(r["cross"]) < 1e-12 and r["measured"] > 0
+    g = torch.Generator().manual_seed(1)
+    w, el, n = (torch.randn(4, 6, generator=g, dtype=torch.float64) for _ in range(3))
+    el, n = (x - (x * w).sum() / (w * w).sum() * w for x in (el, n))  # perpendicular to W
+    measured, lag_t2, cross = lag._tan2_parts(w, 2 * w + el + n, 3 * w + 1.5 * el)
+    den = float((2 * w).square().sum())
+    assert measured == pytest.approx(float((el + n).square().sum()) / den)
+    assert lag_t2 == pytest.approx(float((1.5 * el).square().sum()) / float(
+        (3 * w).square().sum()))
+    assert cross == pytest.approx(2 * float((1.5 * el * (el + n - 1.5 * el)).sum()) / den)
+    assert lag.main([str(pfa_run), "--steps", "2"]) == 2
+    assert "no mirror-trained layer" in capsys.readouterr().err
+    assert lag.main([str(tmp_path / "missing")]) == 2
+    assert lag.main([str(wm), "--steps", "4", "--window", "5"]) == 2
