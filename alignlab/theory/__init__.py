@@ -36,6 +36,7 @@ _SOURCES = {
         "alignment_dynamics_cos",
         "angle_deg",
         "eigenvalue_sd_orthogonal",
+        "haar_trace_moments",
         "norm_ratio",
         "path_alignment_angle",
         "path_alignment_angle_finite",

@@ -30,6 +30,7 @@ __all__ = [
     "alignment_dynamics_cos",
     "angle_deg",
     "eigenvalue_sd_orthogonal",
+    "haar_trace_moments",
     "norm_ratio",
     "path_alignment_angle",
     "path_alignment_angle_finite",
@@ -230,6 +231,41 @@ def eigenvalue_sd_orthogonal(expansion_ratio) -> np.ndarray:
     """
     sin, cos = _orthogonal_sin_cos(expansion_ratio)
     return sin / cos
+
+
+def haar_trace_moments(a_eigs, b_eigs) -> tuple[float, float]:
+    r"""Mean and SD of :math:`X = \operatorname{tr}(A\,U B U^T)` over Haar-random orthogonal
+    ``U``, for symmetric ``n x n`` matrices ``A`` and ``B`` with eigenvalues ``a_eigs`` and
+    ``b_eigs``:
+
+    .. math::
+
+        E X = n\,\bar a\,\bar b, \qquad
+        \operatorname{Var} X = \frac{2 n^2}{(n-1)(n+2)}\, s_a^2\, s_b^2,
+
+    with :math:`s^2 = \frac1n\sum_k (x_k - \bar x)^2` (exact; Weingarten calculus of the
+    orthogonal group's fourth moments).
+
+    Where it is used: the PFA path at its fixed point is ``M W`` with ``M = B^T B``, and the
+    angle between ``W`` and ``M W`` depends on ``W`` only through the diagonal of ``W W^T``
+    in ``M``'s eigenbasis. With ``A = M`` and ``B = W W^T``, ``X / (n \bar a \bar b)`` is the
+    weighting of ``M``'s eigenvalues by ``W``'s output-side energy: 1 on average for a ``W``
+    whose output directions are independent of ``B``'s (Gaussian ``B``: ``M``'s eigenbasis
+    is Haar), above 1 where ``W`` has grown along ``M``'s large eigenvalues.
+
+    Parameters
+    ----------
+    a_eigs, b_eigs
+        The two spectra, 1-D, the same length ``n >= 2``.
+    """
+    a = np.asarray(check_finite("a_eigs", a_eigs), dtype=float)
+    b = np.asarray(check_finite("b_eigs", b_eigs), dtype=float)
+    if a.ndim != 1 or a.shape != b.shape or a.size < 2:
+        raise ValueError(f"`a_eigs` and `b_eigs` must be 1-D and the same length >= 2, got "
+                         f"shapes {a.shape} and {b.shape}.")
+    n = a.size
+    var = 2 * n * n / ((n - 1) * (n + 2)) * a.var() * b.var()
+    return float(n * a.mean() * b.mean()), float(np.sqrt(var))
 
 
 def alignment_dynamics_cos(w0, wt, r0_norm, c_t, m2, *, lam=None) -> np.ndarray:

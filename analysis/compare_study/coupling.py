@@ -32,7 +32,13 @@ checkpoint, per layer with a feedback kernel ``F`` (its ``effective_feedback``):
   (``path_alignment_angle_finite``). ``measured - own`` is what ``R_0``'s residual leaves;
   ``own - finite`` is this ``B`` and this ``W`` against the average (the conditional Monte
   Carlo of ``alignlab compare``, ``cond_*``, gives its spread over ``B`` for the trained
-  ``W``).
+  ``W``); and ``eig w``, ``eig z``: why ``own`` departs from ``finite``. The angle between
+  ``W`` and ``M W`` (``M = B^T B``) depends on ``W`` only through ``W W^T``'s diagonal in
+  ``M``'s eigenbasis; ``eig w = tr(M W W^T) / (mean eig(M) |W|^2)`` weights ``M``'s
+  eigenvalues by ``W``'s output-side energy: 1 on average where ``W``'s output directions
+  are independent of ``B``'s, above 1 where ``W`` grew along ``M``'s large eigenvalues
+  (a smaller angle). ``eig z`` is its z against that null (``haar_trace_moments``, exact
+  for Gaussian ``B``), also for ``W_0`` (``eig z0``: about N(0, 1)).
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ import torch
 from alignlab._linalg import angle_deg
 from alignlab.nn import converted_layers
 from alignlab.nn.functional import mid_contract, path_kernel
-from alignlab.theory import ENTRY_MOMENTS, path_alignment_angle_finite
+from alignlab.theory import ENTRY_MOMENTS, haar_trace_moments, path_alignment_angle_finite
 from alignlab.train import load_trained, rebuild_run
 
 
@@ -73,20 +79,34 @@ def layer_rows(run_dir: Path) -> list[dict]:
                                                              f.abs().ravel()]))[0, 1]),
                **dict(zip(("lag_z", "lag_tan2"),
                           _lag(w, f, run.optimizer.state.get(layer.weight, {})), strict=True)),
-               "c": math.nan,
-               "residual": math.nan, "own": math.nan, "finite": math.nan}
+               "c": math.nan, "residual": math.nan, "own": math.nan, "finite": math.nan,
+               "eig_w": math.nan, "eig_z": math.nan, "eig_z0": math.nan}
         b = getattr(layer, "pfa_B", None)
         if b is not None:  # R^T -> B W (Prop. 1): the path B^T B W
             b = b.double()
             row["own"] = float(angle_deg(w, path_kernel(b, mid_contract(b, w))))
             row["finite"] = float(path_alignment_angle_finite(w.shape[0], b.shape[0],
                                                               kurtosis))
+            (row["eig_w"], row["eig_z"]), (_, row["eig_z0"]) = (
+                eigen_weighting(b, x) for x in (w, w0))
         elif tuple(f.shape) == tuple(w.shape):
             d, d0 = f - w, f0 - w0
             row["c"] = float((d * d0).sum() / (d0 * d0).sum())
             row["residual"] = float((d - row["c"] * d0).norm() / d.norm())
         rows.append(row)
     return rows
+
+
+def eigen_weighting(b: torch.Tensor, w: torch.Tensor) -> tuple[float, float]:
+    """``(eig w, eig z)`` of the module doc: ``M = B^T B``'s eigenvalues weighted by ``W``'s
+    output-side energy, ``tr(M W W^T) / (mean eig(M) |W|^2)``, and its z against ``W``'s
+    output directions independent of ``M``'s eigenbasis (``haar_trace_moments``)."""
+    w2 = w.reshape(w.shape[0], -1)
+    m_eigs = torch.linalg.eigvalsh(b.T @ b)
+    gram = w2 @ w2.T
+    mean, sd = haar_trace_moments(m_eigs.numpy(), torch.linalg.eigvalsh(gram).numpy())
+    x = float((b @ w2).square().sum())  # tr(M W W^T) = |B W|^2; mean = mean eig(M) |W|^2
+    return x / mean, (x - mean) / sd if sd > 0 else math.nan  # sd 0: W W^T = c I
 
 
 def _lag(w: torch.Tensor, f: torch.Tensor, opt_state: dict) -> tuple[float, float]:
@@ -117,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"{'run':<58} {'layer':<6} {'measured':>9} {'learned vs F0':>13} {'|W|~|F|':>8} "
           f"{'lag z':>6} {'lag tan2':>9} {'c fit':>7} "
-          f"{'residual':>9} {'own':>8} {'finite':>8} {'meas-own':>9} {'own-fin':>8}")
+          f"{'residual':>9} {'own':>8} {'finite':>8} {'meas-own':>9} {'own-fin':>8} "
+          f"{'eig w':>6} {'eig z':>6} {'eig z0':>6}")
     for run_dir in args.runs:
         try:
             rows = layer_rows(run_dir)
@@ -131,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{_cell(r['c'], '7.4f')} "
                   f"{_cell(r['residual'], '9.1e')} {_cell(r['own'], '8.3f')} "
                   f"{_cell(r['finite'], '8.3f')} {_cell(r['measured'] - r['own'], '+9.3f')} "
-                  f"{_cell(r['own'] - r['finite'], '+8.3f')}")
+                  f"{_cell(r['own'] - r['finite'], '+8.3f')} {_cell(r['eig_w'], '6.3f')} "
+                  f"{_cell(r['eig_z'], '+6.1f')} {_cell(r['eig_z0'], '+6.1f')}")
     return 0
 
 

@@ -993,6 +993,20 @@ def test_study_coupling_reads_the_run_it_names(pfa_run, tmp_path):
         assert math.isnan(r["own"]) and math.isfinite(r["lag_z"])  # SGD momentum 0.9
     with pytest.raises(ValueError, match="run_dir"):
         coupling.layer_rows(tmp_path / "missing")
+    for r in rows:  # W_0 is independent of B: its eigen-weighting z is about N(0, 1)
+        assert abs(r["eig_z0"]) < 5 and math.isfinite(r["eig_z"]) and r["eig_w"] > 0
+    # eigen-weighting: W's output energy on M = B^T B's top eigenvector gives lambda_max /
+    # mean lambda, and a z from haar_trace_moments; spread evenly (W = Q, orthogonal) it is 1
+    g0 = torch.Generator().manual_seed(3)
+    b = torch.randn(12, 4, generator=g0, dtype=torch.float64)
+    lam, u = torch.linalg.eigh(b.T @ b)
+    top = torch.outer(u[:, -1], torch.randn(7, generator=g0, dtype=torch.float64))
+    ratio, z = coupling.eigen_weighting(b, top)
+    assert ratio == pytest.approx(float(lam[-1] / lam.mean()))
+    mean, sd = theory.haar_trace_moments(lam.numpy(), [float(top.square().sum()), 0, 0, 0])
+    assert z == pytest.approx((ratio * mean - mean) / sd) and z > 0
+    ratio, z = coupling.eigen_weighting(b, torch.eye(4, dtype=torch.float64))
+    assert ratio == pytest.approx(1.0) and math.isnan(z)  # W W^T = I: no spread to weigh
     # lag: F = 2 W + a v_off (v_off = v off W) lags along v: cos 1, z = sqrt(N), and its
     # tan^2 along v is |a v_off|^2 / |2 W|^2; no buffer: NaN
     g = torch.Generator().manual_seed(0)
