@@ -1108,3 +1108,33 @@ def test_study_mirror_lag_separates_the_lag_from_the_noise(tmp_path, pfa_run, ca
     assert "no mirror-trained layer" in capsys.readouterr().err
     assert lag.main([str(tmp_path / "missing")]) == 2
     assert lag.main([str(wm), "--steps", "4", "--window", "5"]) == 2
+
+
+def test_gaitprop_gap_pairs_the_runs_epoch_by_epoch(every_method, tmp_path, capsys):
+    """analysis/gaitprop_gap.py: per finished epoch, GAIT-prop's test accuracy minus BP's
+    (from each metrics.csv), GAIT-prop's layer-1 update angle and its hidden layers' mean
+    residual at the epoch's last logged step; --out draws gap.png; a folder that is not a
+    run is one line and exit 2."""
+    spec = importlib.util.spec_from_file_location("gaitprop_gap",
+                                                  REPO / "analysis" / "gaitprop_gap.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    paths, _, _ = every_method
+    bp, gait = (next(p for p in paths if p.name == n) for n in ("inv-bp", "gait-prop"))
+    rows = script.pair_rows(bp, gait)
+    acc = {p: {int(r["epoch"]): 100 * float(r["test_acc"]) for r in read_csv(p / "metrics.csv")}
+           for p in (bp, gait)}
+    layers = read_csv(gait / "layers.csv")
+    last = max(int(r["step"]) for r in layers)
+    n_layers = len({r["layer"] for r in layers})
+    at_end = [r for r in layers if int(r["step"]) == last]
+    assert [r["epoch"] for r in rows] == [1]
+    assert rows[0]["gap"] == pytest.approx(acc[gait][1] - acc[bp][1])
+    assert rows[0]["angle1"] == pytest.approx(float(next(
+        r["update_angle_deg"] for r in at_end if r["layer"] == "layers.0")))
+    assert rows[0]["residual"] == pytest.approx(statistics.fmean(
+        float(r["ortho_residual"]) for r in at_end if r["layer"] != f"layers.{n_layers - 1}"))
+    assert script.main(["--pair", "x", str(bp), str(gait), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "gap.png").stat().st_size > 0 and "| x | 1 |" in capsys.readouterr().out
+    assert script.main(["--pair", "x", str(bp), str(tmp_path / "missing")]) == 2
+    assert "gaitprop_gap:" in capsys.readouterr().err
