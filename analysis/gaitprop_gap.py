@@ -10,8 +10,9 @@ penalty and data order. Per epoch (the end-of-epoch rows of ``metrics.csv`` and
 ``layers.csv``): GAIT-prop's test accuracy minus BP's (percentage points), GAIT-prop's
 update angle to BP in its first layer (``layers.0``, the largest: errors pass through the
 most inverses) and the mean orthogonality residual ``|W W^T - I|_F`` of its hidden layers.
-Prints one markdown table; ``--out`` also draws ``gap.png``: the gap against the epoch,
-and the gap against layer 1's angle (does a smaller angle mean a smaller gap?).
+Prints one markdown table; ``--out DIR`` also draws ``gap.png``: the gap against the epoch,
+and the gap against layer 1's angle (does a smaller angle mean a smaller gap?), with
+``gap.pdf`` and the table as ``gap.csv``.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pair", nargs=3, action="append", required=True,
                         metavar=("LABEL", "BP_RUN", "GAIT_RUN"),
                         help="a label, a BP run and a GAIT-prop run at the same penalty")
-    parser.add_argument("--out", type=Path, help="folder for gap.png")
+    parser.add_argument("--out", type=Path, help="folder for gap.png, gap.pdf and gap.csv")
     args = parser.parse_args(argv)
     table = {}
     try:
@@ -84,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from alignlab._output import check_output_dir, write_atomic
+        from alignlab._output import check_output_dir
+        from alignlab.reports._figure import write_figure_set
 
         out = check_output_dir(args.out, name="out")
         fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
@@ -104,10 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         ax0.set_title("the gap at equal penalty (grey: within 0.5 pp)", loc="left",
                       fontsize=9)
         ax1.set_title("the gap against the update's angle", loc="left", fontsize=9)
-        target = out / "gap.png"
-        write_atomic(target, lambda tmp: fig.savefig(tmp, format="png", dpi=150))
-        plt.close(fig)
-        print(f"wrote {target}")
+        written = write_figure_set(out, fig, {"gap.csv": lambda p: p.write_text(
+            "pair,epoch,bp_test_pct,gait_test_pct,gap_pp,angle1_deg,residual\n" + "".join(
+                f"{label},{int(r['epoch'])},{r['bp']!r},{r['gait']!r},{r['gap']!r},"
+                f"{r['angle1']!r},{r['residual']!r}\n"
+                for label, rows in table.items() for r in rows))}, stem="gap")
+        print("wrote " + ", ".join(str(p) for p in written.values()))
     return 0
 
 

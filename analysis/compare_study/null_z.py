@@ -11,7 +11,7 @@ about ``1/sqrt(N)`` rad, whatever ``W`` is). This script reads a ``compare.csv``
 every measured angle of such a layer in that null as a z-score, ``(angle - 90) / sd``: how
 many null SDs training has aligned ``W`` with its ``B`` (``band_z`` is the same at the
 checkpoint, from a Monte Carlo). Prints angle and z per run and layer at the ends of epochs
-1, 2, 5, 10, 20 (and the last), and with ``--out`` draws z against epoch (``null_z.png``).
+1, 2, 5, 10, 20 (and the last), and with ``--out`` draws z against epoch (``null_z.png`` and ``.pdf``).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def null_z(compare_csv: Path) -> dict[tuple[str, str], list[tuple[float, float, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("compare_csv", type=Path, help="an alignlab compare table")
-    parser.add_argument("--out", type=Path, help="folder for null_z.png")
+    parser.add_argument("--out", type=Path, help="folder for null_z.png and null_z.pdf")
     args = parser.parse_args(argv)
     try:
         table = null_z(args.compare_csv)
@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from alignlab._output import check_output_dir, write_atomic
+        from alignlab._output import check_output_dir
+        from alignlab.reports._figure import write_figure_set
 
         out = check_output_dir(args.out, name="out")
         fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
@@ -92,10 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         ax.set_title("FA: alignment of W with its fixed B against the independence null "
                      "(grey: |z| < 3)", loc="left", fontsize=9)
         ax.grid(alpha=0.3)
-        target = out / "null_z.png"
-        write_atomic(target, lambda tmp: fig.savefig(tmp, format="png", dpi=150))
-        plt.close(fig)
-        print(f"wrote {target}")
+        written = write_figure_set(out, fig, {}, stem="null_z")
+        print("wrote " + ", ".join(str(p) for p in written.values()))
     return 0
 
 
