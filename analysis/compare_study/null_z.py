@@ -11,7 +11,8 @@ about ``1/sqrt(N)`` rad, whatever ``W`` is). This script reads a ``compare.csv``
 every measured angle of such a layer in that null as a z-score, ``(angle - 90) / sd``: how
 many null SDs training has aligned ``W`` with its ``B`` (``band_z`` is the same at the
 checkpoint, from a Monte Carlo). Prints angle and z per run and layer at the ends of epochs
-1, 2, 5, 10, 20 (and the last), and with ``--out`` draws z against epoch (``null_z.png`` and ``.pdf``).
+1, 2, 5, 10, 20 (and the last), and with ``--out`` draws z against epoch (``null_z.png``
+and ``.pdf``).
 """
 
 from __future__ import annotations

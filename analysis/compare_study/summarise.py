@@ -173,7 +173,7 @@ def write_rules(out_root: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from alignlab._output import write_atomic
+    from alignlab.reports._figure import write_figure_set
     from alignlab.reports.compare import plot_measured_against_predicted
 
     final = []
@@ -185,18 +185,14 @@ def write_rules(out_root: Path) -> list[Path]:
         return []
     text = ("<!-- written by analysis/compare_study/summarise.py from */compare.csv -->\n\n"
             + rules_table(final) + "\n")
-    targets = [Path(out_root) / f"{RULES_FILE}.md"]
-    write_atomic(targets[0], lambda tmp: tmp.write_text(text, encoding="utf-8"))
     fig, ax = plt.subplots(figsize=(8, 7), layout="constrained")
     plot_measured_against_predicted(  # one marker per question and label
         ax, [dict(r, label=f"{r['question']}: {r['label']}") for r in final])
     ax.set_title("measured against predicted at the end of training, every rule and layer "
                  "(issue 15)", loc="left", fontsize=9)
-    for ext in ("png", "pdf"):
-        targets.append(Path(out_root) / f"{RULES_FILE}.{ext}")
-        write_atomic(targets[-1], lambda tmp, ext=ext: fig.savefig(tmp, format=ext, dpi=150))
-    plt.close(fig)
-    return targets
+    written = write_figure_set(Path(out_root), fig, {
+        f"{RULES_FILE}.md": lambda p: p.write_text(text, encoding="utf-8")}, stem=RULES_FILE)
+    return [written[f"{RULES_FILE}.{ext}"] for ext in ("md", "png", "pdf")]
 
 
 def main(argv: list[str] | None = None) -> int:
