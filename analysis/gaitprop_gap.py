@@ -18,6 +18,7 @@ and the gap against layer 1's angle (does a smaller angle mean a smaller gap?), 
 from __future__ import annotations
 
 import argparse
+import csv
 import math
 import statistics
 import sys
@@ -106,11 +107,16 @@ def main(argv: list[str] | None = None) -> int:
         ax0.set_title("the gap at equal penalty (grey: within 0.5 pp)", loc="left",
                       fontsize=9)
         ax1.set_title("the gap against the update's angle", loc="left", fontsize=9)
-        written = write_figure_set(out, fig, {"gap.csv": lambda p: p.write_text(
-            "pair,epoch,bp_test_pct,gait_test_pct,gap_pp,angle1_deg,residual\n" + "".join(
-                f"{label},{int(r['epoch'])},{r['bp']!r},{r['gait']!r},{r['gap']!r},"
-                f"{r['angle1']!r},{r['residual']!r}\n"
-                for label, rows in table.items() for r in rows))}, stem="gap")
+        def write_csv(path: Path) -> None:
+            with path.open("w", newline="", encoding="utf-8") as fh:
+                w = csv.writer(fh)
+                w.writerow(["pair", "epoch", "bp_test_pct", "gait_test_pct", "gap_pp",
+                            "angle1_deg", "residual"])
+                w.writerows([label, int(r["epoch"]), *(repr(r[k]) for k in (
+                    "bp", "gait", "gap", "angle1", "residual"))]
+                    for label, rows in table.items() for r in rows)
+
+        written = write_figure_set(out, fig, {"gap.csv": write_csv}, stem="gap")
         print("wrote " + ", ".join(str(p) for p in written.values()))
     return 0
 

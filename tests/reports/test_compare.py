@@ -1134,9 +1134,11 @@ def test_gaitprop_gap_pairs_the_runs_epoch_by_epoch(every_method, tmp_path, caps
         r["update_angle_deg"] for r in at_end if r["layer"] == "layers.0")))
     assert rows[0]["residual"] == pytest.approx(statistics.fmean(
         float(r["ortho_residual"]) for r in at_end if r["layer"] != f"layers.{n_layers - 1}"))
-    assert script.main(["--pair", "x", str(bp), str(gait), "--out", str(tmp_path)]) == 0
-    assert (tmp_path / "gap.png").stat().st_size > 0 and "| x | 1 |" in capsys.readouterr().out
+    assert script.main(["--pair", "x, a label", str(bp), str(gait), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "gap.png").stat().st_size > 0
+    assert "| x, a label | 1 |" in capsys.readouterr().out
     written = read_csv(tmp_path / "gap.csv")
+    assert written[0]["pair"] == "x, a label" and written[0]["epoch"] == "1"
     assert [float(written[0][k]) for k in ("gap_pp", "angle1_deg", "residual")] == [
         pytest.approx(rows[0][k]) for k in ("gap", "angle1", "residual")]
     assert script.main(["--pair", "x", str(bp), str(tmp_path / "missing")]) == 2
