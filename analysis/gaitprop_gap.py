@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
         from alignlab._output import check_output_dir
         from alignlab.reports._figure import write_figure_set
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             ax.grid(alpha=0.3)
             ax.set_ylabel("GAIT-prop - BP, test accuracy (pp)")
         ax0.set_xlabel("epoch")
+        ax0.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax0.legend(frameon=False, fontsize=8)
         ax1.set_xscale("log")
         ax1.set_xlabel("GAIT-prop's update angle to BP, layer 1 (deg, end of epoch)")
