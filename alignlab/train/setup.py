@@ -237,14 +237,13 @@ def build_run(config: Config, *, world: World | None = None,
     return Run(config, seeds, device, dtype, splits, train_ds, val_ds, test_ds, model, opt)
 
 
-def rebuild_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Run:
+def rebuild_run(run_dir: str | Path) -> Run:
     """The run in ``run_dir`` as it started: :func:`build_run` of its ``config.toml`` on
-    ``device`` (its data, model at ``W_0`` and fresh optimiser); the folder must also hold a
+    the CPU (its data, model at ``W_0`` and fresh optimiser); the folder must also hold a
     ``checkpoint.pt`` for :func:`load_trained` (else a one-line ``ValueError``)."""
     run_dir = Path(run_dir)
     check_run_files(run_dir, (CONFIG_FILE, CHECKPOINT_FILE))
-    return build_run(load_config(run_dir / CONFIG_FILE),
-                     device=resolve_device(device, "device"))
+    return build_run(load_config(run_dir / CONFIG_FILE), device=torch.device("cpu"))
 
 
 def load_trained(run: Run, run_dir: str | Path) -> Run:

@@ -87,8 +87,9 @@ def layer_rows(run_dir: Path) -> list[dict]:
             row["own"] = float(angle_deg(w, path_kernel(b, mid_contract(b, w))))
             row["finite"] = float(path_alignment_angle_finite(w.shape[0], b.shape[0],
                                                               kurtosis))
+            m_eigs = torch.linalg.eigvalsh(b.T @ b)  # once for W and W_0
             (row["eig_w"], row["eig_z"]), (_, row["eig_z0"]) = (
-                eigen_weighting(b, x) for x in (w, w0))
+                eigen_weighting(b, m_eigs, x) for x in (w, w0))
         elif tuple(f.shape) == tuple(w.shape):
             d, d0 = f - w, f0 - w0
             row["c"] = float((d * d0).sum() / (d0 * d0).sum())
@@ -97,12 +98,13 @@ def layer_rows(run_dir: Path) -> list[dict]:
     return rows
 
 
-def eigen_weighting(b: torch.Tensor, w: torch.Tensor) -> tuple[float, float]:
-    """``(eig w, eig z)`` of the module doc: ``M = B^T B``'s eigenvalues weighted by ``W``'s
-    output-side energy, ``tr(M W W^T) / (mean eig(M) |W|^2)``, and its z against ``W``'s
-    output directions independent of ``M``'s eigenbasis (``haar_trace_moments``)."""
+def eigen_weighting(b: torch.Tensor, m_eigs: torch.Tensor,
+                    w: torch.Tensor) -> tuple[float, float]:
+    """``(eig w, eig z)`` of the module doc: ``M = B^T B``'s eigenvalues (``m_eigs``)
+    weighted by ``W``'s output-side energy, ``tr(M W W^T) / (mean eig(M) |W|^2)``, and its z
+    against ``W``'s output directions independent of ``M``'s eigenbasis
+    (``haar_trace_moments``)."""
     w2 = w.reshape(w.shape[0], -1)
-    m_eigs = torch.linalg.eigvalsh(b.T @ b)
     gram = w2 @ w2.T
     mean, sd = haar_trace_moments(m_eigs.numpy(), torch.linalg.eigvalsh(gram).numpy())
     x = float((b @ w2).square().sum())  # tr(M W W^T) = |B W|^2; mean = mean eig(M) |W|^2

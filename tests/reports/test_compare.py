@@ -1001,11 +1001,11 @@ def test_study_coupling_reads_the_run_it_names(pfa_run, tmp_path):
     b = torch.randn(12, 4, generator=g0, dtype=torch.float64)
     lam, u = torch.linalg.eigh(b.T @ b)
     top = torch.outer(u[:, -1], torch.randn(7, generator=g0, dtype=torch.float64))
-    ratio, z = coupling.eigen_weighting(b, top)
+    ratio, z = coupling.eigen_weighting(b, lam, top)
     assert ratio == pytest.approx(float(lam[-1] / lam.mean()))
     mean, sd = theory.haar_trace_moments(lam.numpy(), [float(top.square().sum()), 0, 0, 0])
     assert z == pytest.approx((ratio * mean - mean) / sd) and z > 0
-    ratio, z = coupling.eigen_weighting(b, torch.eye(4, dtype=torch.float64))
+    ratio, z = coupling.eigen_weighting(b, lam, torch.eye(4, dtype=torch.float64))
     assert ratio == pytest.approx(1.0) and math.isnan(z)  # W W^T = I: no spread to weigh
     # lag: F = 2 W + a v_off (v_off = v off W) lags along v: cos 1, z = sqrt(N), and its
     # tan^2 along v is |a v_off|^2 / |2 W|^2; no buffer: NaN
@@ -1104,6 +1104,8 @@ def test_study_mirror_lag_separates_the_lag_from_the_noise(tmp_path, pfa_run, ca
     assert lag_t2 == pytest.approx(float((1.5 * el).square().sum()) / float(
         (3 * w).square().sum()))
     assert cross == pytest.approx(2 * float((1.5 * el * (el + n - 1.5 * el)).sum()) / den)
+    again, other = (lag.run_rows(wm, steps=30, window=10, seed=s) for s in (0, 1))
+    assert again == rows and other != rows  # --seed: the batch order and mirror noise
     assert lag.main([str(pfa_run), "--steps", "2"]) == 2
     assert "no mirror-trained layer" in capsys.readouterr().err
     assert lag.main([str(tmp_path / "missing")]) == 2
