@@ -23,6 +23,8 @@ checkpoint, per layer with a feedback kernel ``F`` (its ``effective_feedback``):
   ``N(0, 1)`` without a lag, positive with one (``-`` without a momentum buffer); ``lag
   tan2``: the part of ``tan^2 angle(W, F)`` along ``v`` (a lower bound on the lag's share:
   the lag integrates earlier steps' directions too, which a checkpoint does not keep);
+* ``rank``, ``rank0``: the effective rank of the trained ``W`` and of ``W_0``
+  (:func:`effective_rank`), which sets how much ``angle(W, B^T B W)`` varies over ``B``;
 * ``c fit``, ``residual``: Proposition 1 as a fact about the run, where ``F`` has ``W``'s
   shape: ``F - W = c (F_0 - W_0)`` (the least-squares ``c`` and the relative residual: about
   1e-5 for KP, where it holds; large for a fixed ``F``; ``-`` for PFA);
@@ -79,6 +81,7 @@ def layer_rows(run_dir: Path) -> list[dict]:
                                                              f.abs().ravel()]))[0, 1]),
                **dict(zip(("lag_z", "lag_tan2"),
                           _lag(w, f, run.optimizer.state.get(layer.weight, {})), strict=True)),
+               "eff_rank": effective_rank(w), "eff_rank0": effective_rank(w0),
                "c": math.nan, "residual": math.nan, "own": math.nan, "finite": math.nan,
                "eig_w": math.nan, "eig_z": math.nan, "eig_z0": math.nan}
         b = getattr(layer, "pfa_B", None)
@@ -96,6 +99,15 @@ def layer_rows(run_dir: Path) -> list[dict]:
             row["residual"] = float((d - row["c"] * d0).norm() / d.norm())
         rows.append(row)
     return rows
+
+
+def effective_rank(w: torch.Tensor) -> float:
+    """The participation ratio of ``W W^T``'s eigenvalues, ``(tr G)^2 / tr(G^2)`` with
+    ``G = W W^T`` (``|W|_F^4 / |W W^T|_F^2``): ``k`` for ``k`` equal singular values, about
+    ``n_out n_in / (n_out + n_in)`` for an iid ``W``. The fewer directions carry ``W``'s
+    energy, the more ``angle(W, M W)`` varies over ``B`` for this ``W``."""
+    w2 = w.reshape(w.shape[0], -1)
+    return float(w2.square().sum() ** 2 / (w2 @ w2.T).square().sum())
 
 
 def eigen_weighting(b: torch.Tensor, m_eigs: torch.Tensor,
@@ -138,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", type=Path, help="run directories")
     args = parser.parse_args(argv)
     print(f"{'run':<58} {'layer':<6} {'measured':>9} {'learned vs F0':>13} {'|W|~|F|':>8} "
-          f"{'lag z':>6} {'lag tan2':>9} {'c fit':>7} "
+          f"{'lag z':>6} {'lag tan2':>9} {'rank':>6} {'rank0':>6} {'c fit':>7} "
           f"{'residual':>9} {'own':>8} {'finite':>8} {'meas-own':>9} {'own-fin':>8} "
           f"{'eig w':>6} {'eig z':>6} {'eig z0':>6}")
     for run_dir in args.runs:
@@ -151,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['run']:<58} {r['layer']:<6} {r['measured']:9.3f} "
                   f"{r['learned_vs_f0']:13.2f} {_cell(r['mag_corr'], '8.3f')} "
                   f"{_cell(r['lag_z'], '6.1f')} {_cell(r['lag_tan2'], '9.2e')} "
+                  f"{r['eff_rank']:6.1f} {r['eff_rank0']:6.1f} "
                   f"{_cell(r['c'], '7.4f')} "
                   f"{_cell(r['residual'], '9.1e')} {_cell(r['own'], '8.3f')} "
                   f"{_cell(r['finite'], '8.3f')} {_cell(r['measured'] - r['own'], '+9.3f')} "

@@ -75,6 +75,11 @@ GROUPS: tuple[Group, ...] = (
           optional=True),
     # issue 15: the fixed point reached (strong decay after the burst, c_40 = 0.0046)
     Group("fixedpoint", ("pfa-decay-strong.toml",), (("method.expansion_ratio", (10, 2)),)),
+    # issue 15: the same at twice the hidden width (does the per-seed spread shrink?)
+    Group("fixedpoint-wide", ("pfa-decay-strong-wide.toml",),
+          (("method.expansion_ratio", (10, 2)),)),
+    Group("fixedpoint-wider", ("pfa-decay-strong-wider.toml",),
+          (("method.expansion_ratio", (10, 2)),), optional=True),
     # issue 15: KP with a decay at which W - B_KP decays within the run
     Group("kp", ("kp-decay.toml",)),
     # issue 15: the weight mirror's floor at three effective sample sizes
@@ -101,6 +106,8 @@ COMPARISONS: dict[str, tuple[tuple[str, str], ...]] = {
     "resnet20": (("resnet20", "*"),),
     # issue 15: hidden layers on the finite-size fixed point at r = 10 and r = 2
     "fixedpoint": (("fixedpoint", "*"),),
+    "fixedpoint-wide": (("fixedpoint-wide", "*"),),
+    "fixedpoint-wider": (("fixedpoint-wider", "*"),),
     "kp": (("kp", "*"),),
     "mirror": (("mirror", "*"),),
     "sign": (("sign", "*"),),
@@ -175,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     out_root = args.out or (runs_root / "compare" if args.smoke
                             else REPO / "docs/compare_study")
     names = {g.name for g in GROUPS}
-    wanted = set(args.groups or [g.name for g in GROUPS if not g.optional or args.resnet])
+    wanted = set(args.groups or [g.name for g in GROUPS if not g.optional])
     if args.resnet:
         wanted.add("resnet20")
     unknown = sorted(wanted - names)

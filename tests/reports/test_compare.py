@@ -1019,6 +1019,12 @@ def test_study_coupling_reads_the_run_it_names(pfa_run, tmp_path):
     assert coupling._lag(w, 2 * w - 0.1 * v_off, {"momentum_buffer": v})[0] == pytest.approx(
         -math.sqrt(30))
     assert all(math.isnan(x) for x in coupling._lag(w, w, {}))
+    # effective rank: k equal singular values give k, unequal ones fewer; any shape
+    q = torch.linalg.qr(torch.randn(9, 9, generator=g, dtype=torch.float64))[0]
+    assert coupling.effective_rank(3.0 * q[:, :4] @ q[:4, :]) == pytest.approx(4.0)
+    assert coupling.effective_rank(q[:, :2] @ torch.diag(torch.tensor(
+        [2.0, 1.0], dtype=torch.float64)) @ q[:2, :]) == pytest.approx(25 / 17)
+    assert coupling.effective_rank(q[:, :3].reshape(9, 3, 1)) == pytest.approx(3.0)
 
 
 def test_study_null_z_is_the_fa_null(tmp_path, capsys):
@@ -1047,6 +1053,38 @@ def test_study_null_z_is_the_fa_null(tmp_path, capsys):
     cmp.run_compare([pfa], tmp_path / "cmp-pfa", n_samples=4)
     assert null_z.main([str(tmp_path / "cmp-pfa" / "compare.csv")]) == 2
     assert "null_z:" in capsys.readouterr().err
+
+
+def test_study_fixedpoint_width_reads_the_final_rows(pfa_run, tmp_path, capsys):
+    """fixedpoint_width.py on a compare.csv: per (width, r, layer) the final measured angle
+    minus the fixed point, the conditional SD and z, keyed by the seed in the run's name;
+    the deepest layer is the classifier; the count of hidden layers within the tolerance
+    follows --tolerance; a missing file or a table without a fixed point is exit 2."""
+    script = _study_script("fixedpoint_width")
+    seeded = tmp_path / "pfa__train.seed=7"
+    shutil.copytree(pfa_run, seeded)
+    cmp.run_compare([seeded], tmp_path / "cmp", n_samples=4)
+    table = script.final_offsets(tmp_path / "cmp" / "compare.csv")
+    final = {r["layer"]: r for r in read_csv(tmp_path / "cmp" / "compare.csv")
+             if r["final"] == "True"}
+    assert sorted(table) == [(48, 4.0, 1, False), (48, 4.0, 3, False), (48, 4.0, 5, True)]
+    for (_, _, layer, _), seeds in table.items():
+        r = final[str(layer)]
+        assert seeds == {"7": (float(r["measured_deg"]) - float(r["fixed_point_deg"]),
+                               float(r["cond_sd_deg"]), float(r["cond_z"]))}
+    hidden = [abs(s["7"][0]) for k, s in table.items() if not k[3]]
+    for tol, within in ((max(hidden) + 1e-9, 2), (min(hidden) - 1e-9, 0)):
+        assert script.main([str(tmp_path / "cmp" / "compare.csv"), "--tolerance",
+                            str(tol)]) == 0
+        assert f"within {tol:g} deg: {within} of 2" in capsys.readouterr().out
+    assert script.main([str(tmp_path / "cmp" / "compare.csv"), "--out",
+                        str(tmp_path / "fig")]) == 0
+    assert (tmp_path / "fig" / "fixedpoint_width.png").stat().st_size > 0
+    assert script.main([str(tmp_path / "missing.csv")]) == 2
+    bp = tiny_run(tmp_path / "bp", method={"name": "bp"}, train={"epochs": 1})
+    cmp.run_compare([bp], tmp_path / "cmp-bp", n_samples=4)
+    assert script.main([str(tmp_path / "cmp-bp" / "compare.csv")]) == 2
+    assert "fixedpoint_width:" in capsys.readouterr().err
 
 
 def test_gaitprop_step_angle_measures_the_runs_own_update(every_method):
