@@ -875,7 +875,7 @@ def test_study_configs_load_at_every_grid_point():
             assert loaded.data.name == "fashion-mnist"
         first = next(group.points((0,)))
         load_config(first[0], [*study.SMOKE_SETS, *first[1]])
-    assert n == 18 + 6 + 12 + 9 + 3 + 6 + (6 + 3 + 9 + 12 + 6)  # issue 8, then issue 15
+    assert n == 18 + 6 + 12 + 9 + 3 + 6 + (6 + 6 + 6 + 3 + 9 + 12 + 6)  # issue 8, then 15
     assert used == {p.name for p in STUDY.glob("*.toml")}
     groups = {g.name for g in study.GROUPS}
     assert {g for sources in study.COMPARISONS.values() for g, _ in sources} <= groups
@@ -886,6 +886,12 @@ def test_study_configs_load_at_every_grid_point():
             ref.train.epochs, ref.model.options["sizes"]) == (0.03, 9e-5, 0.9, 40,
                                                               (784, 512, 512, 10))
     assert ref.method.options["state"] == "factored"
+    # the width groups differ from the fixed-point group in the hidden width alone
+    strong = load_config(STUDY / "pfa-decay-strong.toml")
+    for name, width in (("wide", 1024), ("wider", 2048)):
+        c = load_config(STUDY / f"pfa-decay-strong-{name}.toml")
+        assert c.model.options["sizes"] == (784, width, width, 10)
+        assert (c.optim, c.method, c.train) == (strong.optim, strong.method, strong.train)
     adam = load_config(STUDY / "pfa-adam.toml")
     assert adam.optim.name == "adam" and adam.method.options["state"] == "explicit"
     assert load_config(STUDY / "pfa-id.toml").method.name == "pfa-id"
@@ -972,6 +978,25 @@ def _study_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_study_optional_groups_run_only_when_named(tmp_path, capsys):
+    """run.py: an optional group (the 2048-wide fixed point, ResNet-20) is left out of the
+    default study and runs when --groups names it (or --resnet, for ResNet-20)."""
+    study = _study_module()
+    optional = {g.name for g in study.GROUPS if g.optional}
+    assert optional == {"resnet20", "fixedpoint-wider"}
+
+    def swept(*argv):
+        assert study.main(["--dry-run", "--runs", str(tmp_path), *argv]) == 0
+        out = capsys.readouterr().out
+        return {line.split()[2].rstrip(":") for line in out.splitlines()
+                if line.startswith("== sweep ")}
+
+    default = swept()
+    assert not default & optional and "fixedpoint-wide" in default
+    assert swept("--groups", "fixedpoint-wider") == {"fixedpoint-wider"}
+    assert swept("--resnet") == default | {"resnet20"}
 
 
 def test_study_coupling_reads_the_run_it_names(pfa_run, tmp_path):
