@@ -134,9 +134,10 @@ class AlignmentTheory:
         the checkpoint's row only; a theory that needs ``W`` is NaN without it."""
         return _NAN2
 
-    def predict_cross(self, row: Mapping[str, float]) -> float:
+    def predict_cross(self, row: Mapping[str, float], w0_dot_fb0: float = math.nan) -> float:
         """The angle prediction with every logged inner product used (NaN unless the
-        theory has such a refinement: :class:`PathDynamics`' cross term)."""
+        theory has such a refinement: :class:`PathDynamics`' cross term). ``w0_dot_fb0``:
+        ``<W_0, F_0>``, the layer's ``w_dot_fb0`` at step 0 (NaN: not logged)."""
         return math.nan
 
     def fixed_point(self) -> tuple[float, float]:
@@ -259,13 +260,19 @@ class PathDynamics(AlignmentTheory):
         return (float(path_alignment_dynamics_angle(*args)),
                 float(path_norm_ratio_dynamics(*args)))
 
-    def predict_cross(self, row):
+    def predict_cross(self, row, w0_dot_fb0=math.nan):
+        """With ``<W_t, F_0>`` in the numerator; where ``B^T B = I`` and ``<W_0, F_0>`` is
+        known, also the norm's cross term, which makes it exact there (the path is
+        ``X_t + c F_0``); with iid ``B`` the norm keeps the expectation's (its cross term
+        ``2 c <M X_t, F_0>`` is not logged)."""
         from alignlab.theory.dynamics import path_alignment_dynamics_angle
 
         args = self._args(row)
         if args is None or not _finite(row, "w_dot_fb0"):
             return math.nan
-        return float(path_alignment_dynamics_angle(*args, w_dot_fb0=row["w_dot_fb0"]))
+        exact = self.kind == "orthonormal" and math.isfinite(w0_dot_fb0)
+        return float(path_alignment_dynamics_angle(
+            *args, w_dot_fb0=row["w_dot_fb0"], w0_dot_fb0=w0_dot_fb0 if exact else None))
 
 
 @dataclass(frozen=True)

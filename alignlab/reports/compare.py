@@ -503,6 +503,9 @@ def _layer_rows(run: RunData, layer: LayerInfo, mc: dict[str, Any]) -> list[dict
     fixed_deg, fixed_ratio = theory.fixed_point()
     angle_col, ratio_col = _MEASURED[theory.quantity]
     nan = math.nan
+    # <W_0, F_0>: w_dot_fb0 where W_t = W_0 (the step-0 row), for the exact cross term
+    w0_dot_fb0 = next((r["w_dot_fb0"] for r in run.rows
+                       if r["layer"] == layer.name and r["step"] == 0), nan)
     rows = []
     for r in run.rows:
         if r["layer"] != layer.name:
@@ -521,7 +524,8 @@ def _layer_rows(run: RunData, layer: LayerInfo, mc: dict[str, Any]) -> list[dict
             "epoch": r["epoch"], "step": r["step"],
             "epoch_frac": _epoch_frac(run.steps, r["epoch"], r["step"]), "final": final,
             "decay_c": r["decay_c"], "measured_deg": measured, "predicted_deg": pred,
-            "predicted_cross_deg": theory.predict_cross(r), "fixed_point_deg": fixed_deg,
+            "predicted_cross_deg": theory.predict_cross(r, w0_dot_fb0),
+            "fixed_point_deg": fixed_deg,
             "mc_mean_deg": mc["mc_mean_deg"], "mc_sd_deg": mc["mc_sd_deg"],
             "z": _z(measured, mc["mc_mean_deg"], mc["mc_sd_deg"]) if final else nan,
             "cond_mean_deg": mc["cond_mean_deg"] if final else nan,

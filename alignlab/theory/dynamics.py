@@ -53,10 +53,11 @@ __all__ = [
 ]
 
 
-def _terms(w_sq, w_dot_w0, w0_sq, fb0_sq, decay_c, m2, w_dot_fb0):
+def _terms(w_sq, w_dot_w0, w0_sq, fb0_sq, decay_c, m2, w_dot_fb0, w0_dot_fb0=None):
     """Validated and broadcast: ``|W_t|^2``, the predicted ``a = <W_t, P^T>``, the
     predicted ``p = |P^T|^2`` and the part of it orthogonal to ``W_t``,
-    ``p - a^2 / |W_t|^2``, formed without cancellation (see below)."""
+    ``p - a^2 / |W_t|^2``, formed without cancellation (see below). With ``w0_dot_fb0``
+    (and ``w_dot_fb0``) ``p`` also gets the norm's cross term ``2 c <X_t, F_0>``."""
     w_sq = check_positive("w_sq", w_sq)
     w_dot_w0 = check_finite("w_dot_w0", w_dot_w0)
     w0_sq = check_positive("w0_sq", w0_sq, allow_zero=True)
@@ -64,25 +65,33 @@ def _terms(w_sq, w_dot_w0, w0_sq, fb0_sq, decay_c, m2, w_dot_fb0):
     c = check_finite("decay_c", decay_c)
     m2 = check_at_least("m2", m2, 1.0)
     f = 0.0 if w_dot_fb0 is None else check_finite("w_dot_fb0", w_dot_fb0)
-    w_sq, w_dot_w0, w0_sq, fb0_sq, c, m2, f = np.broadcast_arrays(
-        *(np.asarray(v, dtype=float) for v in (w_sq, w_dot_w0, w0_sq, fb0_sq, c, m2, f)))
+    if w0_dot_fb0 is not None and w_dot_fb0 is None:
+        raise ValueError("`w0_dot_fb0` needs `w_dot_fb0` (the norm's cross term is "
+                         "<W_t, F_0> - c <W_0, F_0>).")
+    g = None if w0_dot_fb0 is None else check_finite("w0_dot_fb0", w0_dot_fb0)
+    w_sq, w_dot_w0, w0_sq, fb0_sq, c, m2, f, g = np.broadcast_arrays(
+        *(np.asarray(v, dtype=float) for v in (w_sq, w_dot_w0, w0_sq, fb0_sq, c, m2, f,
+                                                0.0 if g is None else g)))
     inner = w_sq - c * w_dot_w0  # <W_t, X_t>
     # |X_t|^2 >= 0 mathematically; rounding of the three logged numbers can make it a
     # few ulps of w_sq negative when W_t = c W_0 (epoch 0 with c = 1): clip at 0
     x_sq = np.maximum(w_sq - 2.0 * c * w_dot_w0 + c * c * w0_sq, 0.0)
-    path_sq = m2 * x_sq + c * c * fb0_sq
+    # the norm's cross term 2 c <X_t, F_0> = 2 c (<W_t, F_0> - c <W_0, F_0>): exact where
+    # M = I (it is 2 c <M X_t, F_0> in general), zero in expectation, so only when asked
+    norm_cross = 0.0 if w0_dot_fb0 is None else 2.0 * c * (f - c * g)
+    path_sq = m2 * x_sq + c * c * fb0_sq + norm_cross
     # p - a^2/|W|^2 directly from its parts (no difference of two nearly equal numbers
     # when the angle is small): X_t's part orthogonal to W_t is -c W_0's, so
     # |X|^2 - <W, X>^2/|W|^2 = c^2 (w0_sq - w_dot_w0^2 / w_sq), and the cross term adds
     # -(2 c <W, X> f + c^2 f^2) / w_sq
     w0_perp_sq = np.maximum(w0_sq - w_dot_w0 * w_dot_w0 / w_sq, 0.0)
-    perp_sq = ((m2 - 1.0) * x_sq + c * c * (w0_perp_sq + fb0_sq)
+    perp_sq = ((m2 - 1.0) * x_sq + c * c * (w0_perp_sq + fb0_sq) + norm_cross
                - (2.0 * c * inner * f + c * c * f * f) / w_sq)
     return w_sq, inner + c * f, path_sq, np.maximum(perp_sq, 0.0)
 
 
 def path_alignment_dynamics_cos(w_sq, w_dot_w0, w0_sq, fb0_sq, decay_c, m2, *,
-                                w_dot_fb0=None) -> np.ndarray:
+                                w_dot_fb0=None, w0_dot_fb0=None) -> np.ndarray:
     r"""Predicted path-alignment cosine at a log point (Props. 1 + 3; approximate).
 
     .. math::
@@ -115,16 +124,23 @@ def path_alignment_dynamics_cos(w_sq, w_dot_w0, w0_sq, fb0_sq, decay_c, m2, *,
         for iid ``B``, 1 when ``B^T B = I`` (PFA-o, PFA-id, KP).
     w_dot_fb0 : float or array_like, optional
         ``<W_t, F_0>``; None (default) drops the cross term, as the theory does.
+    w0_dot_fb0 : float or array_like, optional
+        ``<W_0, F_0>`` (``w_dot_fb0`` at step 0), with ``w_dot_fb0``: the norm also gets
+        its cross term ``2 c <X_t, F_0> = 2 c (w_dot_fb0 - c w0_dot_fb0)``. Where
+        ``M = B^T B = I`` (KP, PFA-o, PFA-id; ``m2 = 1``) the path is exactly
+        ``X_t + c F_0`` and the angle is then exact (Proposition 1 as an identity of the
+        logged numbers); with iid ``B`` the norm's cross term is ``2 c <M X_t, F_0>``,
+        which the log does not hold, so leave it None there.
 
     Returns
     -------
     numpy.ndarray
         The cosine in [-1, 1], broadcast over the arguments; NaN where the predicted path
-        is zero (``W_t = c W_0`` and ``F_0 = 0``). The cross-term variant keeps the
-        denominator of the expectation (the norm's own cross term ``2 c <M X_t, F_0>`` is
-        not in the log) and is clipped at 1.
+        is zero (``W_t = c W_0`` and ``F_0 = 0``). The cross-term variant without
+        ``w0_dot_fb0`` keeps the denominator of the expectation and is clipped at 1.
     """
-    w_sq, inner, path_sq, _ = _terms(w_sq, w_dot_w0, w0_sq, fb0_sq, decay_c, m2, w_dot_fb0)
+    w_sq, inner, path_sq, _ = _terms(w_sq, w_dot_w0, w0_sq, fb0_sq, decay_c, m2, w_dot_fb0,
+                                     w0_dot_fb0)
     with np.errstate(invalid="ignore", divide="ignore"):
         # in [-1, 1] by Cauchy-Schwarz (m2 >= 1) up to rounding; the cross-term variant's
         # numerator is not bounded by the dropped-term norm: clip both
@@ -133,7 +149,7 @@ def path_alignment_dynamics_cos(w_sq, w_dot_w0, w0_sq, fb0_sq, decay_c, m2, *,
 
 
 def path_alignment_dynamics_angle(w_sq, w_dot_w0, w0_sq, fb0_sq, decay_c, m2, *,
-                                  w_dot_fb0=None) -> np.ndarray:
+                                  w_dot_fb0=None, w0_dot_fb0=None) -> np.ndarray:
     r"""Predicted path-alignment angle in degrees at a log point (Props. 1 + 3).
 
     The angle of :func:`path_alignment_dynamics_cos`, taken with the package's one angle
@@ -147,7 +163,7 @@ def path_alignment_dynamics_angle(w_sq, w_dot_w0, w0_sq, fb0_sq, decay_c, m2, *,
     Parameters as in :func:`path_alignment_dynamics_cos`.
     """
     w_sq, inner, path_sq, perp_sq = _terms(w_sq, w_dot_w0, w0_sq, fb0_sq, decay_c, m2,
-                                           w_dot_fb0)
+                                           w_dot_fb0, w0_dot_fb0)
     w_norm = np.sqrt(w_sq)
     x = np.stack([w_norm, np.zeros_like(w_norm)])
     y = np.stack([inner / w_norm, np.sqrt(perp_sq)])

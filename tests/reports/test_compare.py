@@ -247,6 +247,23 @@ def test_known_answers_of_the_logged_scalars(synthetic_table):
                                        rtol=1e-9, atol=np.degrees(np.sqrt(8 * EPS)))
 
 
+@pytest.mark.parametrize("method", ["kp", "pfa-o", "pfa-id"])
+def test_cross_term_prediction_is_exact_where_b_is_orthonormal(method, tmp_path):
+    """B^T B = I: the path is X_t + c F_0 exactly (Proposition 1), so with <W_t, F_0> and
+    the step-0 row's <W_0, F_0> the prediction is the measured angle at every log point of
+    a trained run (float32 training: the logged inner products are rounded to ~1e-7
+    relative; 6e-5 deg seen for KP, 3e-6 for PFA-o/id, 1e-3 allowed), while the
+    expectation's prediction is degrees away (W grows along F_0 in training)."""
+    run = tiny_run(tmp_path / method, method={"name": method})
+    cmp.run_compare([run], tmp_path / "cmp", n_samples=4)
+    rows = [r for r in read_csv(tmp_path / "cmp" / "compare.csv")
+            if math.isfinite(float(r["measured_deg"]))]
+    measured = np.array([float(r["measured_deg"]) for r in rows])
+    np.testing.assert_allclose([float(r["predicted_cross_deg"]) for r in rows], measured,
+                               rtol=0, atol=1e-3)
+    assert np.max(np.abs([float(r["predicted_deg"]) for r in rows] - measured)) > 1.0
+
+
 def test_dynamics_mc_at_c_zero_is_the_conditional_mc(synthetic_table):
     """At c = 0 the dynamics MC's path is M W_t, and it draws sample i's B exactly as the
     conditional MC does (same chunks, seeds and streams): the same numbers, up to the

@@ -72,6 +72,34 @@ def test_initial_point_is_90_degrees_without_and_exact_with_the_cross_term():
     np.testing.assert_allclose(got, measured, rtol=1e-12)
 
 
+@pytest.mark.parametrize("c", [1.0, 0.6, 0.05, 1e-4])
+def test_both_cross_terms_make_b_equal_identity_exact(c):
+    """M = I (KP, PFA-o, PFA-id): the path is exactly P = X_t + c F_0, and with
+    <W_t, F_0> and <W_0, F_0> (the step-0 row's w_dot_fb0) the prediction is the angle
+    between W_t and P to rounding, whatever W_t's correlation with F_0; the numerator's
+    term alone is not (its denominator is the expectation's) and clips where W_t has grown
+    along F_0. w0_dot_fb0 without w_dot_fb0 is refused."""
+    rng = np.random.default_rng(5)
+    w0, f0, noise = rng.standard_normal((3, 7, 5))
+    wt = 0.8 * w0 + 2.0 * f0 + noise  # W grew along its initial feedback
+    path = wt - c * w0 + c * f0
+    measured = np.degrees(np.arctan2(
+        np.linalg.norm(path - np.sum(wt * path) / np.sum(wt * wt) * wt), np.sum(wt * path)
+        / np.linalg.norm(wt)))
+    w_sq, w_dot_w0, w0_sq, fb0_sq, w_dot_fb0 = scalars(wt, w0, f0)
+    g = float(np.sum(w0 * f0))
+    args = (w_sq, w_dot_w0, w0_sq, fb0_sq, c, 1.0)
+    got = path_alignment_dynamics_angle(*args, w_dot_fb0=w_dot_fb0, w0_dot_fb0=g)
+    np.testing.assert_allclose(got, measured, rtol=1e-11, atol=1e-11)
+    cos = path_alignment_dynamics_cos(*args, w_dot_fb0=w_dot_fb0, w0_dot_fb0=g)
+    np.testing.assert_allclose(cos, np.cos(np.radians(measured)), rtol=1e-12)
+    if c > 0.01:  # the cross term matters: the numerator alone is another number
+        alone = path_alignment_dynamics_angle(*args, w_dot_fb0=w_dot_fb0)
+        assert abs(alone - measured) > 1e-3
+    with pytest.raises(ValueError, match="`w0_dot_fb0`"):
+        path_alignment_dynamics_angle(*args, w0_dot_fb0=g)
+
+
 def test_scalars_equal_the_tensor_form():
     """The logged-scalar form is alignment_dynamics_cos of the tensors with
     lam |R_0|^2 = fb0_sq (float64 rounding: both sum the same products in other orders)."""
