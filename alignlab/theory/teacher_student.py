@@ -602,6 +602,9 @@ def integrate(Q, R, T, A, v, *, lr, rule="bp", feedback=None, t_max, dt=None, si
     n_t = t.size
     q, r, vt = np.split(ys.reshape(n_t, S, -1).swapaxes(0, 1), np.cumsum(sizes)[:-1], axis=-1)
     Qt = q.reshape(S, n_t, K, K)
+    # Q is symmetric and its derivative exactly so, but an implicit step's linear solve
+    # (LSODA's stiff mode) can leave Q and Q^T an ulp apart: the mean of the two
+    Qt = 0.5 * (Qt + np.swapaxes(Qt, -1, -2))
     Rt = r.reshape(S, n_t, K, M)
     a = _error_weights(vt, p.A[:, None, :])
     eg = 0.5 * np.einsum("...a,...ab,...b->...", a,
