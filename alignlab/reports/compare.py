@@ -192,6 +192,8 @@ class LayerInfo:
     #: torch float64 (n_out, n_in): the run's W_0 (alignlab.train.initial_model), None when
     #: it does not reproduce layers.csv's w0_sq (then the dynamics MC is NaN)
     weight0: Any = field(default=None, repr=False)
+    #: <W_0, F_0>: layers.csv's w_dot_fb0 at step 0 (NaN without a step-0 row)
+    w0_dot_fb0: float = math.nan
 
     @property
     def law(self):
@@ -304,18 +306,24 @@ def load_run(run_dir: str | os.PathLike, label: str | None = None) -> RunData:
     Raises ``ValueError`` (one line) for a missing or incomplete directory and a
     checkpoint that does not match the logs.
     """
+    path = Path(run_dir)
+    _check_run_dir(path)
+    return _load_run(path, label, _read_logs(path))
+
+
+def _load_run(path: Path, label: str | None,
+              logs: tuple[list[dict[str, Any]], dict[int, int]]) -> RunData:
+    """:func:`load_run` of a checked directory whose logs :func:`_read_logs` has read."""
     import torch
 
     from alignlab._linalg import angle_deg
     from alignlab.train import load_config
 
-    path = Path(run_dir)
-    _check_run_dir(path)
     try:
         config = load_config(path / "config.toml")
     except ValueError as exc:
         raise ValueError(f"{exc} (in {str(path / 'config.toml')!r})") from None
-    rows, steps = _read_logs(path)
+    rows, steps = logs
     try:
         ck = torch.load(path / "checkpoint.pt", map_location="cpu", weights_only=True)
         state, epoch, step = ck["model"], int(ck["epoch"]), int(ck["step"])
@@ -329,9 +337,9 @@ def load_run(run_dir: str | os.PathLike, label: str | None = None) -> RunData:
                          f"{str(path)!r} ({str(exc).splitlines()[0]}).") from None
 
     final = {r["layer"]: r for r in rows if r["epoch"] == epoch and r["step"] == step}
-    w0_logged = {}
-    for r in rows:  # the same in every row of a layer
-        w0_logged.setdefault(r["layer"], r["w0_sq"])
+    first = {}  # each layer's first row: w0_sq is the same in every row; at step 0
+    for r in rows:  # (W_t = W_0) its w_dot_fb0 is <W_0, F_0>
+        first.setdefault(r["layer"], r)
     layers = []
     for depth, (name, layer, theory) in enumerate(_trained_layers(config, model), start=1):
         where = f"layer {name!r} of {str(path)!r}"
@@ -350,12 +358,13 @@ def load_run(run_dir: str | os.PathLike, label: str | None = None) -> RunData:
                 f"angle {measured:.4f} deg from checkpoint.pt, {logged:.4f} in layers.csv "
                 f"(epoch {epoch}).")
         w0 = initial[name]
-        same_w0 = math.isclose(_dot(w0, w0), w0_logged[name], rel_tol=_W0_RTOL)
+        same_w0 = math.isclose(_dot(w0, w0), first[name]["w0_sq"], rel_tol=_W0_RTOL)
         layers.append(LayerInfo(
             name=name, depth=depth, type=type(layer).__name__, measure=final[name]["measure"],
             n_out=n_out, n_in=int(w[0].numel()), theory=theory, w_law=_w_law(w0),
             weight=w.double().reshape(n_out, -1).clone(), measured_ckpt=measured,
-            weight0=w0.double().reshape(n_out, -1).clone() if same_w0 else None))
+            weight0=w0.double().reshape(n_out, -1).clone() if same_w0 else None,
+            w0_dot_fb0=first[name]["w_dot_fb0"] if first[name]["step"] == 0 else math.nan))
     known = {li.name for li in layers}
     unknown = sorted({r["layer"] for r in rows} - known)
     if unknown:
@@ -503,9 +512,6 @@ def _layer_rows(run: RunData, layer: LayerInfo, mc: dict[str, Any]) -> list[dict
     fixed_deg, fixed_ratio = theory.fixed_point()
     angle_col, ratio_col = _MEASURED[theory.quantity]
     nan = math.nan
-    # <W_0, F_0>: w_dot_fb0 where W_t = W_0 (the step-0 row), for the exact cross term
-    w0_dot_fb0 = next((r["w_dot_fb0"] for r in run.rows
-                       if r["layer"] == layer.name and r["step"] == 0), nan)
     rows = []
     for r in run.rows:
         if r["layer"] != layer.name:
@@ -524,7 +530,7 @@ def _layer_rows(run: RunData, layer: LayerInfo, mc: dict[str, Any]) -> list[dict
             "epoch": r["epoch"], "step": r["step"],
             "epoch_frac": _epoch_frac(run.steps, r["epoch"], r["step"]), "final": final,
             "decay_c": r["decay_c"], "measured_deg": measured, "predicted_deg": pred,
-            "predicted_cross_deg": theory.predict_cross(r, w0_dot_fb0),
+            "predicted_cross_deg": theory.predict_cross(r, layer.w0_dot_fb0),
             "fixed_point_deg": fixed_deg,
             "mc_mean_deg": mc["mc_mean_deg"], "mc_sd_deg": mc["mc_sd_deg"],
             "z": _z(measured, mc["mc_mean_deg"], mc["mc_sd_deg"]) if final else nan,
@@ -891,11 +897,12 @@ def run_compare(
     check_device(device)
     out = check_output_dir(default_out_dir(paths) if out_dir is None else out_dir,
                            name="out_dir")
+    logs = []
     for p in paths:  # every run's files and logs before any checkpoint is loaded
         _check_run_dir(p)
-        _read_logs(p)
+        logs.append(_read_logs(p))
     labels = _labels(paths)
-    runs = [load_run(p, lab) for p, lab in zip(paths, labels, strict=True)]
+    runs = [_load_run(p, lab, log) for p, lab, log in zip(paths, labels, logs, strict=True)]
     table = compare_table(runs, n_samples=n_samples, seed=seed, device=device,
                           progress=progress)
 

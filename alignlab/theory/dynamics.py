@@ -68,10 +68,9 @@ def _terms(w_sq, w_dot_w0, w0_sq, fb0_sq, decay_c, m2, w_dot_fb0, w0_dot_fb0=Non
     if w0_dot_fb0 is not None and w_dot_fb0 is None:
         raise ValueError("`w0_dot_fb0` needs `w_dot_fb0` (the norm's cross term is "
                          "<W_t, F_0> - c <W_0, F_0>).")
-    g = None if w0_dot_fb0 is None else check_finite("w0_dot_fb0", w0_dot_fb0)
+    g = 0.0 if w0_dot_fb0 is None else check_finite("w0_dot_fb0", w0_dot_fb0)
     w_sq, w_dot_w0, w0_sq, fb0_sq, c, m2, f, g = np.broadcast_arrays(
-        *(np.asarray(v, dtype=float) for v in (w_sq, w_dot_w0, w0_sq, fb0_sq, c, m2, f,
-                                                0.0 if g is None else g)))
+        *(np.asarray(v, dtype=float) for v in (w_sq, w_dot_w0, w0_sq, fb0_sq, c, m2, f, g)))
     inner = w_sq - c * w_dot_w0  # <W_t, X_t>
     # |X_t|^2 >= 0 mathematically; rounding of the three logged numbers can make it a
     # few ulps of w_sq negative when W_t = c W_0 (epoch 0 with c = 1): clip at 0
